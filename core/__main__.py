@@ -1,0 +1,5 @@
+import sys
+
+from greenfoundry.cli import main
+
+sys.exit(main())

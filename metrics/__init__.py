@@ -1,0 +1,1 @@
+"""Scheduled rollups from InfluxDB (energy per tonne, emission multiples of C, water reuse)."""

@@ -1,0 +1,1 @@
+"""A simulated centrifugal ductile-iron pipe plant that publishes over MQTT."""
