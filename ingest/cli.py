@@ -1,5 +1,109 @@
-"""Subcommands of this area; see greenfoundry.cli."""
+"""`greenfoundry ingest` and `greenfoundry status`."""
+
+from __future__ import annotations
+
+from greenfoundry import config as config_mod
+from greenfoundry.errors import GreenfoundryError
+
+
+def load_config(args):
+    """The plant config of `--config`, pointed at `--stack DIR` when given."""
+    cfg = config_mod.load(args.config)
+    if getattr(args, "stack", None):
+        from greenfoundry.stack import apply_stack
+
+        cfg = apply_stack(cfg, args.stack)
+    return cfg
+
+
+def add_config_args(p) -> None:
+    p.add_argument("--config", required=True, help="the plant config (YAML)")
+    p.add_argument(
+        "--stack",
+        metavar="DIR",
+        help="use the local stack in DIR (its stack.json) for MQTT and InfluxDB "
+        "endpoints and credentials instead of the config's",
+    )
 
 
 def register(subparsers) -> None:
-    """Add this area's subcommands to the `greenfoundry` parser."""
+    p = subparsers.add_parser(
+        "ingest",
+        help="run the MQTT → InfluxDB ingest in the foreground",
+        description="Subscribe to the plant's topics (QoS 1, persistent session), write readings "
+        "to InfluxDB (or the local spool while it is unreachable) and acknowledge "
+        "each message only once it is durable. SIGTERM or Ctrl-C drains, flushes "
+        "and exits 0.",
+    )
+    add_config_args(p)
+    p.set_defaults(func=_cmd_ingest)
+
+    s = subparsers.add_parser(
+        "status",
+        help="show the ingest's self-metrics, spool and dead letters",
+        description="Reads the latest `gf_ingest` self-metrics of each ingest instance of the "
+        "plant from InfluxDB (last 24 h) and the local spool and dead-letter file.",
+    )
+    add_config_args(s)
+    s.add_argument(
+        "--hours",
+        type=float,
+        default=24.0,
+        help="how far back to look for self-metrics (default 24)",
+    )
+    s.set_defaults(func=_cmd_status)
+
+
+def _cmd_ingest(args) -> int:
+    from greenfoundry.ingest.service import run_foreground
+
+    return run_foreground(load_config(args))
+
+
+def _cmd_status(args) -> int:
+    from greenfoundry.ingest.spool import Spool
+    from greenfoundry.store import InfluxStore, quote_string
+
+    cfg = load_config(args)
+    store = InfluxStore.from_config(cfg.influxdb)
+    version = store.ping()
+    print(f"influxdb   {cfg.influxdb.url}  {'version ' + version if version else 'NOT ANSWERING'}")
+    if version:
+        df = store.query(
+            "SELECT LAST(*) FROM gf_ingest WHERE plant = "
+            f"{quote_string(cfg.plant.id)} AND time > now() - {int(args.hours * 3600)}s "
+            "GROUP BY instance"
+        )
+        if df.empty:
+            print(
+                f"ingest     no self-metrics for plant {cfg.plant.id} in the last {args.hours:g} h"
+            )
+        for _, row in df.iterrows():
+            v = {k[len("last_") :]: row[k] for k in row.index if k.startswith("last_")}
+            print(f"ingest     {row['instance']}  as of {row['time']:%Y-%m-%d %H:%M:%S}Z")
+            print(
+                f"  received {v.get('received', 0):.0f}  written {v.get('written', 0):.0f}  "
+                f"spooled {v.get('spooled', 0):.0f}  replayed {v.get('replayed', 0):.0f}  "
+                f"rejected {v.get('rejected', 0):.0f}  sequence gaps "
+                f"{v.get('seq_gaps', 0):.0f}  spool pending {v.get('spool_pending', 0):.0f}"
+            )
+            reasons = {
+                k[len("rejected_") :]: n for k, n in v.items() if k.startswith("rejected_") and n
+            }
+            if reasons:
+                print(
+                    "  rejected by reason: "
+                    + ", ".join(f"{k} {n:.0f}" for k, n in sorted(reasons.items()))
+                )
+    try:
+        spool = Spool(cfg.ingest.spool_dir)
+        print(
+            f"spool      {cfg.ingest.spool_dir}: {spool.pending_lines} lines in "
+            f"{len(spool)} batches waiting"
+        )
+    except OSError as exc:
+        raise GreenfoundryError(f"cannot read the spool {cfg.ingest.spool_dir}: {exc}") from None
+    dead = cfg.ingest.deadletter_file
+    count = sum(1 for _ in dead.open(encoding="utf-8")) if dead.exists() else 0
+    print(f"deadletter {dead}: {count} records")
+    return 0 if version else 1

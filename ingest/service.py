@@ -1,0 +1,384 @@
+"""The ingest service: MQTT in, InfluxDB out, and no reading lost in between.
+
+Delivery:
+- paho-mqtt 2.x, MQTT v5, QoS 1, a fixed client id with a session that outlives the connection
+  (clean start off, session expiry from the config), so the broker queues while we are away;
+  paho reconnects with backoff.
+- Acknowledgement is manual: a message's PUBACK is sent only after every reading in it is
+  durable — written to InfluxDB, appended (fsync'd) to the local spool, or dead-lettered. A crash
+  before that makes the broker deliver the message again; the reading is written again with the
+  payload's own timestamp, to the same series, with the same value, so the duplicate is a no-op.
+  That is delivery exactly once in effect.
+- The broker never has more than `receive_maximum` unacknowledged messages out to us (MQTT v5
+  flow control), which bounds the memory of the queue between the network and the writer.
+
+Threads: paho's network thread parses each message (cheap) and queues it; one writer thread
+batches by size and age, writes, then acknowledges in arrival order, replays the spool when
+InfluxDB is back, and emits the self-metrics. Nothing on input raises out of either thread.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+
+import paho.mqtt.client as paho
+
+from greenfoundry import mqtt
+from greenfoundry.config import PlantConfig
+from greenfoundry.ingest import deadletter
+from greenfoundry.ingest.payload import REASONS, PayloadParser, Reject
+from greenfoundry.ingest.spool import Spool
+from greenfoundry.store import InfluxStore, RejectedWriteError, RetryableWriteError
+
+log = logging.getLogger(__name__)
+
+SELF_MEASUREMENT = "gf_ingest"
+WRITE_ATTEMPTS = 3  # quick attempts at a fresh batch before it goes to the spool
+REPLAY_CHUNK_LINES = 50_000
+REPLAY_BACKOFF_S = (0.25, 0.5, 1.0, 2.0)
+# Statuses that mean "this deployment cannot write now" rather than "these lines are bad": the
+# batch waits in the spool for the operator to fix credentials or the database, never dropped.
+WAIT_STATUSES = (401, 403, 404)
+
+
+@dataclass
+class Counters:
+    """Cumulative since the process started (a counter with resets at each restart)."""
+
+    received: int = 0  # readings and rejected readings parsed from messages
+    messages: int = 0
+    written: int = 0  # readings written straight to InfluxDB
+    spooled: int = 0  # readings appended to the spool
+    replayed: int = 0  # readings written from the spool
+    rejected: int = 0
+    rejected_by_reason: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys((*REASONS, "store_rejected"), 0)
+    )
+    seq_gaps: int = 0  # readings missing by sequence number (sum of the jumps)
+    write_errors: int = 0
+
+    def snapshot(self) -> dict[str, int]:
+        out = {k: v for k, v in vars(self).items() if isinstance(v, int)}
+        for reason, n in self.rejected_by_reason.items():
+            out[f"rejected_{reason}"] = n
+        return out
+
+
+@dataclass
+class _Message:
+    mid: int
+    qos: int
+    readings: list
+    rejects: list
+    received_ns: int
+
+
+class Ingest:
+    def __init__(self, cfg: PlantConfig, *, instance: str | None = None):
+        self.cfg = cfg
+        self.instance = instance or f"{cfg.mqtt.client_id}"
+        self.parser = PayloadParser(cfg)
+        self.store = InfluxStore.from_config(cfg.influxdb)
+        self.spool = Spool(cfg.ingest.spool_dir)
+        self.dead = deadletter.DeadLetterFile(cfg.ingest.deadletter_file)
+        self.counters = Counters()
+        self._queue: collections.deque[_Message] = collections.deque()
+        self._queued_readings = 0
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._draining = False
+        self._connected = threading.Event()
+        self._last_seq: dict[str, int] = {}
+        self._dead_ts = 0
+        self._next_metrics = 0.0
+        self._replay_at = 0.0
+        self._replay_failures = 0
+        self.receive_maximum = min(65535, max(100, 4 * cfg.ingest.batch_max_readings))
+        self.client = self._make_client()
+        self._writer = threading.Thread(target=self._writer_loop, name="gf-writer", daemon=True)
+
+    # ---- MQTT ---------------------------------------------------------------------------
+
+    def _make_client(self) -> paho.Client:
+        m = self.cfg.mqtt
+        client = mqtt.make_client(
+            m.client_id, m.username, m.password.value if m.password else None, manual_ack=True
+        )
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.max_queued_messages_set(0)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    @property
+    def subscription(self) -> str:
+        m = self.cfg.mqtt
+        topic = f"{m.topic_root}/{self.cfg.plant.id}/#"
+        return f"$share/{m.share_group}/{topic}" if m.share_group else topic
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties):
+        if reason_code.is_failure:
+            log.error("MQTT connection refused: %s", reason_code)
+            return
+        log.info(
+            "connected to mqtt://%s:%s (session present: %s)",
+            self.cfg.mqtt.host,
+            self.cfg.mqtt.port,
+            flags.session_present,
+        )
+        # Subscribing again on a resumed session is harmless and covers an expired one.
+        client.subscribe(self.subscription, qos=1)
+        self._connected.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties):
+        self._connected.clear()
+        if not self._stop.is_set():
+            log.warning("MQTT connection lost (%s); reconnecting", reason_code)
+
+    def _on_message(self, client, userdata, msg):
+        if self._draining:
+            return  # not acknowledged: the broker delivers it again to the next session
+        now = time.time_ns()
+        try:
+            readings, rejects = self.parser.parse(msg.topic, msg.payload, now)
+        except Exception:  # the parser promises not to raise; never let input kill the loop
+            log.exception("parser failed on a message on %s", msg.topic)
+            readings, rejects = [], []
+        self._queue.append(_Message(msg.mid, msg.qos, readings, rejects, now))
+        self._queued_readings += len(readings) + len(rejects) or 1
+        if self._queued_readings >= self.cfg.ingest.batch_max_readings:
+            self._wake.set()
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        m = self.cfg.mqtt
+        self._writer.start()
+        props = mqtt.connect_properties(
+            session_expiry_s=m.session_expiry_s, receive_maximum=self.receive_maximum
+        )
+        self.client.connect_async(
+            m.host, m.port, keepalive=m.keepalive_s, clean_start=False, properties=props
+        )
+        self.client.loop_start()
+
+    def wait_connected(self, timeout_s: float) -> bool:
+        return self._connected.wait(timeout_s)
+
+    def stop(self) -> None:
+        """Drain: stop taking messages, make everything queued durable and acknowledged, then
+        disconnect. Messages that arrive meanwhile are left unacknowledged for redelivery."""
+        self._draining = True
+        self._stop.set()
+        self._wake.set()
+        self._writer.join()
+        self.client.disconnect()  # sent after the PUBACKs already queued in paho
+        self.client.loop_stop()
+        self.store.close()
+        self.dead.close()
+        log.info("ingest stopped: %s", self.counters.snapshot())
+
+    # ---- writer -------------------------------------------------------------------------
+
+    def _writer_loop(self) -> None:
+        age_s = self.cfg.ingest.batch_max_age_ms / 1000
+        while True:
+            stopping = self._stop.is_set()
+            if not stopping:
+                self._wake.wait(age_s if not self._queue else self._time_left(age_s))
+                self._wake.clear()
+            try:
+                self._flush(force=stopping)
+                self._maybe_replay()
+                self._maybe_emit_metrics()
+            except OSError:
+                # The spool's or the dead-letter file's disk failed: nothing is acknowledged,
+                # so the broker keeps every message; try again shortly.
+                log.exception("local disk write failed; retrying")
+                self._stop.wait(1.0)
+            if stopping and not self._queue:
+                self._maybe_emit_metrics(force=True)
+                return
+
+    def _time_left(self, age_s: float) -> float:
+        oldest = self._queue[0].received_ns if self._queue else time.time_ns()
+        return max(0.0, age_s - (time.time_ns() - oldest) / 1e9)
+
+    def _flush(self, *, force: bool) -> None:
+        limit = self.cfg.ingest.batch_max_readings
+        age_ns = self.cfg.ingest.batch_max_age_ms * 1_000_000
+        while self._queue:
+            full = self._queued_readings >= limit
+            old = time.time_ns() - self._queue[0].received_ns >= age_ns
+            if not (full or old or force):
+                return
+            batch: list[_Message] = []
+            n = 0
+            while self._queue and n < limit:
+                msg = self._queue.popleft()
+                size = len(msg.readings) + len(msg.rejects) or 1
+                self._queued_readings -= size
+                batch.append(msg)
+                n += size
+            self._commit(batch)
+
+    def _commit(self, batch: list[_Message]) -> None:
+        """Make a batch durable, then acknowledge its messages in arrival order."""
+        c = self.counters
+        lines: list[str] = []
+        records: list[dict] = []
+        readings = 0
+        for msg in batch:
+            c.messages += 1
+            c.received += len(msg.readings) + len(msg.rejects)
+            for r in msg.readings:
+                lines.append(r.line())
+                if r.seq is not None:
+                    last = self._last_seq.get(r.device)
+                    if last is not None and r.seq > last + 1:
+                        c.seq_gaps += r.seq - last - 1
+                    if last is None or r.seq > last:
+                        self._last_seq[r.device] = r.seq
+            readings += len(msg.readings)
+            for rej in msg.rejects:
+                records.append(deadletter.file_record(rej, msg.received_ns))
+                lines.append(deadletter.line(rej, self.cfg.plant.id, self._dead_stamp()))
+                c.rejected += 1
+                c.rejected_by_reason[rej.reason] = c.rejected_by_reason.get(rej.reason, 0) + 1
+        self.dead.append(records)
+        self._write(lines, readings)
+        for msg in batch:
+            if msg.qos > 0:
+                self.client.ack(msg.mid, msg.qos)
+
+    def _dead_stamp(self) -> int:
+        """A strictly increasing timestamp, so two dead letters never overwrite each other."""
+        self._dead_ts = max(self._dead_ts + 1, time.time_ns())
+        return self._dead_ts
+
+    def _write(self, lines: list[str], readings: int) -> None:
+        """InfluxDB if it takes the batch now, else the spool. Order is kept: while the spool
+        holds anything, new batches queue behind it."""
+        if not lines:
+            return
+        if len(self.spool) == 0:
+            for attempt in range(WRITE_ATTEMPTS):
+                try:
+                    self._write_or_bisect(lines)
+                    self.counters.written += readings
+                    return
+                except RetryableWriteError as exc:
+                    self.counters.write_errors += 1
+                    if attempt + 1 < WRITE_ATTEMPTS:
+                        self._stop.wait(0.1 * 2**attempt)
+                    else:
+                        log.warning("%s; spooling", exc)
+                except RejectedWriteError as exc:  # 401/403/404: wait for the operator
+                    self.counters.write_errors += 1
+                    log.error("%s; spooling until it is fixed", exc)
+                    break
+            self._replay_at = time.monotonic() + REPLAY_BACKOFF_S[0]
+        self.spool.append(lines)
+        self.counters.spooled += readings
+
+    def _write_or_bisect(self, lines: list[str]) -> None:
+        """Write; if InfluxDB refuses the body as bad (400), find the bad lines by halving and
+        dead-letter only them — the good readings around them still land."""
+        try:
+            self.store.write_lines(lines)
+        except RejectedWriteError as exc:
+            if exc.status in WAIT_STATUSES:
+                raise
+            if len(lines) > 1:
+                mid = len(lines) // 2
+                self._write_or_bisect(lines[:mid])
+                self._write_or_bisect(lines[mid:])
+                return
+            self._dead_line(lines[0], exc)
+
+    def _dead_line(self, bad: str, exc: RejectedWriteError) -> None:
+        rej = Reject("store_rejected", exc.server_message, "", bad.encode(), None)
+        self.dead.append([deadletter.file_record(rej, time.time_ns())])
+        if not bad.startswith(deadletter.MEASUREMENT):
+            self.counters.rejected += 1
+            self.counters.rejected_by_reason["store_rejected"] += 1
+        log.error("InfluxDB refused a line (%s); dead-lettered", exc.server_message)
+
+    def _maybe_replay(self) -> None:
+        if len(self.spool) == 0 or time.monotonic() < self._replay_at:
+            return
+        # Drain as much as one pass allows while keeping new messages moving.
+        deadline = time.monotonic() + 0.5
+        while len(self.spool) and time.monotonic() < deadline:
+            paths, body, n = self.spool.peek(REPLAY_CHUNK_LINES)
+            try:
+                self.store.write_lines(body)
+            except RetryableWriteError as exc:
+                self._replay_backoff(exc)
+                return
+            except RejectedWriteError as exc:
+                if exc.status in WAIT_STATUSES:
+                    self._replay_backoff(exc)
+                    return
+                self._write_or_bisect(body.decode().splitlines())
+            self.spool.drop(paths)
+            self.counters.replayed += n - body.count(b"\n" + deadletter.MEASUREMENT.encode())
+            self._replay_failures = 0
+        if len(self.spool) == 0:
+            log.info("spool drained")
+
+    def _replay_backoff(self, exc: Exception) -> None:
+        delay = REPLAY_BACKOFF_S[min(self._replay_failures, len(REPLAY_BACKOFF_S) - 1)]
+        self._replay_failures += 1
+        self._replay_at = time.monotonic() + delay
+        log.debug("replay deferred %.2f s: %s", delay, exc)
+
+    # ---- self-metrics -------------------------------------------------------------------
+
+    def _maybe_emit_metrics(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now < self._next_metrics:
+            return
+        self._next_metrics = now + self.cfg.ingest.self_metrics_interval_s
+        snap = self.counters.snapshot()
+        snap["spool_pending"] = self.spool.pending_lines
+        snap["spool_files"] = len(self.spool)
+        fields = ",".join(f"{k}={v}i" for k, v in sorted(snap.items()))
+        tags = f"plant={_tag(self.cfg.plant.id)},instance={_tag(self.instance)}"
+        self._write([f"{SELF_MEASUREMENT},{tags} {fields} {time.time_ns()}"], 0)
+
+
+def _tag(value: str) -> str:
+    return value.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
+
+
+def run_foreground(cfg: PlantConfig) -> int:
+    """`greenfoundry ingest`: run until SIGTERM or SIGINT, then drain, flush and exit 0."""
+    import signal
+
+    service = Ingest(cfg)
+    done = threading.Event()
+
+    def _stop(signum, frame):
+        done.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    log.info(
+        "ingest %s: %s -> %s/%s (pid %d)",
+        service.instance,
+        service.subscription,
+        cfg.influxdb.url,
+        cfg.influxdb.database,
+        os.getpid(),
+    )
+    service.start()
+    done.wait()
+    service.stop()
+    return 0

@@ -1,0 +1,96 @@
+"""The local on-disk spool: where readings wait, durably and in order, while InfluxDB is away.
+
+Each batch is one file of line protocol, written to a temporary name, fsync'd, renamed to the next
+sequence number and made durable with an fsync of the directory, so a batch is either wholly in
+the spool or not there at all, whatever crash happens in between. A message is acknowledged to
+the broker only once its batch is in InfluxDB or here.
+
+Replay reads the oldest files first, a bounded number of lines at a time, so memory stays bounded
+however long the outage; a file is deleted only after InfluxDB has accepted it. A file name
+carries its sequence number and its line count: `00000000000000000042-5000.lp`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from pathlib import Path
+
+
+class Spool:
+    def __init__(self, directory: str | os.PathLike):
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        for stale in self.dir.glob("*.tmp"):  # a batch whose write never completed: not acked
+            stale.unlink()
+        files = sorted(self.dir.glob("*.lp"))
+        self._files: deque[tuple[Path, int]] = deque((p, _count(p)) for p in files)
+        self._next = (_seq(files[-1]) + 1) if files else 0
+        self.pending_lines = sum(n for _, n in self._files)
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+    def append(self, lines: list[str]) -> None:
+        """Make `lines` durable as the newest batch. Raises OSError if the disk fails."""
+        if not lines:
+            return
+        body = ("\n".join(lines) + "\n").encode()
+        name = f"{self._next:020d}-{len(lines)}.lp"
+        tmp = self.dir / (name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            view = memoryview(body)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        final = self.dir / name
+        os.replace(tmp, final)
+        _fsync_dir(self.dir)
+        self._next += 1
+        self._files.append((final, len(lines)))
+        self.pending_lines += len(lines)
+
+    def peek(self, max_lines: int) -> tuple[list[Path], bytes, int]:
+        """The oldest batches, whole, up to `max_lines` lines (at least one batch)."""
+        paths, parts, total = [], [], 0
+        for path, n in self._files:
+            if paths and total + n > max_lines:
+                break
+            paths.append(path)
+            parts.append(path.read_bytes())
+            total += n
+        return paths, b"".join(parts), total
+
+    def drop(self, paths: list[Path]) -> None:
+        """Forget the oldest batches, once InfluxDB has them."""
+        for path in paths:
+            head, n = self._files[0]
+            if head != path:
+                raise RuntimeError(f"spool: dropping {path.name} out of order (oldest {head.name})")
+            path.unlink(missing_ok=True)
+            self._files.popleft()
+            self.pending_lines -= n
+        if paths:
+            _fsync_dir(self.dir)
+
+
+def _seq(path: Path) -> int:
+    return int(path.name.split("-", 1)[0])
+
+
+def _count(path: Path) -> int:
+    try:
+        return int(path.stem.split("-", 1)[1])
+    except (IndexError, ValueError):
+        return path.read_bytes().count(b"\n")
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
