@@ -165,9 +165,15 @@ def _object_without_duplicates(pairs: list[tuple[str, object]]) -> dict:
 _decode = json.JSONDecoder(object_pairs_hook=_object_without_duplicates).decode
 
 
+_JSON_WORDS = {None: "null", True: "true", False: "false"}
+
+
 def _show(value: object) -> str:
-    """An offending value for a detail text: its repr (escapes control characters), truncated."""
-    text = repr(value)
+    """An offending value for a detail text: JSON's spelling of null, true and false, else the
+    repr (which escapes control characters and lone surrogates), truncated."""
+    text = _JSON_WORDS.get(value) if type(value) in (bool, type(None)) else None
+    if text is None:
+        text = repr(value)
     if len(text) > DETAIL_VALUE_CHARS:
         text = text[: DETAIL_VALUE_CHARS - 1] + "…"
     return text
@@ -243,20 +249,23 @@ def _timestamp_problem(text: str) -> str:
     return f"ts {shown} is not an RFC 3339 time with an offset, {example}"
 
 
-def _type_name(value: object) -> str:
+def _kind(value: object) -> str:
+    """What a JSON value is, with the value: "a string ('12.5')", "null", "a boolean (true)"."""
     if value is None:
         return "null"
     if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__  # pragma: no cover - json gives no other types
+        kind = "a boolean"
+    elif isinstance(value, str):
+        kind = "a string"
+    elif isinstance(value, int | float):
+        kind = "a number"
+    elif isinstance(value, list):
+        kind = "an array"
+    elif isinstance(value, dict):
+        kind = "an object"
+    else:  # pragma: no cover - json gives no other types
+        kind = type(value).__name__
+    return f"{kind} ({_show(value)})"
 
 
 class PayloadParser:
@@ -353,6 +362,10 @@ class PayloadParser:
         except RecursionError:
             raise _Invalid("malformed_json", "payload JSON is nested too deeply") from None
         except ValueError as exc:  # JSONDecodeError, and ints beyond Python's digit limit
+            if payload.startswith(b"\xef\xbb\xbf"):
+                raise _Invalid(
+                    "malformed_json", "payload starts with a UTF-8 byte-order mark; JSON has none"
+                ) from None
             raise _Invalid("malformed_json", f"payload is not JSON: {exc}") from None
 
     def _oversized(self, topic: str, payload: bytes) -> Reject:
@@ -363,7 +376,7 @@ class PayloadParser:
         return Reject("oversized", detail, topic, payload, None)
 
     def _whole_reject(self, topic: str, payload: bytes, obj: object) -> Reject:
-        detail = f"payload is {_type_name(obj)} ({_show(obj)}); expected a JSON object"
+        detail = f"payload is {_kind(obj)}; expected a JSON object"
         return Reject("bad_shape", detail, topic, payload, None)
 
     def _topic_problem(self, topic: str) -> tuple[str, str]:
@@ -410,7 +423,7 @@ class PayloadParser:
         if type(items) is not list:
             raise _Invalid(
                 "bad_shape",
-                f"batch 'readings' is {_type_name(items)} ({_show(items)}); expected a list",
+                f"batch 'readings' is {_kind(items)}; expected a list",
             )
         if len(items) > self._max_batch:
             raise _Invalid(
@@ -425,7 +438,7 @@ class PayloadParser:
                 if type(item) is not dict:
                     raise _Invalid(
                         "bad_shape",
-                        f"readings[{index}] is {_type_name(item)} ({_show(item)}); expected an object",
+                        f"readings[{index}] is {_kind(item)}; expected an object",
                     )
                 route = self._element_route(item, device_routes, topic, index)
                 readings.append(self._reading(route, item, now_ns, _ELEMENT_KEYS))
@@ -444,9 +457,7 @@ class PayloadParser:
         if name is _MISSING:
             raise _Invalid("bad_shape", "a batch element needs 'signal', the last topic level")
         if type(name) is not str:
-            raise _Invalid(
-                "bad_shape", f"signal is {_type_name(name)} ({_show(name)}); expected a text"
-            )
+            raise _Invalid("bad_shape", f"signal is {_kind(name)}; expected a text")
         route = device_routes.get(name)
         if route is not None:
             return route
@@ -481,15 +492,14 @@ class PayloadParser:
                 if type(ts) is not str:
                     raise _Invalid(
                         "bad_timestamp",
-                        f"ts is {_type_name(ts)} ({_show(ts)}); expected an RFC 3339 text",
+                        f"ts is {_kind(ts)}; expected an RFC 3339 text",
                     )
                 raise _Invalid("bad_timestamp", _timestamp_problem(ts))
         elif ts_ms is not _MISSING:
             if type(ts_ms) is not int:
                 raise _Invalid(
                     "bad_timestamp",
-                    f"ts_ms is {_type_name(ts_ms)} ({_show(ts_ms)}); "
-                    "expected a whole number of milliseconds",
+                    f"ts_ms is {_kind(ts_ms)}; expected a whole number of milliseconds",
                 )
             ts_ns = ts_ms * 1_000_000
         else:
@@ -510,9 +520,7 @@ class PayloadParser:
         elif value is _MISSING:
             raise _Invalid("missing_value", "no value is given")
         else:
-            raise _Invalid(
-                "bad_value", f"value is {_type_name(value)} ({_show(value)}); expected a number"
-            )
+            raise _Invalid("bad_value", f"value is {_kind(value)}; expected a number")
 
         unit = obj.get("unit", _MISSING)
         if unit is _MISSING:
