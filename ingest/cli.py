@@ -98,7 +98,7 @@ def _cmd_status(args) -> int:
     try:
         spool = Spool(cfg.ingest.spool_dir)
         print(
-            f"spool      {cfg.ingest.spool_dir}: {spool.pending_lines} lines in "
+            f"spool      {cfg.ingest.spool_dir}: {spool.pending_readings} readings in "
             f"{len(spool)} batches waiting"
         )
     except OSError as exc:

@@ -150,6 +150,9 @@ class Ingest:
         except Exception:  # the parser promises not to raise; never let input kill the loop
             log.exception("parser failed on a message on %s", msg.topic)
             readings, rejects = [], []
+        # Only this thread writes these two counters; the writer thread only reads them.
+        self.counters.messages += 1
+        self.counters.received += len(readings) + len(rejects)
         self._queue.append(_Message(msg.mid, msg.qos, readings, rejects, now))
         self._queued_readings += len(readings) + len(rejects) or 1
         if self._queued_readings >= self.cfg.ingest.batch_max_readings:
@@ -191,7 +194,7 @@ class Ingest:
         while True:
             stopping = self._stop.is_set()
             if not stopping:
-                self._wake.wait(age_s if not self._queue else self._time_left(age_s))
+                self._wake.wait(self._next_deadline(age_s))
                 self._wake.clear()
             try:
                 self._flush(force=stopping)
@@ -206,9 +209,16 @@ class Ingest:
                 self._maybe_emit_metrics(force=True)
                 return
 
-    def _time_left(self, age_s: float) -> float:
-        oldest = self._queue[0].received_ns if self._queue else time.time_ns()
-        return max(0.0, age_s - (time.time_ns() - oldest) / 1e9)
+    def _next_deadline(self, age_s: float) -> float:
+        """Seconds until the writer has something to do: the oldest queued message reaching
+        the batch age, the next self-metrics point, or the next replay attempt."""
+        now = time.monotonic()
+        waits = [self._next_metrics - now]
+        if self._queue:
+            waits.append(age_s - (time.time_ns() - self._queue[0].received_ns) / 1e9)
+        if len(self.spool):
+            waits.append(self._replay_at - now)
+        return max(0.0, min(waits))
 
     def _flush(self, *, force: bool) -> None:
         limit = self.cfg.ingest.batch_max_readings
@@ -235,8 +245,6 @@ class Ingest:
         records: list[dict] = []
         readings = 0
         for msg in batch:
-            c.messages += 1
-            c.received += len(msg.readings) + len(msg.rejects)
             for r in msg.readings:
                 lines.append(r.line())
                 if r.seq is not None:
@@ -284,7 +292,7 @@ class Ingest:
                     log.error("%s; spooling until it is fixed", exc)
                     break
             self._replay_at = time.monotonic() + REPLAY_BACKOFF_S[0]
-        self.spool.append(lines)
+        self.spool.append(lines, readings)
         self.counters.spooled += readings
 
     def _write_or_bisect(self, lines: list[str]) -> None:
@@ -328,7 +336,7 @@ class Ingest:
                     return
                 self._write_or_bisect(body.decode().splitlines())
             self.spool.drop(paths)
-            self.counters.replayed += n - body.count(b"\n" + deadletter.MEASUREMENT.encode())
+            self.counters.replayed += n
             self._replay_failures = 0
         if len(self.spool) == 0:
             log.info("spool drained")
@@ -347,7 +355,7 @@ class Ingest:
             return
         self._next_metrics = now + self.cfg.ingest.self_metrics_interval_s
         snap = self.counters.snapshot()
-        snap["spool_pending"] = self.spool.pending_lines
+        snap["spool_pending"] = self.spool.pending_readings
         snap["spool_files"] = len(self.spool)
         fields = ",".join(f"{k}={v}i" for k, v in sorted(snap.items()))
         tags = f"plant={_tag(self.cfg.plant.id)},instance={_tag(self.instance)}"

@@ -7,7 +7,8 @@ the broker only once its batch is in InfluxDB or here.
 
 Replay reads the oldest files first, a bounded number of lines at a time, so memory stays bounded
 however long the outage; a file is deleted only after InfluxDB has accepted it. A file name
-carries its sequence number and its line count: `00000000000000000042-5000.lp`.
+carries its sequence number, its line count and how many of those lines are readings (the rest
+are dead letters and self-metrics): `00000000000000000042-5000-4998.lp`.
 """
 
 from __future__ import annotations
@@ -24,19 +25,21 @@ class Spool:
         for stale in self.dir.glob("*.tmp"):  # a batch whose write never completed: not acked
             stale.unlink()
         files = sorted(self.dir.glob("*.lp"))
-        self._files: deque[tuple[Path, int]] = deque((p, _count(p)) for p in files)
+        self._files: deque[tuple[Path, int, int]] = deque((p, *_counts(p)) for p in files)
         self._next = (_seq(files[-1]) + 1) if files else 0
-        self.pending_lines = sum(n for _, n in self._files)
+        self.pending_lines = sum(n for _, n, _ in self._files)
+        self.pending_readings = sum(r for _, _, r in self._files)
 
     def __len__(self) -> int:
         return len(self._files)
 
-    def append(self, lines: list[str]) -> None:
-        """Make `lines` durable as the newest batch. Raises OSError if the disk fails."""
+    def append(self, lines: list[str], readings: int) -> None:
+        """Make `lines` (of which `readings` are readings) durable as the newest batch.
+        Raises OSError if the disk fails."""
         if not lines:
             return
         body = ("\n".join(lines) + "\n").encode()
-        name = f"{self._next:020d}-{len(lines)}.lp"
+        name = f"{self._next:020d}-{len(lines)}-{readings}.lp"
         tmp = self.dir / (name + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
@@ -50,29 +53,33 @@ class Spool:
         os.replace(tmp, final)
         _fsync_dir(self.dir)
         self._next += 1
-        self._files.append((final, len(lines)))
+        self._files.append((final, len(lines), readings))
         self.pending_lines += len(lines)
+        self.pending_readings += readings
 
     def peek(self, max_lines: int) -> tuple[list[Path], bytes, int]:
-        """The oldest batches, whole, up to `max_lines` lines (at least one batch)."""
-        paths, parts, total = [], [], 0
-        for path, n in self._files:
+        """The oldest batches, whole, up to `max_lines` lines (at least one batch):
+        their paths, their line protocol, and how many readings it holds."""
+        paths, parts, total, readings = [], [], 0, 0
+        for path, n, r in self._files:
             if paths and total + n > max_lines:
                 break
             paths.append(path)
             parts.append(path.read_bytes())
             total += n
-        return paths, b"".join(parts), total
+            readings += r
+        return paths, b"".join(parts), readings
 
     def drop(self, paths: list[Path]) -> None:
         """Forget the oldest batches, once InfluxDB has them."""
         for path in paths:
-            head, n = self._files[0]
+            head, n, r = self._files[0]
             if head != path:
                 raise RuntimeError(f"spool: dropping {path.name} out of order (oldest {head.name})")
             path.unlink(missing_ok=True)
             self._files.popleft()
             self.pending_lines -= n
+            self.pending_readings -= r
         if paths:
             _fsync_dir(self.dir)
 
@@ -81,11 +88,14 @@ def _seq(path: Path) -> int:
     return int(path.name.split("-", 1)[0])
 
 
-def _count(path: Path) -> int:
+def _counts(path: Path) -> tuple[int, int]:
+    """(lines, readings) from the name; a file renamed by hand counts every line a reading."""
+    parts = path.stem.split("-")
     try:
-        return int(path.stem.split("-", 1)[1])
+        return int(parts[1]), int(parts[2])
     except (IndexError, ValueError):
-        return path.read_bytes().count(b"\n")
+        n = path.read_bytes().count(b"\n")
+        return n, n
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -67,3 +67,66 @@ def count(st: InfluxStore, measurement: str, plant_id: str, field: str = "value"
         "AND time > 0 AND time < 4102444800000000000"
     )
     return 0 if df.empty else int(df.iloc[0][df.columns[-1]])
+
+
+class Publisher:
+    """A paho QoS 1 publisher with a persistent session, so messages it has not yet had
+    acknowledged survive a broker restart (paho resends them when the session resumes)."""
+
+    def __init__(self, stack: StackInfo, client_id: str):
+        from greenfoundry import mqtt
+
+        self.client = mqtt.make_client(client_id, stack.mqtt_username, stack.mqtt_password)
+        self.client.max_inflight_messages_set(1000)
+        self.client.max_queued_messages_set(0)
+        self.client.reconnect_delay_set(min_delay=0.1, max_delay=1)
+        self.client.connect(
+            stack.mqtt_host,
+            stack.mqtt_port,
+            clean_start=False,
+            properties=mqtt.connect_properties(session_expiry_s=3600),
+        )
+        self.published = 0
+        self.acked = 0
+        self.client.on_publish = self._on_publish
+        self.client.loop_start()
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties):
+        self.acked += 1
+
+    def publish(self, topic: str, payload: str | bytes) -> None:
+        # While the broker is away paho answers "not connected" but keeps a QoS 1 message
+        # queued and sends it when the session resumes; the PUBACK count is the truth.
+        self.client.publish(topic, payload, qos=1)
+        self.published += 1
+
+    def wait_all(self, timeout_s: float = 60.0) -> None:
+        wait_for(lambda: self.acked >= self.published, timeout_s,
+                 f"PUBACKs for {self.published} messages ({self.acked} so far)")
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def energy_stream(t0_ms: int, n: int, seq0: int = 0) -> list[tuple[int, float, str]]:
+    """n furnace-energy readings one second apart: (ts_ms, value, payload)."""
+    import json
+
+    out = []
+    for i in range(n):
+        ts, value = t0_ms + i * 1000, 5000.0 + (seq0 + i) * 0.125
+        out.append(
+            (ts, value, json.dumps({"ts_ms": ts, "value": value, "unit": "kWh", "seq": seq0 + i}))
+        )
+    return out
+
+
+def energy_values(st: InfluxStore, plant_id: str) -> list[tuple[int, float]]:
+    df = st.query(
+        f"SELECT value FROM furnace_energy_kwh WHERE plant = '{plant_id}' "
+        "AND time > 0 AND time < 4102444800000000000"
+    )
+    if df.empty:
+        return []
+    return [(t.value, v) for t, v in zip(df["time"], df["value"], strict=True)]
