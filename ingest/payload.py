@@ -21,7 +21,7 @@ from datetime import date, datetime, timezone
 from fractions import Fraction
 from functools import lru_cache
 
-from greenfoundry.config import ID_RE, PlantConfig
+from greenfoundry.config import PlantConfig
 from greenfoundry.errors import ConfigError
 from greenfoundry.ingest import signals, units
 
@@ -53,6 +53,9 @@ BATCH_LEVEL = "_batch"
 SEQ_LIMIT = 2**63  # seq must fit a signed 64-bit integer, InfluxDB's integer field
 DETAIL_VALUE_CHARS = 80  # an offending value is shown in a detail text up to this many characters
 
+# A topic level: the config's id rule (greenfoundry.config.ID_RE), used with fullmatch because
+# ID_RE's `$` also matches before a trailing newline.
+_LEVEL_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 _READING_KEYS = frozenset(("ts", "ts_ms", "value", "unit", "seq"))
 _ELEMENT_KEYS = _READING_KEYS | {"signal"}
 _BATCH_KEYS = frozenset(("readings",))
@@ -391,7 +394,7 @@ class PayloadParser:
                 "expected <plant>/<area>/<device>/<signal or _batch>"
             )
         for n, level in enumerate(levels):
-            if not ID_RE.match(level) and not (n == 3 and level == BATCH_LEVEL):
+            if not _LEVEL_RE.fullmatch(level) and not (n == 3 and level == BATCH_LEVEL):
                 return "bad_topic", (
                     f"topic {shown}: level {_show(level)} is not lower-case letters, digits, "
                     "'-' or '_' (at most 63 characters, not starting with '-' or '_')"
@@ -461,7 +464,7 @@ class PayloadParser:
         route = device_routes.get(name)
         if route is not None:
             return route
-        if not ID_RE.match(name):
+        if not _LEVEL_RE.fullmatch(name):
             raise _Invalid(
                 "bad_topic",
                 f"signal {_show(name)} is not a topic level (lower-case letters, digits, '-', '_')",
@@ -548,13 +551,13 @@ class PayloadParser:
         if ahead > self._max_future_ns:
             raise _Invalid(
                 "timestamp_future",
-                f"timestamp {_ns_text(ts_ns)} is {ahead / 1e9:.3f} s ahead of the clock, "
+                f"timestamp {_ns_text(ts_ns)} is {_decimal(ahead, 10**9)} s ahead of the clock, "
                 f"more than ingest.max_future_s ({self._max_future_s})",
             )
         if -ahead > self._max_past_ns:
             raise _Invalid(
                 "timestamp_past",
-                f"timestamp {_ns_text(ts_ns)} is {-ahead / 86400e9:.3f} days old, "
+                f"timestamp {_ns_text(ts_ns)} is {_decimal(-ahead, 86400 * 10**9)} days old, "
                 f"more than ingest.max_past_days ({self._max_past_days})",
             )
 
@@ -572,6 +575,14 @@ class PayloadParser:
         return Reading(route.signal, route.tags, ts_ns, value, seq, route.device)
 
 
+def _decimal(count: int, unit: int) -> str:
+    """`count / unit` with three decimals, in integer maths (a huge ts_ms overflows a float)."""
+    whole, rest = divmod(count, unit)
+    if whole.bit_length() > 64:  # keep the detail short: the size is what matters
+        return f"about 10^{whole.bit_length() * 0.30103:.0f}"
+    return f"{whole}.{rest * 1000 // unit:03d}"
+
+
 def _ns_text(ts_ns: int) -> str:
     """A UTC ns timestamp as RFC 3339 text for details, or the raw number when out of range."""
     try:
@@ -581,7 +592,10 @@ def _ns_text(ts_ns: int) -> str:
         h, rest = divmod(sec, 3600)
         return f"{d.isoformat()}T{h:02d}:{rest // 60:02d}:{rest % 60:02d}.{frac:09d}Z"
     except (ValueError, OverflowError):
-        return f"{ts_ns} ns"
+        if ts_ns.bit_length() < 200:
+            return f"{ts_ns} ns"
+        # Python refuses to print an int of more than 4,300 digits; the size is what matters.
+        return f"{'-' if ts_ns < 0 else ''}10^{ts_ns.bit_length() * 0.30103:.0f} ns or so"
 
 
 def _as_bytes(payload: object) -> bytes:
