@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import reprlib
 import sys
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -169,13 +170,20 @@ _decode = json.JSONDecoder(object_pairs_hook=_object_without_duplicates).decode
 
 
 _JSON_WORDS = {None: "null", True: "true", False: "false"}
+_CONTAINER_REPR = reprlib.Repr()
+_CONTAINER_REPR.maxlevel = 3
+_CONTAINER_REPR.maxlist = _CONTAINER_REPR.maxdict = 6
+_CONTAINER_REPR.maxstring = _CONTAINER_REPR.maxother = 40
 
 
 def _show(value: object) -> str:
     """An offending value for a detail text: JSON's spelling of null, true and false, else the
     repr (which escapes control characters and lone surrogates), truncated."""
-    text = _JSON_WORDS.get(value) if type(value) in (bool, type(None)) else None
-    if text is None:
+    if type(value) in (bool, type(None)):
+        text = _JSON_WORDS[value]
+    elif type(value) in (list, dict):
+        text = _CONTAINER_REPR.repr(value)  # bounded work for a huge or deep array or object
+    else:
         text = repr(value)
     if len(text) > DETAIL_VALUE_CHARS:
         text = text[: DETAIL_VALUE_CHARS - 1] + "…"
