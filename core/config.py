@@ -8,6 +8,7 @@ literal `password:` or `token:` key is refused. See `config/plant.example.yaml` 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import zoneinfo
@@ -66,6 +67,7 @@ class MqttConfig:
     share_group: str | None
     topic_root: str
     keepalive_s: int
+    subscribe: tuple[str, ...]  # topic filters; `$share/<group>/` is prefixed when shared
 
 
 @dataclass(frozen=True)
@@ -339,7 +341,21 @@ def parse(
         share_group=_str(m, "share_group", None, pattern=ID_RE),
         topic_root=_str(m, "topic_root", "gf/v1"),
         keepalive_s=_num(m, "keepalive_s", 30, low=5, high=3600, integer=True),
+        subscribe=(),
     )
+    filters = m.get("subscribe", None)
+    if filters is None:
+        filters = [f"{mqtt.topic_root}/{plant.id}/#"]
+    if (
+        not isinstance(filters, list)
+        or not filters
+        or not all(isinstance(f, str) and f and not f.startswith("$") for f in filters)
+    ):
+        raise ConfigError(
+            f"mqtt.subscribe: {_show(filters)} is not allowed; expected a list of MQTT topic "
+            "filters such as gf/v1/<plant>/# ($share is added from share_group)"
+        )
+    mqtt = dataclasses.replace(mqtt, subscribe=tuple(filters))
     m.done()
 
     i = top.child("influxdb")

@@ -24,6 +24,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import paho.mqtt.client as paho
@@ -79,8 +80,15 @@ class _Message:
 
 
 class Ingest:
-    def __init__(self, cfg: PlantConfig, *, instance: str | None = None):
+    def __init__(
+        self,
+        cfg: PlantConfig,
+        *,
+        instance: str | None = None,
+        clock: Callable[[], int] = time.time_ns,
+    ):
         self.cfg = cfg
+        self.clock = clock  # ns since the epoch: judges "too far in the future / past"
         self.instance = instance or f"{cfg.mqtt.client_id}"
         self.parser = PayloadParser(cfg)
         self.store = InfluxStore.from_config(cfg.influxdb)
@@ -117,10 +125,10 @@ class Ingest:
         return client
 
     @property
-    def subscription(self) -> str:
+    def subscriptions(self) -> list[str]:
         m = self.cfg.mqtt
-        topic = f"{m.topic_root}/{self.cfg.plant.id}/#"
-        return f"$share/{m.share_group}/{topic}" if m.share_group else topic
+        prefix = f"$share/{m.share_group}/" if m.share_group else ""
+        return [prefix + f for f in m.subscribe]
 
     def _on_connect(self, client, userdata, flags, reason_code, properties):
         if reason_code.is_failure:
@@ -133,7 +141,7 @@ class Ingest:
             flags.session_present,
         )
         # Subscribing again on a resumed session is harmless and covers an expired one.
-        client.subscribe(self.subscription, qos=1)
+        client.subscribe([(f, 1) for f in self.subscriptions])
         self._connected.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
@@ -144,7 +152,7 @@ class Ingest:
     def _on_message(self, client, userdata, msg):
         if self._draining:
             return  # not acknowledged: the broker delivers it again to the next session
-        now = time.time_ns()
+        now = self.clock()
         try:
             readings, rejects = self.parser.parse(msg.topic, msg.payload, now)
         except Exception:  # the parser promises not to raise; never let input kill the loop
@@ -153,7 +161,7 @@ class Ingest:
         # Only this thread writes these two counters; the writer thread only reads them.
         self.counters.messages += 1
         self.counters.received += len(readings) + len(rejects)
-        self._queue.append(_Message(msg.mid, msg.qos, readings, rejects, now))
+        self._queue.append(_Message(msg.mid, msg.qos, readings, rejects, time.time_ns()))
         self._queued_readings += len(readings) + len(rejects) or 1
         if self._queued_readings >= self.cfg.ingest.batch_max_readings:
             self._wake.set()
