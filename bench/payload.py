@@ -9,7 +9,7 @@ a feel of the budget (20,000 single-reading messages/s on 2 cores). Not a test: 
 from __future__ import annotations
 
 import json
-import os
+import sys
 import time
 from pathlib import Path
 
@@ -62,7 +62,7 @@ def main() -> None:
     env = {"GF_MQTT_PASSWORD": "bench", "GF_INFLUX_PASSWORD": "bench"}
     cfg = config.load(ROOT / "config" / "plant.example.yaml", env=env)
     parser = PayloadParser(cfg)
-    print(f"python {os.sys.version.split()[0]}; best of 5 x 20,000 calls")
+    print(f"python {sys.version.split()[0]}; best of 5 x 20,000 calls")
     print(f"{'case':32} {'json.loads µs':>14} {'parse µs':>10} {'ratio':>7} {'extra µs':>9}")
     for name, (topic, payload) in CASES.items():
         per = 100 if name.startswith("batch") else 1
