@@ -21,7 +21,7 @@ import yaml
 from greenfoundry.errors import ConfigError
 from greenfoundry.ingest import signals, units
 
-ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}\Z")
 FURNACE_KINDS = ("cupola", "coreless_induction")
 PRODUCTS = ("gray", "ductile")
 CAPACITY_UNITS = {"cupola": "t/h", "coreless_induction": "t"}
@@ -260,12 +260,15 @@ def _list(node: _Node, name: str) -> list[Any]:
     return value
 
 
-def _secret(node: _Node, name: str, env: dict[str, str]) -> Secret | None:
-    """`<name>_env` or `<name>_file`; at most one of them."""
+def _secret(node: _Node, name: str, env: dict[str, str] | None) -> Secret | None:
+    """`<name>_env` or `<name>_file`; at most one of them. With `env` None the keys are
+    checked but not resolved (the credentials will come from elsewhere, e.g. a local stack)."""
     env_name = _str(node, f"{name}_env", None)
     file_name = _str(node, f"{name}_file", None)
     if env_name and file_name:
         raise ConfigError(f"{node.key(name + '_env')}: give {name}_env or {name}_file, not both")
+    if env is None:
+        return None
     if env_name:
         if env_name not in env:
             raise ConfigError(
@@ -286,8 +289,12 @@ def _secret(node: _Node, name: str, env: dict[str, str]) -> Secret | None:
 # --------------------------------------------------------------------------------------------
 
 
-def load(path: str | os.PathLike, env: dict[str, str] | None = None) -> PlantConfig:
-    """Load and validate a plant config. Relative paths inside it are relative to the file."""
+def load(
+    path: str | os.PathLike, env: dict[str, str] | None = None, *, resolve_secrets: bool = True
+) -> PlantConfig:
+    """Load and validate a plant config. Relative paths inside it are relative to the file.
+    Secrets are read from `env` (default: the process environment) or their files, unless
+    `resolve_secrets` is false (the caller supplies credentials, as `--stack` does)."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -296,7 +303,11 @@ def load(path: str | os.PathLike, env: dict[str, str] | None = None) -> PlantCon
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     try:
-        return parse(raw, base=path.parent, env=os.environ if env is None else env, path=path)
+        if not resolve_secrets:
+            env = None
+        elif env is None:
+            env = dict(os.environ)
+        return parse(raw, base=path.parent, env=env, path=path)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
 
@@ -457,13 +468,13 @@ def parse(
         r = _Node(item, f"signals[{n}]")
         topic = _str(r, "topic")
         parts = topic.split("/")
+        if len(parts) == 3 and parts[2] == "_batch":
+            raise ConfigError(f"{r.key('topic')}: '_batch' is reserved for batch messages")
         if len(parts) != 3 or not all(ID_RE.match(x) for x in parts):
             raise ConfigError(
                 f"{r.key('topic')}: {_show(topic)} is not allowed; expected AREA/DEVICE/SIGNAL "
                 "(relative to <topic_root>/<plant>/), each level lower-case letters, digits, - or _"
             )
-        if parts[2] == "_batch":
-            raise ConfigError(f"{r.key('topic')}: '_batch' is reserved for batch messages")
         sig = _choice(r, "signal", tuple(signals.SIGNALS))
         canonical = signals.SIGNALS[sig].unit
         unit = _str(r, "unit", None)

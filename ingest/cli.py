@@ -8,11 +8,12 @@ from greenfoundry.errors import GreenfoundryError
 
 def load_config(args):
     """The plant config of `--config`, pointed at `--stack DIR` when given."""
-    cfg = config_mod.load(args.config)
-    if getattr(args, "stack", None):
+    stack = getattr(args, "stack", None)
+    cfg = config_mod.load(args.config, resolve_secrets=not stack)
+    if stack:
         from greenfoundry.stack import apply_stack
 
-        cfg = apply_stack(cfg, args.stack)
+        cfg = apply_stack(cfg, stack)
     return cfg
 
 

@@ -389,7 +389,7 @@ def run_foreground(cfg: PlantConfig) -> int:
     log.info(
         "ingest %s: %s -> %s/%s (pid %d)",
         service.instance,
-        service.subscription,
+        service.subscriptions,
         cfg.influxdb.url,
         cfg.influxdb.database,
         os.getpid(),

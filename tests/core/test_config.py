@@ -1,0 +1,166 @@
+"""The plant config: the example is valid; every invalid value stops with a message that
+names the key, the value and what is allowed; secrets never come from the YAML."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from greenfoundry import config
+from greenfoundry.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = yaml.safe_load((REPO / "config" / "plant.example.yaml").read_text())
+ENV = {"GF_MQTT_PASSWORD": "mqtt-secret", "GF_INFLUX_PASSWORD": "influx-secret"}
+
+
+def _parse(raw):
+    return config.parse(raw, base=REPO / "config", env=ENV)
+
+
+def test_the_example_config_is_valid():
+    cfg = config.load(REPO / "config" / "plant.example.yaml", env=ENV)
+    assert cfg.plant.id == "demo-dip"
+    assert cfg.mqtt.subscribe == ("gf/v1/demo-dip/#",)
+    assert cfg.mqtt.password.value == "mqtt-secret"
+    assert cfg.routes[("env", "melt-stack", "dust")].tags == (("pollutant", "particulate"),)
+    assert cfg.topic_for(cfg.routes[("melt", "if1", "energy")]) == "gf/v1/demo-dip/melt/if1/energy"
+    assert cfg.furnaces[0].dn_min == 80 and cfg.furnaces[1].dn_max == 1000
+
+
+def _with(path: str, value):
+    raw = copy.deepcopy(EXAMPLE)
+    node = raw
+    keys = path.split(".")
+    for key in keys[:-1]:
+        node = node[int(key)] if key.isdigit() else node[key]
+    if value is _DELETE:
+        del node[keys[-1]]
+    else:
+        node[keys[-1]] = value
+    return raw
+
+
+_DELETE = object()
+
+# (dotted path to change, new value, the key the message must name, a piece of the message)
+BAD = [
+    ("version", 2, "version", "expected 1"),
+    ("plant.id", "Demo Plant", "plant.id", "lower-case"),
+    ("plant.timezone", "China/Beijing", "plant.timezone", "IANA"),
+    (
+        "plant.site.annual_mean_air_temp_c",
+        "warm",
+        "plant.site.annual_mean_air_temp_c",
+        "expected a number",
+    ),
+    (
+        "plant.site.residential_within_1200m",
+        "yes",
+        "plant.site.residential_within_1200m",
+        "true or false",
+    ),
+    ("plant.colour", "green", "plant.colour", "unknown key"),
+    ("mqtt.port", 70000, "mqtt.port", "between 1 and 65535"),
+    ("mqtt.password", "hunter2", "mqtt.password", "not read from the YAML"),
+    ("mqtt.password_env", "GF_NOT_SET", "mqtt.password_env", "is not set"),
+    ("mqtt.subscribe", "gf/v1/#", "mqtt.subscribe", "list of MQTT topic filters"),
+    ("influxdb.token", "abc", "influxdb.token", "not read from the YAML"),
+    ("influxdb.url", "127.0.0.1:8086", "influxdb.url", "http(s)://"),
+    ("ingest.batch_max_readings", 0, "ingest.batch_max_readings", "between 1"),
+    ("ingest.batch_max_age_ms", 0.5, "ingest.batch_max_age_ms", "whole number"),
+    ("furnaces.0.kind", "arc", "furnaces[0].kind", "cupola, coreless_induction"),
+    (
+        "furnaces.0.capacity",
+        {"value": 12, "unit": "t/h"},
+        "furnaces[0].capacity.unit",
+        "expected one of t",
+    ),
+    ("furnaces.0.dn_range", [300, 80], "furnaces[0].dn_range", "DN_MIN ≤ DN_MAX"),
+    ("furnaces.0.dn_range", _DELETE, "furnaces[0].dn_range", "ductile pipe needs"),
+    ("furnaces.1.id", "if1", "furnaces[1].id", "used twice"),
+    (
+        "stacks.0.pollutants",
+        {"dust": {"limit_mg_m3": 30}},
+        "stacks[0].pollutants.dust",
+        "unknown pollutant",
+    ),
+    (
+        "stacks.0.pollutants",
+        {"particulate": {"limit_mg_m3": -1}},
+        "stacks[0].pollutants.particulate.limit_mg_m3",
+        "between",
+    ),
+    ("water_meters.0.role", "cooling", "water_meters[0].role", "cooling_circulating"),
+    ("signals.0.topic", "melt/if1", "signals[0].topic", "AREA/DEVICE/SIGNAL"),
+    ("signals.0.topic", "melt/if1/_batch", "signals[0].topic", "reserved"),
+    ("signals.0.signal", "energy", "signals[0].signal", "furnace_energy_kwh"),
+    ("signals.0.unit", "kcal", "signals[0].unit", "not allowed for furnace_energy_kwh"),
+    ("signals.1.topic", "melt/if1/energy", "signals[1].topic", "mapped twice"),
+    ("signals.8.tags", {"pollutant": "dust"}, "signals[8].tags.pollutant", "particulate"),
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "key", "message"), BAD, ids=[f"{p}={v!r}"[:60] for p, v, _, _ in BAD]
+)
+def test_an_invalid_value_names_the_key(path, value, key, message):
+    with pytest.raises(ConfigError) as err:
+        _parse(_with(path, value))
+    text = str(err.value)
+    assert text.startswith(key + ":"), text
+    assert message in text, text
+
+
+def test_secrets_never_appear_in_messages_or_reprs(tmp_path):
+    cfg = _parse(EXAMPLE)
+    assert "mqtt-secret" not in repr(cfg) and "influx-secret" not in repr(cfg)
+    with pytest.raises(ConfigError) as err:
+        _parse(_with("mqtt.password", "hunter2"))
+    assert "hunter2" not in str(err.value)
+
+
+def test_a_secret_can_come_from_a_file(tmp_path):
+    secret = tmp_path / "influx.secret"
+    secret.write_text("from-a-file\n")
+    raw = _with("influxdb.password_env", _DELETE)
+    raw["influxdb"]["password_file"] = str(secret)
+    assert _parse(raw).influxdb.password.value == "from-a-file"
+    raw["influxdb"]["password_file"] = str(tmp_path / "missing")
+    with pytest.raises(ConfigError, match=r"^influxdb.password_file: cannot read"):
+        _parse(raw)
+
+
+def test_load_names_the_file_and_rejects_bad_yaml(tmp_path):
+    bad = tmp_path / "plant.yaml"
+    bad.write_text("version: 1\nplant: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        config.load(bad, env=ENV)
+    bad.write_text(yaml.safe_dump(_with("mqtt.port", "x")))
+    with pytest.raises(ConfigError, match=r"plant.yaml: mqtt.port: 'x' is not allowed"):
+        config.load(bad, env=ENV)
+
+
+def test_with_a_stack_the_config_secrets_are_checked_but_not_read(tmp_path):
+    path = tmp_path / "plant.yaml"
+    path.write_text(yaml.safe_dump(EXAMPLE))
+    cfg = config.load(path, env={}, resolve_secrets=False)  # GF_*_PASSWORD unset: no error
+    assert cfg.mqtt.password is None
+    path.write_text(yaml.safe_dump(_with("mqtt.password", "hunter2")))
+    with pytest.raises(ConfigError, match="not read from the YAML"):
+        config.load(path, env={}, resolve_secrets=False)
+
+
+def test_the_cli_turns_a_config_error_into_one_line(tmp_path, capsys, monkeypatch):
+    from greenfoundry.cli import main
+
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    bad = tmp_path / "plant.yaml"
+    bad.write_text(yaml.safe_dump(_with("furnaces.0.kind", "arc")))
+    assert main(["ingest", "--config", str(bad)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "furnaces[0].kind" in err[0]

@@ -1,0 +1,70 @@
+"""Shared subscriptions: two ingest processes in one `$share` group split a plant's load, and
+together they write every reading exactly once."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from greenfoundry.ingest.service import Ingest
+from tests.plant import (
+    Publisher,
+    count,
+    energy_stream,
+    energy_values,
+    plant_config,
+    store,
+    wait_for,
+)
+
+pytestmark = pytest.mark.servers
+
+
+def test_two_ingests_in_a_share_group_split_the_load(tmp_path, stack):
+    base = plant_config(tmp_path, stack, "shared-a", batch_max_readings=100)
+    services = []
+    for n in range(2):
+        cfg = dataclasses.replace(
+            base,
+            mqtt=dataclasses.replace(
+                base.mqtt, client_id=f"gf-ingest-shared-{n}", share_group="ingest"
+            ),
+            ingest=dataclasses.replace(
+                base.ingest,
+                spool_dir=tmp_path / f"spool{n}",
+                deadletter_file=tmp_path / f"dead{n}.jsonl",
+            ),
+        )
+        services.append(Ingest(cfg, instance=f"shared-{n}"))
+    for svc in services:
+        svc.start()
+        assert svc.wait_connected(10)
+    assert services[0].subscriptions == ["$share/ingest/gf/v1/shared-a/#"]
+    topic = base.topic_for(base.routes[("melt", "if1", "energy")])
+    stream = energy_stream(1_795_300_000_000, 2000)
+    pub = Publisher(stack, "shared-pub")
+    try:
+        for _, _, payload in stream:
+            pub.publish(topic, payload)
+        pub.wait_all()
+        st = store(stack)
+        wait_for(
+            lambda: sum(s.counters.received for s in services) == 2000,
+            30,
+            "2000 readings received between the two",
+        )
+        wait_for(
+            lambda: count(st, "furnace_energy_kwh", "shared-a") == 2000,
+            30,
+            "2000 readings in InfluxDB",
+        )
+    finally:
+        pub.close()
+        for svc in services:
+            svc.stop()
+    got = [s.counters.received for s in services]
+    # Mosquitto hands a shared subscription's messages round-robin: both must have worked.
+    assert all(n > 0 for n in got), got
+    assert sum(s.counters.written for s in services) == 2000
+    assert energy_values(st, "shared-a") == [(ms * 1_000_000, v) for ms, v, _ in stream]
