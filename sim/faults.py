@@ -153,6 +153,7 @@ def spike_mask(faults: Faults, seed: int, topic: str, day: int, n: int) -> np.nd
         return np.zeros(n)
     rng = rng_for(seed, "fault-spikes", topic, day)
     hit = rng.random(n) < min(1.0, faults.spike_probability * faults.rate)
+    hit[1:] &= ~hit[:-1]  # single outliers: never two in a row
     return np.where(hit, rng.uniform(4.0, 10.0, n), 0.0)
 
 
