@@ -750,9 +750,12 @@ def build_standard(raw: Any, path: Path) -> Standard:
         cite(gr, gr.list("decisions"))
         indicators = []
         for ii, ind in enumerate(gr.list("indicators")):
+            iid_raw = ind.get("id") if isinstance(ind, dict) else None
             ir = _Reader(
                 f,
-                f"group {gid} indicator[{ii}]",
+                f"indicator {iid_raw}"
+                if isinstance(iid_raw, str)
+                else f"group {gid} indicator[{ii}]",
                 ind,
                 ("id", "name_zh", "name_en", "points", "source", "rows"),
                 ("points_printed", "decisions", "scale_rows"),
@@ -848,9 +851,10 @@ def _rescale(row: Row, k: Fraction, decision: str) -> Row:
 
 
 def _build_row(f, raw, indicator_id, std: Standard, new_id, cite) -> Row:
+    rid_raw = raw.get("id") if isinstance(raw, dict) else None
     r = _Reader(
         f,
-        f"indicator {indicator_id} row",
+        f"row {rid_raw}" if isinstance(rid_raw, str) else f"indicator {indicator_id} row",
         raw,
         ("id", "name_zh", "name_en", "points", "unit", "kind", "value_type", "source"),
         (
