@@ -120,7 +120,8 @@ def _cmd_simulate(args) -> int:
             )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    cfg = config_mod.load(args.config)
+    # With --stack the credentials come from its stack.json, not from the config's secrets.
+    cfg = config_mod.load(args.config, resolve_secrets=not args.stack)
     if args.stack:
         from greenfoundry.stack import apply_stack
 

@@ -143,9 +143,11 @@ def test_what_arrives_is_what_the_model_emitted(stack, tmp_path):
 
 @pytest.mark.servers
 def test_simulate_command_through_the_stack_directory(stack, tmp_path, monkeypatch, capsys):
+    """--stack takes the broker and credentials from stack.json: the config's secrets
+    (GF_MQTT_PASSWORD …) need not be set."""
     cfg = plant_config(tmp_path, stack, "simcli")
-    monkeypatch.setenv("GF_MQTT_PASSWORD", "unused")
-    monkeypatch.setenv("GF_INFLUX_PASSWORD", "unused")
+    monkeypatch.delenv("GF_MQTT_PASSWORD", raising=False)
+    monkeypatch.delenv("GF_INFLUX_PASSWORD", raising=False)
     recorder = Recorder(stack, f"{cfg.mqtt.topic_root}/{cfg.plant.id}/#")
     try:
         argv = ["simulate", "--config", str(cfg.path), "--stack", str(stack.dir),
