@@ -25,6 +25,7 @@ Example::
       dn_range: [80, 1000]          # smallest and largest DN cast
       residential_within_1200m: false
       furnace: {kind: coreless_induction, capacity: 12}   # t for induction, t/h for cupola
+      # iron_source: blast_furnace_or_cupola   # gray pipe only (Table 5)
       declared_by: Wang Fang (energy manager)
       declared_on: 2026-01-12
     rows:
@@ -34,6 +35,15 @@ Example::
         declared_on: 2026-01-12
         valid_until: 2026-12-31
         references: [ISO9001 cert CN-Q-1234, ISO14001 cert CN-E-5678]
+      energy.sand_waste.resin_sand_reuse:
+        value: not_applicable        # the row does not apply; a note must say why
+        note: no resin-bonded sand on site (sockets use shell cores)
+        declared_by: Wang Fang (energy manager)
+        declared_on: 2026-01-12
+        valid_until: 2026-12-31
+
+A row's `context` adds the facts its tiers need that are not plant-wide (e.g. the VOC row's
+`water_based_coating`, the injury row's `no_serious_injury`).
 """
 
 from __future__ import annotations
@@ -61,12 +71,17 @@ _PLANT_KEYS = {
     "dn_range",
     "residential_within_1200m",
     "furnace",
+    "iron_source",
     "declared_by",
     "declared_on",
     "valid_until",
     "references",
 }
-_ROW_KEYS = {"value", "declared_by", "declared_on", "valid_until", "references", "note"}
+_ROW_KEYS = {"value", "declared_by", "declared_on", "valid_until", "references", "note", "context"}
+# Gray pipe only (Table 5): where the plant receives its iron from.
+IRON_SOURCES = ("blast_furnace_or_cupola", "medium_frequency_furnace")
+# `value: not_applicable` declares that a row does not apply to the plant (with a note saying why).
+NOT_APPLICABLE_VALUE = "not_applicable"
 
 
 @dataclass(frozen=True)
@@ -89,6 +104,7 @@ class PlantContext:
     dn_max: int | None  # largest DN cast
     residential_within_1200m: bool  # Table 6, noise tiers
     furnace: Furnace | None  # Table C.1; None when the plant declares no melting furnace
+    iron_source: str | None  # gray pipe only (Table 5); IRON_SOURCES
     declared_by: str
     declared_on: dt.date
     valid_until: dt.date | None = None
@@ -104,6 +120,7 @@ class PlantContext:
             "furnace_kind": self.furnace.kind if self.furnace else None,
             "furnace_capacity": self.furnace.capacity if self.furnace else None,
             "furnace_capacity_unit": self.furnace.capacity_unit if self.furnace else None,
+            "iron_source": self.iron_source,
         }
 
 
@@ -118,6 +135,11 @@ class Declaration:
     valid_until: dt.date
     references: tuple[str, ...] = ()
     note: str | None = None
+    context: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def not_applicable(self) -> bool:
+        return self.value == NOT_APPLICABLE_VALUE
 
     def expired(self, as_of: dt.date) -> bool:
         """True when `as_of` is after the last valid day (`valid_until` itself still holds)."""
@@ -228,6 +250,11 @@ def parse_plant(data: Any, source: str) -> PlantContext:
         if capacity <= 0:
             raise ConfigError(f"{fwhere}: capacity {capacity} must be positive")
         furnace = Furnace(kind, capacity)
+    iron_source = data.get("iron_source")
+    if iron_source is not None and iron_source not in IRON_SOURCES:
+        raise ConfigError(
+            f"{where}: iron_source {iron_source!r} must be one of {', '.join(IRON_SOURCES)}"
+        )
     declared_on = parse_date(data.get("declared_on"), where, "declared_on")
     valid_until = None
     if data.get("valid_until") is not None:
@@ -243,6 +270,7 @@ def parse_plant(data: Any, source: str) -> PlantContext:
         dn_max=dn_max,
         residential_within_1200m=residential,
         furnace=furnace,
+        iron_source=iron_source,
         declared_by=_text(data.get("declared_by"), where, "declared_by"),
         declared_on=declared_on,
         valid_until=valid_until,
@@ -272,6 +300,11 @@ def parse_declaration(row_id: Any, data: Any, source: str) -> Declaration:
     note = data.get("note")
     if note is not None and not isinstance(note, str):
         raise ConfigError(f"{where}: note must be text")
+    if data["value"] == NOT_APPLICABLE_VALUE and not (note and note.strip()):
+        raise ConfigError(f"{where}: a row declared not_applicable needs a note saying why")
+    context = data.get("context") or {}
+    if not isinstance(context, dict) or not all(isinstance(k, str) for k in context):
+        raise ConfigError(f"{where}: context must be a mapping of names to values")
     return Declaration(
         row_id=row_id,
         value=data["value"],
@@ -280,6 +313,7 @@ def parse_declaration(row_id: Any, data: Any, source: str) -> Declaration:
         valid_until=valid_until,
         references=_references(data.get("references"), where),
         note=note,
+        context=dict(context),
     )
 
 

@@ -1,0 +1,660 @@
+"""The scorer: F = Σ fi × Li over the rows of T/CFA 0308011.5-2024, the grade, and the gap.
+
+Inputs are the indicator values (`indicators.py`: measured values with window and coverage) and
+the declared evidence (`evidence.py`: the plant context and declared values with provenance).
+The standard (rows, tiers, errata, grades, the default Li policy) comes from `standard.py`.
+
+Every row ends in exactly one status (never a silent 0):
+
+* ``scored``            a value was evaluated: tier 1, 2 or 3, or below tier 3 (Li = 0, a real 0);
+* ``not_applicable``    the evidence declares the row does not apply to the plant;
+* ``no_data``           no value in either file (or declared after the evaluation date);
+* ``evidence_expired``  the declaration's ``valid_until`` is before the evaluation date;
+* ``not_covered``       no row of the standard covers the plant (e.g. an induction furnace ≤ 5 t);
+* ``low_coverage``      the measured value's data covers less than ``min_coverage`` of its window.
+
+Only ``scored`` rows add points. The other statuses add none and are listed as such; rows whose
+points are lost only because data is missing (no data, expired, low coverage) are named in the
+gap analysis with the points they hold. A not-applicable row's points are not redistributed: the
+standard gives no rule for that, so F keeps its 1000-point base and the report shows the cost.
+
+Li policy (stated in every result, clause 5.2.2 gives only floors):
+
+* ``floor`` (default): Li is the floor of the tier met, from the standard's ``li_policy``
+  (0.90 / 0.75 / 0.60; below tier 3, 0).
+* ``interpolate``: for rows compared with < ≤ > ≥ (not levels or yes/no). Inside tier 2 or 3,
+  Li rises linearly from the tier's floor at its threshold to the next tier's floor at the next
+  threshold (the data defines both ends). Inside tier 1 it rises from 0.90 at the threshold to
+  1.00 at the best value, only where the data defines one: a percent (100 when higher is better,
+  0 when lower is), a ratio to a limit such as 0.6C (0), the power factor (1). Elsewhere tier 1
+  keeps 0.90, and below tier 3 Li stays 0.
+
+Gap analysis ("least change"): the next grade is the lowest grade of Table 9 above the current
+one. Candidate moves are rows that scored below tier 1; a move takes a row to a better tier and
+adds fi × (that tier's floor − the row's Li now). A plan is a set of moves, at most one per row,
+whose points added reach the next grade's minimum F. Among plans the scorer picks, in order:
+
+1. the fewest rows;
+2. the smallest total relative change of value, where a numeric row's change is
+   |target − value| / max(|value|, |target|) (the target is the next tier's threshold; a strict
+   comparator such as ``< 200`` is reported as "must be below 200" and measured to 200), and a
+   level or yes/no row counts 1 per tier step (a declared level changes whole, not by a share);
+3. the most points added; then row ids, for a deterministic answer.
+
+The search is exact (branch and bound over rows sorted by the most each can add). Rows without
+data are not candidates: providing their data is listed separately.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from greenfoundry.errors import ConfigError, GreenfoundryError
+from greenfoundry.scoring import standard as std_mod
+from greenfoundry.scoring.evidence import Declaration, Evidence, PlantContext
+from greenfoundry.scoring.indicators import Indicators, Measured
+
+STATUS_SCORED = "scored"
+STATUS_NOT_APPLICABLE = "not_applicable"
+STATUS_NO_DATA = "no_data"
+STATUS_EVIDENCE_EXPIRED = "evidence_expired"
+STATUS_NOT_COVERED = "not_covered"
+STATUS_LOW_COVERAGE = "low_coverage"
+STATUSES = (
+    STATUS_SCORED,
+    STATUS_NOT_APPLICABLE,
+    STATUS_NO_DATA,
+    STATUS_EVIDENCE_EXPIRED,
+    STATUS_NOT_COVERED,
+    STATUS_LOW_COVERAGE,
+)
+# Statuses that lose a row's points only because data is missing or unusable.
+MISSING_DATA_STATUSES = (STATUS_NO_DATA, STATUS_EVIDENCE_EXPIRED, STATUS_LOW_COVERAGE)
+
+# A measured value whose data covers less than this share of its window does not score. 0.9
+# follows the usual rule of thumb for a valid aggregate (HJ 75 asks 45 of 60 minutes for an
+# hourly mean, 0.75; a yearly figure that scores a plant should be held to more).
+DEFAULT_MIN_COVERAGE = 0.9
+
+LI_MODES = ("floor", "interpolate")
+
+# The evidence file uses the plant configuration's furnace kinds; the standard calls them so.
+_FURNACE_KIND_TO_CONTEXT = {"cupola": "cupola", "coreless_induction": "induction"}
+# Context keys the plant declares once; a row may not contradict them.
+_PLANT_KEYS = ("product", "residential_within_1200m", "furnace", "furnace_capacity", "iron_source")
+
+# Node budget of the exact gap search; the plan says "exact: false" when it is exhausted.
+_SEARCH_BUDGET = 400_000
+
+
+@dataclass(frozen=True)
+class Options:
+    as_of: dt.date
+    min_coverage: float = DEFAULT_MIN_COVERAGE
+    li_mode: str = "floor"
+
+    def __post_init__(self) -> None:
+        if self.li_mode not in LI_MODES:
+            raise ConfigError(f"Li policy {self.li_mode!r} is not one of {', '.join(LI_MODES)}")
+        if not 0.0 <= self.min_coverage <= 1.0:
+            raise ConfigError(f"min coverage {self.min_coverage} must be within 0..1")
+
+
+@dataclass(frozen=True)
+class RowScore:
+    row_id: str
+    group_id: str
+    indicator_id: str
+    name_zh: str
+    name_en: str
+    status: str
+    source: str | None  # "indicators" | "evidence" | None
+    value: Any
+    unit: str
+    tier: int | None  # 1..3; None when below tier 3 or not scored
+    li: Fraction | None  # None unless scored
+    points: Fraction  # fi × Li when scored, else 0 (the status says why)
+    points_max: Fraction  # fi in force (after errata)
+    reason: str
+    variant: str | None = None
+    tiers: tuple = ()  # the thresholds applied (standard.Tier), after any Table C.1 correction
+    next_tier: Any = None  # standard.Tier of the next better tier, or None
+    notes: tuple[str, ...] = ()
+    context: dict[str, Any] = field(default_factory=dict)
+    window: Any = None  # indicators.Window for a measured value
+    coverage: float | None = None
+    declaration: Declaration | None = None
+    would_be_tier: int | None = None  # for an expired or low-coverage value: the tier it meets
+
+
+@dataclass(frozen=True)
+class Move:
+    row_id: str
+    from_tier: int | None
+    to_tier: int
+    target: Any  # standard.Tier
+    value: Any
+    relative_change: Fraction
+    points_added: Fraction
+    conditions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Gap:
+    next_grade: Any  # standard.Grade or None at the top grade
+    deficit: Fraction | None
+    plan: tuple[Move, ...] | None  # None when no plan reaches the next grade
+    exact: bool
+    missing_data: tuple[RowScore, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    standard: Any  # standard.Standard
+    options: Options
+    plant: PlantContext
+    rows: tuple[RowScore, ...]
+    f: Fraction
+    grade: Any  # standard.Grade or None
+    gap: Gap
+
+    def row(self, row_id: str) -> RowScore:
+        for r in self.rows:
+            if r.row_id == row_id:
+                return r
+        raise KeyError(row_id)
+
+    def group_points(self) -> list[tuple[Any, Fraction, Fraction]]:
+        """(group, points, maximum) per first-level indicator, in table order."""
+        out = []
+        for g in self.standard.groups:
+            rows = [r for r in self.rows if r.group_id == g.id]
+            out.append((g, sum((r.points for r in rows), Fraction(0)), Fraction(str(g.points))))
+        return out
+
+    def indicator_points(self, indicator_id: str) -> tuple[Fraction, Fraction]:
+        rows = [r for r in self.rows if r.indicator_id == indicator_id]
+        return (
+            sum((r.points for r in rows), Fraction(0)),
+            sum((r.points_max for r in rows), Fraction(0)),
+        )
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _frac(x: Any) -> Fraction:
+    return x if isinstance(x, Fraction) else Fraction(str(x))
+
+
+def _unknown_row(source: str, row_id: str, standard) -> ConfigError:
+    close = difflib.get_close_matches(row_id, list(standard.rows), n=1)
+    hint = f"; did you mean {close[0]}?" if close else " (`greenfoundry standard show` lists them)"
+    return ConfigError(f"{source}: row {row_id}: not a row of {standard.id}{hint}")
+
+
+def check_inputs(standard, indicators: Indicators, evidence: Evidence, options: Options) -> None:
+    """Cross-file checks: plant ids, unknown rows, a row in both files, windows, plant validity."""
+    if indicators.plant != evidence.plant.id:
+        raise ConfigError(
+            f"{indicators.source}: plant {indicators.plant!r} is not the evidence file's plant "
+            f"{evidence.plant.id!r}"
+        )
+    plant = evidence.plant
+    if plant.valid_until is not None and options.as_of > plant.valid_until:
+        raise ConfigError(
+            f"{evidence.source}: plant: the plant context declared by {plant.declared_by} expired "
+            f"on {plant.valid_until} (evaluation date {options.as_of}); renew the declaration"
+        )
+    for rid in indicators.rows:
+        if rid not in standard.rows:
+            raise _unknown_row(indicators.source, rid, standard)
+    for rid in evidence.rows:
+        if rid not in standard.rows:
+            raise _unknown_row(evidence.source, rid, standard)
+        if rid in indicators.rows:
+            raise ConfigError(
+                f"{evidence.source}: row {rid}: also given in {indicators.source}; give each row "
+                "in one file only"
+            )
+    for rid, m in indicators.rows.items():
+        # A window ending after the evaluation date holds data that did not exist yet.
+        if m.window.end > options.as_of + dt.timedelta(days=1):
+            raise ConfigError(
+                f"{indicators.source}: row {rid}: window ends {m.window.end} (exclusive), after "
+                f"the evaluation date {options.as_of}"
+            )
+
+
+def _check_unit(row, measured: Measured, context: Mapping[str, Any], source: str) -> None:
+    if measured.unit is None:
+        return
+    allowed = {row.unit}
+    if row.limits_from == "C.1" and context.get("furnace"):
+        table = row._standard.furnace_table if row._standard else None
+        spec = table.furnaces.get(context["furnace"], {}) if table else {}
+        if spec.get("unit"):
+            allowed = {spec["unit"]}
+    if measured.unit not in allowed:
+        raise ConfigError(
+            f"{source}: row {row.id}: unit {measured.unit!r} is not the row's unit "
+            f"({' or '.join(sorted(allowed))}); convert the value at the source"
+        )
+
+
+def _check_range(row, value: Any, source: str) -> None:
+    """Physical ranges the standard's tiers assume: a percent 0..100, a count of listed items."""
+    if value is std_mod.NOT_APPLICABLE or isinstance(value, (bool, str)):
+        return
+    if not isinstance(value, (int, float)):
+        return  # the standard's own check names the wrong type
+    vt = row.value_type
+    if vt == "percent" and not 0 <= value <= 100:
+        raise ConfigError(
+            f"{source}: row {row.id}: {value} is not a percent (0..100, in {row.unit})"
+        )
+    if vt in ("ratio", "years", "number") and value < 0:
+        raise ConfigError(f"{source}: row {row.id}: {value} must not be negative ({row.unit})")
+    if vt == "count":
+        if isinstance(value, float) and not value.is_integer():
+            raise ConfigError(
+                f"{source}: row {row.id}: a count of items must be whole, got {value}"
+            )
+        if value < 0 or (row.items and value > len(row.items)):
+            raise ConfigError(
+                f"{source}: row {row.id}: {value} items, but the row lists {len(row.items)}"
+            )
+
+
+def _plant_context(plant: PlantContext) -> dict[str, Any]:
+    ctx: dict[str, Any] = {
+        "product": plant.product,
+        "residential_within_1200m": plant.residential_within_1200m,
+    }
+    if plant.furnace is not None:
+        ctx["furnace"] = _FURNACE_KIND_TO_CONTEXT[plant.furnace.kind]
+        ctx["furnace_capacity"] = plant.furnace.capacity
+    if plant.iron_source is not None:
+        ctx["iron_source"] = plant.iron_source
+    return ctx
+
+
+def _tiers_or_exc(row, ctx):
+    try:
+        tiers, variant, _notes = row.tiers_for(ctx)
+        return tuple((t.tier, t.cmp, t.value) for t in tiers), variant
+    except GreenfoundryError as exc:  # NotCoveredError or ContextError: not one band
+        return ("error", str(exc)), None
+
+
+def row_context(
+    standard, row, plant: PlantContext, extra: Mapping[str, Any], source: str
+) -> dict[str, Any]:
+    """The context a row is evaluated in: the plant's declared facts plus the row's own.
+
+    A row's own context may add keys the row uses (tapping temperature, DN, a printed condition)
+    but may not contradict the plant's declaration. A DN-dependent row of a ductile plant takes
+    the row's `dn`, or else the plant's DN range when every DN in it gives the same tiers; a
+    range that spans DN bands with different tiers is an error naming the row.
+    """
+    ctx = _plant_context(plant)
+    for key, value in extra.items():
+        if key not in standard.context_keys:
+            raise ConfigError(
+                f"{source}: row {row.id}: unknown context key {key!r} (allowed for this row: "
+                f"{', '.join(row.context) or 'none'})"
+            )
+        if key not in row.context:
+            raise ConfigError(
+                f"{source}: row {row.id}: context key {key!r} is not used by this row (it uses: "
+                f"{', '.join(row.context) or 'none'})"
+            )
+        if key in _PLANT_KEYS and key in ctx and ctx[key] != value:
+            raise ConfigError(
+                f"{source}: row {row.id}: context {key}={value!r} contradicts the plant's "
+                f"declared {key}={ctx[key]!r}"
+            )
+        try:
+            standard.context_keys[key].check(value, row.id)
+        except GreenfoundryError as exc:
+            raise ConfigError(f"{source}: {exc}") from exc
+        ctx[key] = value
+    if "dn" in row.context and "dn" not in ctx and plant.product == "ductile":
+        if plant.dn_min is None:
+            raise ConfigError(
+                f"{source}: row {row.id}: needs the DN (context dn) and the plant declares no "
+                "dn_range"
+            )
+        low = _tiers_or_exc(row, {**ctx, "dn": plant.dn_min})
+        high = _tiers_or_exc(row, {**ctx, "dn": plant.dn_max})
+        if low != high:
+            raise ConfigError(
+                f"{source}: row {row.id}: the plant casts DN{plant.dn_min}–{plant.dn_max}, which "
+                "spans DN ranges with different tiers; give the DN this value is for as "
+                "context: {dn: …}"
+            )
+        ctx["dn"] = plant.dn_min
+    # Keep only the keys the row uses, so the output shows what decided its tiers.
+    return {k: v for k, v in ctx.items() if k in row.context}
+
+
+# --------------------------------------------------------------------------- Li policy
+
+
+def li_policy_dict(standard, options: Options) -> dict[str, Any]:
+    p = standard.li_policy
+    return {
+        "mode": options.li_mode,
+        "floors": {str(k): v for k, v in sorted(p.floors.items())},
+        "below": p.below,
+        "source": p.source,
+        "note": p.note,
+        "interpolation": (
+            "rows compared with < ≤ > ≥: inside tier 2 or 3 Li rises linearly from the tier's "
+            "floor at its threshold to the next tier's floor at the next threshold; inside tier 1 "
+            "from 0.90 to 1.00 at the best value where the data defines one (percent: 100, or 0 "
+            "when lower is better; ratio to a limit: 0; power factor: 1), else 0.90; levels, "
+            "yes/no rows and below tier 3 keep the floor"
+            if options.li_mode == "interpolate"
+            else None
+        ),
+    }
+
+
+def best_value(row, tiers) -> Fraction | None:
+    """The best value the data defines for a row, or None (clause-free: a property of the unit)."""
+    if not tiers or any(
+        t.cmp not in (*std_mod.LOWER_IS_BETTER, *std_mod.HIGHER_IS_BETTER) for t in tiers
+    ):
+        return None
+    higher = tiers[0].cmp in std_mod.HIGHER_IS_BETTER
+    if row.value_type == "percent":
+        return Fraction(100) if higher else Fraction(0)
+    if row.value_type == "ratio":
+        return Fraction(1) if higher else Fraction(0)
+    return None
+
+
+def interpolated_li(row, ev, policy) -> Fraction:
+    """Li inside the tier met, linear between the tier's threshold and the next (see module doc)."""
+    floor = _frac(policy.li_floor(ev.tier))
+    numeric = (*std_mod.LOWER_IS_BETTER, *std_mod.HIGHER_IS_BETTER)
+    if ev.tier is None or row.value_type in ("level", "boolean"):
+        return floor
+    if any(t.cmp not in numeric for t in ev.tiers):
+        return floor
+    by_tier = {t.tier: t for t in ev.tiers}
+    lo = _frac(by_tier[ev.tier].value)
+    if ev.tier == 1:
+        best = best_value(row, ev.tiers)
+        if best is None:
+            return floor
+        hi, li_hi = best, Fraction(1)
+    else:
+        hi, li_hi = _frac(by_tier[ev.tier - 1].value), _frac(policy.li_floor(ev.tier - 1))
+    if hi == lo:
+        return floor
+    share = (_frac(ev.value) - lo) / (hi - lo)
+    share = min(max(share, Fraction(0)), Fraction(1))
+    return floor + (li_hi - floor) * share
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def _evaluate(row, value, ctx, source):
+    try:
+        return row.evaluate(value, ctx)
+    except std_mod.ContextError as exc:
+        raise ConfigError(f"{source}: {exc}") from exc
+
+
+def score_row(standard, row, indicators, evidence, options) -> RowScore:
+    indicator = standard.indicators[row.indicator_id]
+    base = {
+        "row_id": row.id,
+        "group_id": indicator.group_id,
+        "indicator_id": row.indicator_id,
+        "name_zh": row.name_zh,
+        "name_en": row.name_en,
+        "unit": row.unit,
+        "points_max": row.points_exact,
+    }
+    measured = indicators.rows.get(row.id)
+    declared = evidence.rows.get(row.id)
+    if measured is None and declared is None:
+        return RowScore(
+            **base,
+            status=STATUS_NO_DATA,
+            source=None,
+            value=None,
+            tier=None,
+            li=None,
+            points=Fraction(0),
+            reason="no value in either file",
+        )
+
+    if measured is not None:
+        src_name, source, extra = indicators.source, "indicators", measured.context
+        value = measured.value
+    else:
+        src_name, source, extra = evidence.source, "evidence", declared.context
+        value = std_mod.NOT_APPLICABLE if declared.not_applicable else declared.value
+    ctx = row_context(standard, row, evidence.plant, extra, src_name)
+    if measured is not None:
+        _check_unit(row, measured, ctx, src_name)
+    _check_range(row, value, src_name)
+    ev = _evaluate(row, value, ctx, src_name)  # validates the value's type, even if not scored
+    provenance = {
+        "source": source,
+        "value": None if value is std_mod.NOT_APPLICABLE else value,
+        "context": ctx,
+        "window": measured.window if measured else None,
+        "coverage": measured.coverage if measured else None,
+        "declaration": declared,
+        "variant": ev.variant,
+        "tiers": ev.tiers,
+        "next_tier": ev.next_tier,
+        "notes": tuple(ev.notes),
+    }
+    unscored = {"tier": None, "li": None, "points": Fraction(0)}
+
+    if declared is not None:
+        if declared.expired(options.as_of):
+            return RowScore(
+                **base,
+                **provenance,
+                **unscored,
+                status=STATUS_EVIDENCE_EXPIRED,
+                would_be_tier=ev.tier,
+                reason=f"declaration valid until {declared.valid_until}, evaluation "
+                f"date {options.as_of}",
+            )
+        if declared.not_yet_declared(options.as_of):
+            return RowScore(
+                **base,
+                **provenance,
+                **unscored,
+                status=STATUS_NO_DATA,
+                reason=f"declared on {declared.declared_on}, after the evaluation "
+                f"date {options.as_of}",
+            )
+    if ev.status == std_mod.STATUS_NOT_APPLICABLE:
+        return RowScore(
+            **base,
+            **provenance,
+            **unscored,
+            status=STATUS_NOT_APPLICABLE,
+            reason=f"declared not applicable: {declared.note}",
+        )
+    if ev.status == std_mod.STATUS_NOT_COVERED:
+        return RowScore(
+            **base, **provenance, **unscored, status=STATUS_NOT_COVERED, reason=ev.reason
+        )
+    if measured is not None and measured.coverage < options.min_coverage:
+        return RowScore(
+            **base,
+            **provenance,
+            **unscored,
+            status=STATUS_LOW_COVERAGE,
+            would_be_tier=ev.tier,
+            reason=f"data covers {measured.coverage:.0%} of the window, below "
+            f"{options.min_coverage:.0%}",
+        )
+    if ev.status not in (std_mod.STATUS_TIER, std_mod.STATUS_BELOW):
+        raise ConfigError(f"{src_name}: row {row.id}: cannot be scored ({ev.reason})")
+    policy = standard.li_policy
+    if options.li_mode == "interpolate":
+        li = interpolated_li(row, ev, policy)
+    else:
+        li = _frac(policy.li_floor(ev.tier))
+    return RowScore(
+        **base,
+        **provenance,
+        status=STATUS_SCORED,
+        tier=ev.tier,
+        li=li,
+        points=row.points_exact * li,
+        reason=ev.reason,
+    )
+
+
+def score(standard, indicators: Indicators, evidence: Evidence, options: Options) -> ScoreResult:
+    """Score every row of the standard; see the module docstring for statuses, Li and the gap."""
+    check_inputs(standard, indicators, evidence, options)
+    rows = tuple(
+        score_row(standard, row, indicators, evidence, options) for row in standard.rows.values()
+    )
+    f = sum((r.points for r in rows), Fraction(0))
+    grade = standard.grade_for(f)
+    gap = gap_analysis(standard, rows, f, grade)
+    return ScoreResult(standard, options, evidence.plant, rows, f, grade, gap)
+
+
+# --------------------------------------------------------------------------- gap analysis
+
+
+def _relative_change(row, value, target) -> Fraction:
+    if row.value_type in ("level", "boolean"):
+        if row.value_type == "level" and row.scale is not None:
+            return Fraction(row.scale.rank(value) - row.scale.rank(target.value))
+        return Fraction(1)
+    v, t = _frac(value), _frac(target.value)
+    denom = max(abs(v), abs(t))
+    return Fraction(0) if denom == 0 else abs(t - v) / denom
+
+
+def candidate_moves(standard, rows: tuple[RowScore, ...]) -> dict[str, list[Move]]:
+    """Per scored row below tier 1: one move to each better tier, with the points it adds."""
+    policy = standard.li_policy
+    out: dict[str, list[Move]] = {}
+    for r in rows:
+        if r.status != STATUS_SCORED or r.tier == 1 or not r.tiers:
+            continue
+        row = standard.rows[r.row_id]
+        conditions = tuple(c.printed for c in row.conditions)
+        moves = []
+        for t in r.tiers:
+            if r.tier is not None and t.tier >= r.tier:
+                continue
+            gain = r.points_max * (_frac(policy.li_floor(t.tier)) - r.li)
+            if gain <= 0:
+                continue
+            moves.append(
+                Move(
+                    r.row_id,
+                    r.tier,
+                    t.tier,
+                    t,
+                    r.value,
+                    _relative_change(row, r.value, t),
+                    gain,
+                    conditions,
+                )
+            )
+        if moves:
+            out[r.row_id] = moves
+    return out
+
+
+def least_change_plan(
+    moves: dict[str, list[Move]], deficit: Fraction, budget: int = _SEARCH_BUDGET
+) -> tuple[tuple[Move, ...] | None, bool]:
+    """The plan of least change reaching `deficit` points (module doc); (plan, exact)."""
+    if deficit <= 0:
+        return (), True
+    order = sorted(moves, key=lambda rid: (-max(m.points_added for m in moves[rid]), rid))
+    best_gain = [max(m.points_added for m in moves[rid]) for rid in order]
+    k = None
+    running = Fraction(0)
+    for i, g in enumerate(best_gain):
+        running += g
+        if running >= deficit:
+            k = i + 1
+            break
+    if k is None:
+        return None, True
+    best: list = [None, None]  # [key, plan]
+    nodes = 0
+    exact = True
+
+    def key(plan, rel, gain):
+        return (rel, -gain, tuple(sorted(m.row_id for m in plan)))
+
+    def dfs(i: int, plan: list[Move], gain: Fraction, rel: Fraction) -> None:
+        nonlocal nodes, exact
+        nodes += 1
+        if nodes > budget:
+            exact = False
+            return
+        if gain >= deficit:
+            kk = key(plan, rel, gain)
+            if best[0] is None or kk < best[0]:
+                best[0], best[1] = kk, tuple(plan)
+            return
+        need = k - len(plan)
+        if need == 0 or i >= len(order):
+            return
+        if gain + sum(best_gain[i : i + need]) < deficit:
+            return  # even the best remaining rows cannot close the gap with the rows left
+        if best[0] is not None and rel > best[0][0]:
+            return
+        for m in sorted(moves[order[i]], key=lambda m: (m.relative_change, -m.points_added)):
+            plan.append(m)
+            dfs(i + 1, plan, gain + m.points_added, rel + m.relative_change)
+            plan.pop()
+        dfs(i + 1, plan, gain, rel)
+
+    dfs(0, [], Fraction(0), Fraction(0))
+    plan = best[1]
+    if plan is not None:
+        plan = tuple(sorted(plan, key=lambda m: (-m.points_added, m.row_id)))
+    return plan, exact
+
+
+def gap_analysis(standard, rows: tuple[RowScore, ...], f: Fraction, grade) -> Gap:
+    missing = tuple(r for r in rows if r.status in MISSING_DATA_STATUSES)
+    better = [g for g in standard.grades if _frac(g.min_f) > f]
+    if not better:
+        return Gap(None, None, (), True, missing, "already at the top grade of Table 9")
+    next_grade = min(better, key=lambda g: g.min_f)
+    deficit = _frac(next_grade.min_f) - f
+    plan, exact = least_change_plan(candidate_moves(standard, rows), deficit)
+    if plan is None:
+        held = sum((r.points_max for r in missing), Fraction(0))
+        reason = (
+            f"no improvement of scored rows reaches {next_grade.min_f:g}; rows without usable "
+            f"data hold {float(held):g} points"
+        )
+    else:
+        reason = (
+            f"{len(plan)} row(s) reach F ≥ {next_grade.min_f:g} with the least change "
+            "(fewest rows, then smallest total relative change, then most points)"
+        )
+    return Gap(next_grade, deficit, plan, exact, missing, reason)
