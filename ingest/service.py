@@ -161,9 +161,12 @@ class Ingest:
         # Only this thread writes these two counters; the writer thread only reads them.
         self.counters.messages += 1
         self.counters.received += len(readings) + len(rejects)
+        was_empty = not self._queue
         self._queue.append(_Message(msg.mid, msg.qos, readings, rejects, time.time_ns()))
         self._queued_readings += len(readings) + len(rejects) or 1
-        if self._queued_readings >= self.cfg.ingest.batch_max_readings:
+        # Wake the writer when a batch is full, and when the queue stops being empty so that
+        # it starts counting the batch age (it may be asleep until the next self-metrics).
+        if was_empty or self._queued_readings >= self.cfg.ingest.batch_max_readings:
             self._wake.set()
 
     # ---- lifecycle ----------------------------------------------------------------------

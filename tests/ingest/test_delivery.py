@@ -170,3 +170,21 @@ def test_wrong_mqtt_password_is_refused(stack):
     assert mqtt.can_connect(
         stack.mqtt_host, stack.mqtt_port, stack.mqtt_username, stack.mqtt_password
     )
+
+
+def test_a_lone_reading_is_written_within_the_batch_age_not_the_metrics_interval(
+    stack, running_ingest
+):
+    # Regression: the writer slept until the next self-metrics point (here an hour away)
+    # when a message arrived into an empty queue. The batch age is 50 ms; the 30 s guard is
+    # far from both.
+    svc = running_ingest("deliv-lone", batch_max_age_ms=50, self_metrics_interval_s=3600)
+    pub = mqtt.make_client("deliv-lone-pub", stack.mqtt_username, stack.mqtt_password)
+    pub.connect(stack.mqtt_host, stack.mqtt_port)
+    pub.loop_start()
+    topic = svc.cfg.topic_for(svc.cfg.routes[("melt", "if1", "energy")])
+    pub.publish(topic, json.dumps({"ts_ms": T0_MS, "value": 7.0}), qos=1).wait_for_publish(10)
+    pub.disconnect()
+    pub.loop_stop()
+    st = store(stack)
+    wait_for(lambda: count(st, "furnace_energy_kwh", "deliv-lone") == 1, 30, "the reading")
