@@ -425,11 +425,15 @@ class PlantModel:
         return [x[2] for x in out]
 
     def _spiked(self, sim: _Sim, values: np.ndarray, factors: np.ndarray) -> np.ndarray:
+        """Outliers, but within the ingest's plausible range: a spike lands in InfluxDB and is
+        the metrics' to handle (rejections are the bad payloads' part)."""
         if sim.gen == "tap_temp_c":
-            return values + 40.0 * factors  # +160 … +400 °C
-        if sim.gen == "ambient_temp_c":
-            return values + 5.0 * factors  # +20 … +50 °C
-        return values * factors
+            spiked = values + 40.0 * factors  # +160 … +400 °C
+        elif sim.gen == "ambient_temp_c":
+            spiked = values + 4.0 * factors  # +16 … +40 °C
+        else:
+            spiked = values * factors
+        return np.minimum(spiked, signals.SIGNALS[sim.route.signal].high)
 
     # ---------------------------------------------------------------- series per signal
     def _series(self, sim: _Sim, day: int, grid_ms: np.ndarray, pipes) -> tuple[np.ndarray, ...]:
