@@ -32,7 +32,8 @@ Public API (stable: the scorer builds on it)
     ``context`` (tuple of context keys it may need), ``conditions`` (``Condition``s read from the
     context), ``scale`` (``Scale`` for level rows), ``items`` (checklist items), ``variants``
     (tuple of ``Variant``), ``limits_from`` (``"C.1"`` when the tiers come from Table C.1);
-    methods ``variant_for(context)``, ``tiers_for(context)``, ``evaluate(value, context)`` and
+    ``standard`` (the ``Standard`` it belongs to); methods ``variant_for(context)``,
+    ``tiers_for(context) -> (tiers, variant id, notes)``, ``evaluate(value, context)`` and
     ``next_threshold(value, context)``.
 ``Variant``: ``id``, ``label``, ``when`` (dict key -> value or bound dict), ``tiers``, ``source``.
 ``Tier``: ``tier`` (1..3), ``cmp`` (``<`` ``≤`` ``>`` ``≥`` ``=`` ``at_least``), ``value``,
@@ -321,6 +322,11 @@ class Row:
     @property
     def points(self) -> float:
         return float(self.points_exact)
+
+    @property
+    def standard(self) -> Standard | None:
+        """The standard this row belongs to (its Li policy, context keys, Table C.1)."""
+        return self._standard
 
     # -- context ---------------------------------------------------------------------------
 
