@@ -55,6 +55,7 @@ class RunStats:
     last_ts: datetime | None = None
     faults: dict[str, int] = field(default_factory=dict)
     wall_s: float = 0.0
+    peak_inflight: int = 0  # most messages that awaited their PUBACK at once
 
     def summary(self) -> str:
         span = ""
@@ -86,6 +87,7 @@ class Publisher:
         self.published = 0
         self.acked = 0
         self.refused = 0
+        self.peak_inflight = 0
         self._lock = threading.Condition()
         self._outstanding = 0
         self._connected = threading.Event()
@@ -143,12 +145,18 @@ class Publisher:
         log.info("connected to mqtt://%s:%s as %s", m.host, m.port, self.client_id)
         return self
 
-    def publish(self, topic: str, payload: bytes) -> None:
-        """Publish at QoS 1; blocks while `max_inflight` messages await their PUBACK."""
+    def publish(self, topic: str, payload: bytes, stop: threading.Event | None = None) -> None:
+        """Publish at QoS 1; blocks while `max_inflight` messages await their PUBACK (and
+        raises PublishError if `stop` is set meanwhile: the broker may be gone for good)."""
         with self._lock:
             while self._outstanding >= self.max_inflight:
-                self._lock.wait(1.0)
+                if stop is not None and stop.is_set():
+                    raise PublishError(
+                        f"stopped while {self._outstanding} messages await their PUBACK"
+                    )
+                self._lock.wait(0.5)
             self._outstanding += 1
+            self.peak_inflight = max(self.peak_inflight, self._outstanding)
         # While disconnected paho keeps the message and sends it on reconnection.
         info = self.client.publish(topic, payload, qos=1)
         if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
@@ -286,7 +294,7 @@ def run(
     try:
 
         def send(topic: str, payload: bytes, events: list[Event]) -> None:
-            publisher.publish(topic, payload)
+            publisher.publish(topic, payload, stop)
             stats.messages += 1
             for ev in events:
                 if ev.raw is not None:
@@ -319,6 +327,7 @@ def run(
     finally:
         publisher.close()
         stats.acked, stats.refused = publisher.acked, publisher.refused
+        stats.peak_inflight = publisher.peak_inflight
         stats.faults = {k: v for k, v in model.stats.items() if k != "readings"}
         stats.wall_s = time.monotonic() - started
     return stats

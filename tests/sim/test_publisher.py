@@ -132,6 +132,7 @@ def test_what_arrives_is_what_the_model_emitted(stack, tmp_path):
         expected = [(t, p) for t, p, _ in iter_batches(cfg, model.events(*plan.backfill))]
         expected += [(e.topic, e.encode()) for e in model.events(*plan.live)]
         assert stats.messages == len(expected) == stats.acked and stats.refused == 0
+        assert 1 <= stats.peak_inflight <= 20  # the window held
         assert stats.bad_payloads > 0 and stats.faults["gap_dropped"] > 0
         wait_for(lambda: recorder.count() >= len(expected), 30, "every message at the subscriber")
         assert recorder.messages == expected
@@ -162,6 +163,21 @@ def test_simulate_command_through_the_stack_directory(stack, tmp_path, monkeypat
         assert recorder.count() == sent
     finally:
         recorder.close()
+
+
+def test_an_unreachable_broker_is_one_clear_error(tmp_path):
+    import dataclasses
+    import socket
+
+    from tests.sim.conftest import make_config
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = make_config(tmp_path)
+    cfg = dataclasses.replace(cfg, mqtt=dataclasses.replace(cfg.mqtt, port=port))
+    with pytest.raises(PublishError, match=f"cannot reach the MQTT broker at 127.0.0.1:{port}"):
+        run(cfg, duration_s=60, as_fast_as_possible=True)
 
 
 @pytest.mark.servers
