@@ -289,3 +289,24 @@ def test_another_part_is_validated_the_same_way(tmp_path):
     path.write_text(OTHER_PART, encoding="utf-8")
     with pytest.raises(ConfigError, match=r"row energy\.casting\.kgce_per_t variant steel.*'＜'"):
         load_standard(path)
+
+
+@pytest.mark.parametrize(
+    ("printed", "want"),
+    [
+        # Cells as printed in the standard, full-width comparators included.
+        ("＜300", ("<", 300.0)),  # Table 5
+        ("≤330", ("≤", 330.0)),  # Table 5
+        ("≥20 000", ("≥", 20000.0)),  # Table 2, thousands separated by a space
+        ("≥10%", ("≥", 10.0)),  # Table 5
+        ("＜0.2‰", ("<", 0.2)),  # Table 7
+        ("＞5 年", (">", 5.0)),  # Table 6
+        ("100", (None, 100.0)),  # Table A.1, no comparator printed
+        ("0.99～0.95", None),  # Table 5, a range: text, read by a decision
+        ("＜0.6C", None),  # Table 6, a multiple of C: text, read by a decision
+    ],
+)
+def test_parse_printed(printed, want):
+    from greenfoundry.scoring.standard import parse_printed
+
+    assert parse_printed(printed) == want
