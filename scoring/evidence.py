@@ -113,7 +113,7 @@ class PlantContext:
     def as_dict(self) -> dict[str, Any]:
         """The context as plain values, in the names the scorer and the JSON output use."""
         return {
-            "plant": self.id,
+            "id": self.id,
             "product": self.product,
             "dn_range": [self.dn_min, self.dn_max] if self.dn_min is not None else None,
             "residential_within_1200m": self.residential_within_1200m,

@@ -232,19 +232,24 @@ def check_inputs(standard, indicators: Indicators, evidence: Evidence, options: 
             )
 
 
-def _check_unit(row, measured: Measured, context: Mapping[str, Any], source: str) -> None:
-    if measured.unit is None:
-        return
-    allowed = {row.unit}
+def _row_unit(row, context: Mapping[str, Any]) -> str:
+    """The row's unit; for Table C.1 the unit of the plant's furnace (kgce/t or kWh/t)."""
     if row.limits_from == "C.1" and context.get("furnace"):
         table = row._standard.furnace_table if row._standard else None
         spec = table.furnaces.get(context["furnace"], {}) if table else {}
         if spec.get("unit"):
-            allowed = {spec["unit"]}
-    if measured.unit not in allowed:
+            return spec["unit"]
+    return row.unit
+
+
+def _check_unit(row, measured: Measured, context: Mapping[str, Any], source: str) -> None:
+    if measured.unit is None:
+        return
+    unit = _row_unit(row, context)
+    if measured.unit != unit:
         raise ConfigError(
-            f"{source}: row {row.id}: unit {measured.unit!r} is not the row's unit "
-            f"({' or '.join(sorted(allowed))}); convert the value at the source"
+            f"{source}: row {row.id}: unit {measured.unit!r} is not the row's unit ({unit}); "
+            "convert the value at the source"
         )
 
 
@@ -447,6 +452,7 @@ def score_row(standard, row, indicators, evidence, options) -> RowScore:
         src_name, source, extra = evidence.source, "evidence", declared.context
         value = std_mod.NOT_APPLICABLE if declared.not_applicable else declared.value
     ctx = row_context(standard, row, evidence.plant, extra, src_name)
+    base["unit"] = _row_unit(row, ctx)
     if measured is not None:
         _check_unit(row, measured, ctx, src_name)
     _check_range(row, value, src_name)
@@ -658,3 +664,149 @@ def gap_analysis(standard, rows: tuple[RowScore, ...], f: Fraction, grade) -> Ga
             "(fewest rows, then smallest total relative change, then most points)"
         )
     return Gap(next_grade, deficit, plan, exact, missing, reason)
+
+
+# --------------------------------------------------------------------------- JSON (docs/score-json-schema.md)
+
+SCHEMA_ID = "greenfoundry.score/1"
+
+
+def _num(x: Fraction | float | None, digits: int = 4) -> float | None:
+    return None if x is None else round(float(x), digits)
+
+
+def _tier_dict(t) -> dict[str, Any] | None:
+    if t is None:
+        return None
+    value = t.value if isinstance(t.value, (str, bool)) else _num(t.value, 6)
+    return {"tier": t.tier, "cmp": t.cmp, "value": value, "printed": t.printed}
+
+
+def _row_dict(r: RowScore) -> dict[str, Any]:
+    d = r.declaration
+    return {
+        "row_id": r.row_id,
+        "group": r.group_id,
+        "indicator": r.indicator_id,
+        "name_zh": r.name_zh,
+        "name_en": r.name_en,
+        "status": r.status,
+        "source": r.source,
+        "value": r.value,
+        "unit": r.unit,
+        "tier": r.tier,
+        "li": _num(r.li),
+        "points": _num(r.points),
+        "points_max": _num(r.points_max),
+        "would_be_tier": r.would_be_tier,
+        "reason": r.reason,
+        "variant": r.variant,
+        "context": r.context,
+        "thresholds": [_tier_dict(t) for t in r.tiers],
+        "next_tier": _tier_dict(r.next_tier),
+        "notes": list(r.notes),
+        "window": r.window.as_dict() if r.window else None,
+        "coverage": r.coverage,
+        "evidence": None
+        if d is None
+        else {
+            "declared_by": d.declared_by,
+            "declared_on": d.declared_on.isoformat(),
+            "valid_until": d.valid_until.isoformat(),
+            "references": list(d.references),
+            "note": d.note,
+        },
+    }
+
+
+def _grade_dict(g) -> dict[str, Any] | None:
+    if g is None:
+        return None
+    return {"level": g.level, "min_f": g.min_f, "name_zh": g.name_zh, "name_en": g.name_en}
+
+
+def _move_dict(m: Move) -> dict[str, Any]:
+    return {
+        "row_id": m.row_id,
+        "from_tier": m.from_tier,
+        "to_tier": m.to_tier,
+        "value": m.value,
+        "target": _tier_dict(m.target),
+        "relative_change": _num(m.relative_change),
+        "points_added": _num(m.points_added),
+        "conditions": list(m.conditions),
+    }
+
+
+def result_to_dict(result: ScoreResult) -> dict[str, Any]:
+    """The result as plain JSON values, in the schema of docs/score-json-schema.md."""
+    s = result.standard
+    gap = result.gap
+    groups = []
+    for g, points, maximum in result.group_points():
+        indicators = []
+        for ind in g.indicators:
+            p, m = result.indicator_points(ind.id)
+            indicators.append(
+                {
+                    "id": ind.id,
+                    "name_zh": ind.name_zh,
+                    "name_en": ind.name_en,
+                    "points": _num(p),
+                    "points_max": _num(m),
+                }
+            )
+        groups.append(
+            {
+                "id": g.id,
+                "no": g.no,
+                "name_zh": g.name_zh,
+                "name_en": g.name_en,
+                "points": _num(points),
+                "points_max": _num(maximum),
+                "indicators": indicators,
+            }
+        )
+    counts = {status: 0 for status in STATUSES}
+    for r in result.rows:
+        counts[r.status] += 1
+    return {
+        "schema": SCHEMA_ID,
+        "standard": {"id": s.id, "title_zh": s.title_zh, "title_en": s.title_en},
+        "as_of": result.options.as_of.isoformat(),
+        "plant": result.plant.as_dict(),
+        "li_policy": li_policy_dict(s, result.options),
+        "min_coverage": result.options.min_coverage,
+        "f": _num(result.f),
+        "f_exact": str(result.f),
+        "points_max": s.total_points,
+        "grade": _grade_dict(result.grade),
+        "status_counts": counts,
+        "groups": groups,
+        "rows": [_row_dict(r) for r in result.rows],
+        "gap": {
+            "next_grade": _grade_dict(gap.next_grade),
+            "deficit": _num(gap.deficit),
+            "least_change": "fewest rows; then smallest total relative change of value "
+            "(|target − value| / max(|value|, |target|); a level or yes/no row counts 1 per "
+            "tier step); then most points added",
+            "plan": None if gap.plan is None else [_move_dict(m) for m in gap.plan],
+            "plan_points_added": None
+            if not gap.plan
+            else _num(sum((m.points_added for m in gap.plan), Fraction(0))),
+            "exact": gap.exact,
+            "reason": gap.reason,
+            "missing_data": [
+                {
+                    "row_id": r.row_id,
+                    "status": r.status,
+                    "points_max": _num(r.points_max),
+                    "reason": r.reason,
+                }
+                for r in gap.missing_data
+            ],
+            "missing_data_points_max": _num(
+                sum((r.points_max for r in gap.missing_data), Fraction(0))
+            ),
+        },
+    }
