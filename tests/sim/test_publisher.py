@@ -213,3 +213,16 @@ def test_a_background_run_stops_on_request_with_everything_acknowledged(stack, t
         assert recorder.count() == stats.messages
     finally:
         recorder.close()
+
+
+def test_every_simulate_option_is_documented_in_the_readme():
+    from pathlib import Path
+
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices["simulate"]
+    readme = (Path(__file__).resolve().parents[2] / "sim" / "README.md").read_text()
+    options = [o for a in sub._actions for o in a.option_strings if o.startswith("--")]
+    assert len(options) >= 11
+    for option in options:
+        if option != "--help":
+            assert f"`{option}" in readme, option
