@@ -192,6 +192,11 @@ def _row_lines(row: Row, full: bool) -> list[str]:
     ]
     if row.limits_from:
         out.append(f"      tiers: Table {row.limits_from} (see `greenfoundry standard limits`)")
+        table = row.standard.furnace_table if full and row.standard else None
+        for c1 in table.rows if table else ():
+            unit = table.furnaces[c1.furnace]["unit"]
+            cells = " / ".join(t.printed for t in c1.tiers)
+            out.append(f"      [{c1.id}] {c1.label}: {cells} {unit}")
     for v in row.variants:
         cells = " / ".join(t.printed for t in v.tiers)
         label = "" if v.id == "all" else f"{v.label}: "

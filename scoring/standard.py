@@ -366,7 +366,8 @@ class Row:
 
             c = context or {}
             res = table_c1.limits_for_context(self._standard.furnace_table, c, row_id=self.id)
-            return res.tiers, res.row_id, res.notes
+            head = f"Table C.1 row {res.row_id} ({res.label}); value in {res.unit}"
+            return res.tiers, res.row_id, (head, *res.notes)
         variant = self.variant_for(context)
         return variant.tiers, variant.id, ()
 

@@ -483,3 +483,14 @@ def test_table_c1_row_through_the_standard(std):
     assert row.evaluate(150, ctx).status == STATUS_NOT_COVERED
     with pytest.raises(ContextError, match="furnace_capacity"):
         row.evaluate(150, {"furnace": "cupola", "product": "gray"})
+
+
+def test_table_c1_row_says_its_unit(std):
+    # D-c1-unit: the value of the liquid-iron row is kgce/t for a cupola, kWh/t for induction.
+    row = std.rows["energy.liquid_iron.energy_per_t"]
+    cupola = row.evaluate(100, {"furnace": "cupola", "furnace_capacity": 12, "product": "gray"})
+    assert cupola.notes[0].endswith("value in kgce/t") and cupola.variant == "cupola-10"
+    induction = row.evaluate(
+        100, {"furnace": "induction", "furnace_capacity": 12, "product": "gray"}
+    )
+    assert induction.notes[0].endswith("value in kWh/t")
