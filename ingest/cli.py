@@ -70,17 +70,23 @@ def _cmd_status(args) -> int:
     version = store.ping()
     print(f"influxdb   {cfg.influxdb.url}  {'version ' + version if version else 'NOT ANSWERING'}")
     if version:
+        # The latest row of each instance. (LAST(*) would give each field's last value but,
+        # with several selectors, InfluxQL reports the query's lower time bound as the time.)
         df = store.query(
-            "SELECT LAST(*) FROM gf_ingest WHERE plant = "
+            "SELECT * FROM gf_ingest WHERE plant = "
             f"{quote_string(cfg.plant.id)} AND time > now() - {int(args.hours * 3600)}s "
-            "GROUP BY instance"
+            "GROUP BY instance ORDER BY time DESC LIMIT 1"
         )
         if df.empty:
             print(
                 f"ingest     no self-metrics for plant {cfg.plant.id} in the last {args.hours:g} h"
             )
         for _, row in df.iterrows():
-            v = {k[len("last_") :]: row[k] for k in row.index if k.startswith("last_")}
+            v = {
+                k: row[k]
+                for k in row.index
+                if k not in ("measurement", "time", "instance", "plant")
+            }
             print(f"ingest     {row['instance']}  as of {row['time']:%Y-%m-%d %H:%M:%S}Z")
             print(
                 f"  received {v.get('received', 0):.0f}  written {v.get('written', 0):.0f}  "

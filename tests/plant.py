@@ -101,8 +101,11 @@ class Publisher:
         self.published += 1
 
     def wait_all(self, timeout_s: float = 60.0) -> None:
-        wait_for(lambda: self.acked >= self.published, timeout_s,
-                 f"PUBACKs for {self.published} messages ({self.acked} so far)")
+        wait_for(
+            lambda: self.acked >= self.published,
+            timeout_s,
+            f"PUBACKs for {self.published} messages ({self.acked} so far)",
+        )
 
     def close(self) -> None:
         self.client.disconnect()
