@@ -9,6 +9,8 @@ values are those of config/plants/demo-dip.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import random
 from fractions import Fraction
 from pathlib import Path
 
@@ -111,3 +113,44 @@ def test_two_rows_when_no_single_row_suffices_and_none_when_nothing_does():
     assert sorted(m.row_id for m in plan) == ["b", "c"]
     # Deficit 12: all three give 11 < 12.
     assert scorer.least_change_plan(moves, F(12)) == (None, True)
+
+
+def _brute_force(moves, deficit):
+    """Every choice of at most one move per row, ranked by the documented order."""
+    rows = sorted(moves)
+    best = None
+    for choice in itertools.product(*[[None, *moves[r]] for r in rows]):
+        plan = [m for m in choice if m is not None]
+        gain = sum((m.points_added for m in plan), F(0))
+        if not plan or gain < deficit:
+            continue
+        rel = sum((m.relative_change for m in plan), F(0))
+        key = (len(plan), rel, -gain, tuple(sorted(m.row_id for m in plan)))
+        if best is None or key < best:
+            best = key
+    return best
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_the_search_agrees_with_brute_force(seed):
+    rng = random.Random(seed)
+    moves = {}
+    for i in range(7):
+        rid = f"r{i}"
+        fi = rng.choice([2, 5, 10, 20, 30, 60])
+        n = rng.randint(1, 3)
+        moves[rid] = [
+            move(rid, F(fi) * F(rng.randint(1, 18), 20), F(rng.randint(1, 60), 100), to_tier=t)
+            for t in range(1, n + 1)
+        ]
+    total = sum(max(m.points_added for m in v) for v in moves.values())
+    deficit = F(rng.randint(1, int(total) + 5))
+    plan, exact = scorer.least_change_plan(moves, deficit)
+    expected = _brute_force(moves, deficit)
+    if expected is None:
+        assert plan is None
+        return
+    gain = sum((m.points_added for m in plan), F(0))
+    rel = sum((m.relative_change for m in plan), F(0))
+    assert exact
+    assert (len(plan), rel, -gain, tuple(sorted(m.row_id for m in plan))) == expected
