@@ -233,6 +233,8 @@ def _format_gap(result: scorer.ScoreResult) -> list[str]:
                 "then smallest relative change of value, then most points)"
                 + ("" if gap.exact else " — search budget reached, not proven optimal")
             )
+            if gap.note:
+                lines.append(f"  {gap.note}")
             for m in gap.plan:
                 unit = result.row(m.row_id).unit
                 now = _value(m.value, unit)

@@ -152,6 +152,7 @@ class Gap:
     exact: bool
     missing_data: tuple[RowScore, ...]
     reason: str
+    note: str | None = None  # a consequence of the policy worth saying (e.g. level 1 needs all)
 
 
 @dataclass(frozen=True)
@@ -211,6 +212,11 @@ def check_inputs(standard, indicators: Indicators, evidence: Evidence, options: 
         raise ConfigError(
             f"{evidence.source}: plant: the plant context declared by {plant.declared_by} expired "
             f"on {plant.valid_until} (evaluation date {options.as_of}); renew the declaration"
+        )
+    if options.as_of < plant.declared_on:
+        raise ConfigError(
+            f"{evidence.source}: plant: the plant context was declared on {plant.declared_on}, "
+            f"after the evaluation date {options.as_of}"
         )
     for rid in indicators.rows:
         if rid not in standard.rows:
@@ -539,7 +545,7 @@ def score(standard, indicators: Indicators, evidence: Evidence, options: Options
     )
     f = sum((r.points for r in rows), Fraction(0))
     grade = standard.grade_for(f)
-    gap = gap_analysis(standard, rows, f, grade)
+    gap = gap_analysis(standard, rows, f, grade, options.li_mode)
     return ScoreResult(standard, options, evidence.plant, rows, f, grade, gap)
 
 
@@ -644,7 +650,9 @@ def least_change_plan(
     return plan, exact
 
 
-def gap_analysis(standard, rows: tuple[RowScore, ...], f: Fraction, grade) -> Gap:
+def gap_analysis(
+    standard, rows: tuple[RowScore, ...], f: Fraction, grade, li_mode: str = "floor"
+) -> Gap:
     missing = tuple(r for r in rows if r.status in MISSING_DATA_STATUSES)
     better = [g for g in standard.grades if _frac(g.min_f) > f]
     if not better:
@@ -663,7 +671,14 @@ def gap_analysis(standard, rows: tuple[RowScore, ...], f: Fraction, grade) -> Ga
             f"{len(plan)} row(s) reach F ≥ {next_grade.min_f:g} with the least change "
             "(fewest rows, then smallest total relative change, then most points)"
         )
-    return Gap(next_grade, deficit, plan, exact, missing, reason)
+    note = None
+    ceiling = _frac(standard.li_policy.floors[1]) * _frac(standard.total_points)
+    if li_mode == "floor" and _frac(next_grade.min_f) >= ceiling:
+        note = (
+            f"Under the floor policy tier 1 gives Li {standard.li_policy.floors[1]:g}, so F is at "
+            f"most {float(ceiling):g}: level {next_grade.level} needs every row at tier 1."
+        )
+    return Gap(next_grade, deficit, plan, exact, missing, reason, note)
 
 
 # --------------------------------------------------------------------------- JSON (docs/score-json-schema.md)
@@ -796,6 +811,7 @@ def result_to_dict(result: ScoreResult) -> dict[str, Any]:
             else _num(sum((m.points_added for m in gap.plan), Fraction(0))),
             "exact": gap.exact,
             "reason": gap.reason,
+            "note": gap.note,
             "missing_data": [
                 {
                     "row_id": r.row_id,

@@ -237,6 +237,7 @@ def test_every_row_below_tier_1_is_needed_for_level_1(standard, demo_inputs):
     assert all(m.to_tier == 1 for m in gap.plan)
     assert sum(m.points_added for m in gap.plan) == F("143.4")
     assert gap.exact
+    assert "level 1 needs every row at tier 1" in gap.note
 
 
 def test_the_same_plant_one_row_short_of_level_2_names_the_air_row(standard, demo_inputs):
@@ -267,6 +268,7 @@ def test_the_same_plant_one_row_short_of_level_2_names_the_air_row(standard, dem
     assert (move.target.cmp, move.target.value) == ("<", 0.8)
     assert move.points_added == F(18)
     assert move.relative_change == F(1, 17)
+    assert gap.note is None  # 750 is below the 900 ceiling of the floor policy
 
 
 def test_following_the_plan_reaches_the_grade(standard, demo_inputs):

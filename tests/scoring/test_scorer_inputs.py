@@ -318,19 +318,21 @@ def test_a_row_given_in_both_files_stops(standard, ind, ev):
 
 
 def test_a_window_ending_after_the_evaluation_date_stops(standard, ind, ev):
-    # The demo windows end 2026-01-01 (exclusive): on 2025-12-30 the year is not over.
-    text = one_line_error(lambda: run(standard, ind, ev, as_of=dt.date(2025, 12, 30)))
-    assert "window ends 2026-01-01 (exclusive), after the evaluation date 2025-12-30" in text
-    # On 2025-12-31 the last day is the evaluation date itself: allowed.
-    ev_early = dataclasses.replace(
+    # The demo windows end 2026-01-01 (exclusive): on 2025-12-30 the year is not over. (The
+    # plant context is re-dated so that its own declaration date is not the error.)
+    ev = dataclasses.replace(
         ev, rows={}, plant=dataclasses.replace(ev.plant, declared_on=dt.date(2025, 1, 1))
     )
-    run(standard, ind, ev_early, as_of=dt.date(2025, 12, 31))
+    text = one_line_error(lambda: run(standard, ind, ev, as_of=dt.date(2025, 12, 30)))
+    assert "window ends 2026-01-01 (exclusive), after the evaluation date 2025-12-30" in text
+    # On 2025-12-31 the last day of the window is the evaluation date itself: allowed.
+    run(standard, ind, ev, as_of=dt.date(2025, 12, 31))
 
 
 def test_plant_ids_must_match_and_the_plant_declaration_must_hold(standard, ind, ev):
     text = one_line_error(lambda: run(standard, dataclasses.replace(ind, plant="other"), ev))
     assert "plant 'other' is not the evidence file's plant 'demo-dip'" in text
-    ev = plant(ev, valid_until=dt.date(2026, 3, 1))
-    text = one_line_error(lambda: run(standard, ind, ev))
+    text = one_line_error(lambda: run(standard, ind, plant(ev, valid_until=dt.date(2026, 3, 1))))
     assert "plant context declared by Wang Fang (energy manager) expired on 2026-03-01" in text
+    text = one_line_error(lambda: run(standard, ind, ev, as_of=dt.date(2026, 1, 11)))
+    assert "plant context was declared on 2026-01-12, after the evaluation date 2026-01-11" in text
