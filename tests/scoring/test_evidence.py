@@ -109,6 +109,14 @@ def test_expiry_is_decided_by_the_last_valid_day():
         ({}, {"furnace": {"kind": "arc", "capacity": 5}}, "kind 'arc' must be one of"),
         ({}, {"furnace": {"kind": "cupola", "capacity": -1}}, "capacity -1.0 must be positive"),
         ({}, {"id": "Demo DIP"}, "id 'Demo DIP' must be lower-case"),
+        ({}, {"iron_source": "scrap"}, "iron_source 'scrap' must be one of"),
+        (
+            {"r1": declaration(value="not_applicable")},
+            {},
+            "row r1: a row declared not_applicable needs a note saying why",
+        ),
+        ({"r1": declaration(context=[1])}, {}, "row r1: context must be a mapping"),
+        ({"r1": declaration(references=[3])}, {}, "row r1: references must be a list"),
     ],
 )
 def test_a_bad_evidence_file_stops_with_one_line_naming_the_row(rows, plant, message):
