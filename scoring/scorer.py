@@ -36,7 +36,7 @@ whose points added reach the next grade's minimum F. Among plans the scorer pick
 
 1. the fewest rows;
 2. the smallest total relative change of value, where a numeric row's change is
-   |target − value| / max(|value|, |target|) (the target is the next tier's threshold; a strict
+   |target − value| / max(|value|, |target|) (the target is the threshold of the tier moved to; a strict
    comparator such as ``< 200`` is reported as "must be below 200" and measured to 200), and a
    level or yes/no row counts 1 per tier step (a declared level changes whole, not by a share);
 3. the most points added; then row ids, for a deterministic answer.
@@ -238,20 +238,20 @@ def check_inputs(standard, indicators: Indicators, evidence: Evidence, options: 
             )
 
 
-def _row_unit(row, context: Mapping[str, Any]) -> str:
+def _row_unit(standard, row, context: Mapping[str, Any]) -> str:
     """The row's unit; for Table C.1 the unit of the plant's furnace (kgce/t or kWh/t)."""
     if row.limits_from == "C.1" and context.get("furnace"):
-        table = row._standard.furnace_table if row._standard else None
+        table = standard.furnace_table
         spec = table.furnaces.get(context["furnace"], {}) if table else {}
         if spec.get("unit"):
             return spec["unit"]
     return row.unit
 
 
-def _check_unit(row, measured: Measured, context: Mapping[str, Any], source: str) -> None:
+def _check_unit(standard, row, measured: Measured, context: Mapping[str, Any], source: str) -> None:
     if measured.unit is None:
         return
-    unit = _row_unit(row, context)
+    unit = _row_unit(standard, row, context)
     if measured.unit != unit:
         raise ConfigError(
             f"{source}: row {row.id}: unit {measured.unit!r} is not the row's unit ({unit}); "
@@ -458,9 +458,9 @@ def score_row(standard, row, indicators, evidence, options) -> RowScore:
         src_name, source, extra = evidence.source, "evidence", declared.context
         value = std_mod.NOT_APPLICABLE if declared.not_applicable else declared.value
     ctx = row_context(standard, row, evidence.plant, extra, src_name)
-    base["unit"] = _row_unit(row, ctx)
+    base["unit"] = _row_unit(standard, row, ctx)
     if measured is not None:
-        _check_unit(row, measured, ctx, src_name)
+        _check_unit(standard, row, measured, ctx, src_name)
     _check_range(row, value, src_name)
     ev = _evaluate(row, value, ctx, src_name)  # validates the value's type, even if not scored
     provenance = {
