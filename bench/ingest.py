@@ -42,8 +42,8 @@ sys.path.insert(0, str(REPO))
 from greenfoundry import config, mqtt  # noqa: E402
 from greenfoundry.ingest.payload import PayloadParser  # noqa: E402
 from greenfoundry.ingest.spool import Spool  # noqa: E402
-from greenfoundry.stack import LocalStack, apply_stack  # noqa: E402
-from greenfoundry.store import InfluxStore, StoreSettings  # noqa: E402
+from greenfoundry.stack import LocalStack, apply_stack, store_for  # noqa: E402
+from greenfoundry.store import InfluxStore  # noqa: E402
 
 T0_MS = 1_795_000_000_000
 
@@ -144,14 +144,7 @@ def ceiling_parse_only(info, cfg, topic: str, n: int) -> float:
 
 
 def ceiling_bulk_post(info, n: int) -> float:
-    store = InfluxStore(
-        StoreSettings(
-            url=info.influx_url,
-            database=info.influx_database,
-            username=info.influx_username,
-            password=info.influx_password,
-        )
-    )
+    store = store_for(info)
     lines = [
         f"bench_post,plant=bench,area=a,device=d value={1000.0 + i * 0.25!r} "
         f"{(T0_MS + i) * 1_000_000}"
@@ -183,14 +176,7 @@ def end_to_end(tmp: Path, stack: LocalStack, n: int) -> tuple[float, float]:
     cfg = plant_config(tmp, stack, "bench-e2e")
     topic = cfg.topic_for(cfg.routes[("melt", "if1", "energy")])
     queue_for_session(info, cfg.mqtt.client_id, f"gf/v1/{cfg.plant.id}/#", topic, payloads(n))
-    store = InfluxStore(
-        StoreSettings(
-            url=info.influx_url,
-            database=info.influx_database,
-            username=info.influx_username,
-            password=info.influx_password,
-        )
-    )
+    store = store_for(info)
     proc = subprocess.Popen(
         [
             sys.executable,

@@ -451,6 +451,20 @@ def _current_user() -> str:
     return pwd.getpwuid(os.geteuid()).pw_name
 
 
+def store_for(info: StackInfo, database: str | None = None):
+    """An InfluxStore on the stack's InfluxDB, with its admin credentials."""
+    from greenfoundry.store import InfluxStore, StoreSettings
+
+    return InfluxStore(
+        StoreSettings(
+            url=info.influx_url,
+            database=database or info.influx_database,
+            username=info.influx_username,
+            password=info.influx_password,
+        )
+    )
+
+
 def load_stack_info(stack_dir: str | os.PathLike) -> StackInfo:
     path = Path(stack_dir) / "stack.json"
     if not path.exists():

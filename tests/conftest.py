@@ -8,13 +8,11 @@ stop and restart them.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from greenfoundry.stack import LocalStack, StackInfo
-from greenfoundry.store import InfluxStore, StoreSettings
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -38,20 +36,3 @@ def own_stack(tmp_path) -> LocalStack:
     stack.up()
     yield stack
     stack.down()
-
-
-def store_for(info: StackInfo, database: str | None = None) -> InfluxStore:
-    return InfluxStore(
-        StoreSettings(
-            url=info.influx_url,
-            database=database or info.influx_database,
-            username=info.influx_username,
-            password=info.influx_password,
-        )
-    )
-
-
-@pytest.fixture
-def plant_env() -> dict[str, str]:
-    """The environment the example config needs (its secrets by variable name)."""
-    return dict(os.environ, GF_MQTT_PASSWORD="unused", GF_INFLUX_PASSWORD="unused")

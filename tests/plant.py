@@ -10,8 +10,8 @@ from pathlib import Path
 import yaml
 
 from greenfoundry import config
-from greenfoundry.stack import StackInfo, apply_stack
-from greenfoundry.store import InfluxStore, StoreSettings
+from greenfoundry.stack import StackInfo, apply_stack, store_for
+from greenfoundry.store import InfluxStore
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = yaml.safe_load((REPO / "config" / "plant.example.yaml").read_text())
@@ -39,14 +39,7 @@ def plant_config(tmp_path: Path, stack: StackInfo, plant_id: str, **ingest) -> c
 
 
 def store(stack: StackInfo) -> InfluxStore:
-    return InfluxStore(
-        StoreSettings(
-            url=stack.influx_url,
-            database=stack.influx_database,
-            username=stack.influx_username,
-            password=stack.influx_password,
-        )
-    )
+    return store_for(stack)
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float = 30.0, what: str = "condition"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from greenfoundry.errors import StoreError
+from greenfoundry.stack import store_for
 from greenfoundry.store import (
     InfluxStore,
     RejectedWriteError,
@@ -13,7 +14,6 @@ from greenfoundry.store import (
     StoreSettings,
     quote_string,
 )
-from tests.conftest import store_for
 
 pytestmark = pytest.mark.servers
 
