@@ -36,15 +36,13 @@ from pathlib import Path
 
 import yaml
 
+from greenfoundry import config, mqtt
+from greenfoundry.ingest.payload import PayloadParser
+from greenfoundry.ingest.spool import Spool
+from greenfoundry.stack import LocalStack, apply_stack, store_for
+from greenfoundry.store import InfluxStore
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from greenfoundry import config, mqtt  # noqa: E402
-from greenfoundry.ingest.payload import PayloadParser  # noqa: E402
-from greenfoundry.ingest.spool import Spool  # noqa: E402
-from greenfoundry.stack import LocalStack, apply_stack, store_for  # noqa: E402
-from greenfoundry.store import InfluxStore  # noqa: E402
-
 T0_MS = 1_795_000_000_000
 
 
