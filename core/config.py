@@ -9,6 +9,7 @@ literal `password:` or `token:` key is refused. See `config/plant.example.yaml` 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import zoneinfo
@@ -92,6 +93,7 @@ class IngestConfig:
     max_future_s: float
     max_past_days: float
     self_metrics_interval_s: float
+    queue_budget_mb: int
 
 
 @dataclass(frozen=True)
@@ -225,7 +227,7 @@ def _num(
     if value is None:
         return None
     ok = isinstance(value, int) if integer else isinstance(value, int | float)
-    if not ok or isinstance(value, bool):
+    if not ok or isinstance(value, bool) or not math.isfinite(value):
         kind = "a whole number" if integer else "a number"
         raise ConfigError(f"{node.key(name)}: {_show(value)} is not allowed; expected {kind}")
     if (low is not None and value < low) or (high is not None and value > high):
@@ -347,7 +349,7 @@ def parse(
         password=_secret(m, "password", env),
         client_id=_str(m, "client_id", f"gf-ingest-{plant.id}"),
         session_expiry_s=_num(
-            m, "session_expiry_s", 7 * 86400, low=0, high=2**32 - 1, integer=True
+            m, "session_expiry_s", 7 * 86400, low=60, high=2**32 - 1, integer=True
         ),
         share_group=_str(m, "share_group", None, pattern=ID_RE),
         topic_root=_str(m, "topic_root", "gf/v1"),
@@ -379,6 +381,11 @@ def parse(
         token=_secret(i, "token", env),
         timeout_s=_num(i, "timeout_s", 10.0, low=0.1, high=300),
     )
+    if "@" in influx.url.split("//", 1)[-1].split("/", 1)[0]:
+        raise ConfigError(
+            "influxdb.url: credentials in the URL are not allowed (they would reach logs); "
+            "give username with password_env/password_file, or token_env/token_file"
+        )
     if not influx.url.startswith(("http://", "https://")):
         raise ConfigError(f"influxdb.url: {_show(influx.url)} is not allowed; expected http(s)://…")
     i.done()
@@ -390,12 +397,13 @@ def parse(
         spool_dir=(base / _str(g, "spool_dir", "var/spool")).resolve(),
         deadletter_file=(base / _str(g, "deadletter_file", "var/deadletter.jsonl")).resolve(),
         max_payload_bytes=_num(
-            g, "max_payload_bytes", 256 * 1024, low=64, high=64 * 2**20, integer=True
+            g, "max_payload_bytes", 64 * 1024, low=64, high=64 * 2**20, integer=True
         ),
         max_batch_readings=_num(g, "max_batch_readings", 5000, low=1, high=1_000_000, integer=True),
         max_future_s=_num(g, "max_future_s", 300, low=0, high=86400 * 365),
         max_past_days=_num(g, "max_past_days", 400, low=0, high=36500),
         self_metrics_interval_s=_num(g, "self_metrics_interval_s", 10, low=0.1, high=3600),
+        queue_budget_mb=_num(g, "queue_budget_mb", 256, low=16, high=65536, integer=True),
     )
     g.done()
 

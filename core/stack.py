@@ -13,8 +13,8 @@ never logged.
 from __future__ import annotations
 
 import base64
-import contextlib
 import dataclasses
+import hashlib
 import json
 import os
 import secrets
@@ -39,7 +39,7 @@ INFLUX_DATABASE = "greenfoundry"
 START_TIMEOUT_S = 60.0
 
 # Debian package that provides each binary; the stack installs it when it can.
-PACKAGES = {"mosquitto": "mosquitto", "mosquitto_passwd": "mosquitto", "influxd": "influxdb"}
+PACKAGES = {"mosquitto": "mosquitto", "influxd": "influxdb"}
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,9 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _pid_alive(pid: int | None) -> bool:
+def _pid_alive(pid: int | None, name: str) -> bool:
+    """True if `pid` runs and is `name` (after a reboot the pid in stack.json may be another
+    program's: it must not be signalled, nor taken for our server)."""
     if not pid:
         return False
     try:
@@ -127,13 +129,25 @@ def _pid_alive(pid: int | None) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    # A zombie child of ours counts as gone.
-    with contextlib.suppress(OSError):
+        return False
+    try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat.rsplit(")", 1)[1].split()[0] == "Z":
-            return False
-    return True
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    if stat.rsplit(")", 1)[1].split()[0] == "Z":  # a zombie child of ours counts as gone
+        return False
+    return bool(cmdline) and os.path.basename(cmdline[0].decode(errors="replace")) == name
+
+
+def mosquitto_password_line(username: str, password: str) -> str:
+    """A line of a Mosquitto 2.0 password file: PBKDF2-SHA512, 101 iterations, 12-byte salt
+    (the `$7$` format `mosquitto_passwd` writes). Made here so the password never appears in a
+    command line or in an error message."""
+    salt = os.urandom(12)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, 101)
+    b64 = base64.b64encode
+    return f"{username}:$7$101${b64(salt).decode()}${b64(digest).decode()}\n"
 
 
 class LocalStack:
@@ -224,13 +238,13 @@ class LocalStack:
         return {
             "mosquitto": {
                 "pid": pids.get("mosquitto"),
-                "running": _pid_alive(pids.get("mosquitto")),
+                "running": _pid_alive(pids.get("mosquitto"), "mosquitto"),
                 "endpoint": f"mqtt://{info.mqtt_host}:{info.mqtt_port}",
                 "answering": bool(info.mqtt_port) and _port_open(info.mqtt_port),
             },
             "influxd": {
                 "pid": pids.get("influxd"),
-                "running": _pid_alive(pids.get("influxd")),
+                "running": _pid_alive(pids.get("influxd"), "influxd"),
                 "endpoint": info.influx_url,
                 "answering": bool(info.influx_url) and self._influx_ping(),
             },
@@ -242,20 +256,14 @@ class LocalStack:
         if self._running("mosquitto"):
             return
         binary = find_binary("mosquitto")
-        passwd_tool = find_binary("mosquitto_passwd")
         m = self.state["mqtt"]
         m["port"] = m["port"] or free_port()
         base = self.dir / "mosquitto"
         (base / "data").mkdir(parents=True, exist_ok=True)
         passwd = base / "passwd"
-        passwd.touch(mode=0o600)
-        # -b takes the password on the command line; the file is ours and the process is short.
-        subprocess.run(
-            [passwd_tool, "-b", str(passwd), m["username"], m["password"]],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        fd = os.open(passwd, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(mosquitto_password_line(m["username"], m["password"]))
         log = base / "mosquitto.log"
         conf = base / "mosquitto.conf"
         conf.write_text(
@@ -426,18 +434,18 @@ class LocalStack:
         proc = self._procs.get(name)
         if proc is not None:
             return proc.poll() is None
-        return _pid_alive(self.state.get("pids", {}).get(name))
+        return _pid_alive(self.state.get("pids", {}).get(name), name)
 
     def _stop(self, name: str, timeout_s: float = 30.0) -> None:
         pid = self.state.get("pids", {}).get(name)
         proc = self._procs.pop(name, None)
-        if pid and _pid_alive(pid):
+        if pid and _pid_alive(pid, name):
             os.kill(pid, signal.SIGTERM)
             try:
-                wait_until(lambda: not _pid_alive(pid), timeout_s, f"stopping {name}")
+                wait_until(lambda: not _pid_alive(pid, name), timeout_s, f"stopping {name}")
             except StackError:
                 os.kill(pid, signal.SIGKILL)
-                wait_until(lambda: not _pid_alive(pid), 10, f"killing {name}")
+                wait_until(lambda: not _pid_alive(pid, name), 10, f"killing {name}")
         if proc is not None:
             proc.wait(timeout=10)
         self.state.setdefault("pids", {})[name] = None

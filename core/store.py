@@ -9,9 +9,11 @@ only the v2 API and Flux, which 1.x does not have and 3.x dropped, so queries do
 Authentication: a 1.x user and password go in an HTTP Basic header (never in the URL, so they
 stay out of access logs); a 2.x/3.x token goes in `Authorization: Token …`.
 
-Errors: `RetryableWriteError` for what may succeed later (connection refused, timeouts, 5xx,
-429); `RejectedWriteError` for a request InfluxDB refuses for what it is (4xx) — retrying the same
-body cannot help.
+Errors (see `classify_write_failure`): `RetryableWriteError` for what may succeed later
+(connection refused, timeouts, 5xx, 429, 408, redirects, any status we do not expect);
+`RejectedWriteError` for a 4xx, whose `lines_at_fault` says whether InfluxDB refused these lines
+(400/413/422: find and dead-letter them) or this deployment (401/403/404, a series or tag-value
+limit: wait, with the lines kept, until an operator fixes it).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import gzip
 import json
 import urllib.parse
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 import urllib3
@@ -34,12 +36,30 @@ class RetryableWriteError(StoreError):
 
 
 class RejectedWriteError(StoreError):
-    """InfluxDB refused the request itself (HTTP 4xx other than 429)."""
+    """InfluxDB refused the write (HTTP 4xx). `lines_at_fault`: the body's lines are what it
+    refused (find them, dead-letter them); otherwise it refused this deployment (credentials,
+    database, limits) and the lines must wait."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, lines_at_fault: bool):
         super().__init__(f"InfluxDB refused the write (HTTP {status}): {message}")
         self.status = status
         self.server_message = message
+        self.lines_at_fault = lines_at_fault
+
+
+# InfluxDB 1.x reports these per-database limits as a 400 partial write; they are a deployment's
+# setting, not bad lines, so the lines wait for the operator instead of being dead-lettered.
+_LIMIT_MESSAGES = ("max-series-per-database", "max-values-per-tag")
+
+
+def classify_write_failure(status: int, message: str) -> str:
+    """What a non-2xx answer to /write means: "retry" (may succeed as it is, later), "wait"
+    (refused until an operator acts; keep the lines) or "bad_lines" (these lines are refused)."""
+    if status in (400, 413, 422):
+        return "wait" if any(m in message for m in _LIMIT_MESSAGES) else "bad_lines"
+    if status in (401, 403, 404):
+        return "wait"
+    return "retry"  # 5xx, 429, 408, a redirect, or anything we do not expect
 
 
 @dataclass(frozen=True)
@@ -47,8 +67,8 @@ class StoreSettings:
     url: str
     database: str
     username: str | None = None
-    password: str | None = None
-    token: str | None = None
+    password: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
     retention_policy: str | None = None
     timeout_s: float = 10.0
 
@@ -131,9 +151,10 @@ class InfluxStore:
         if resp.status in (200, 204):
             return
         message = _error_text(resp)
-        if resp.status >= 500 or resp.status == 429:
+        kind = classify_write_failure(resp.status, message)
+        if kind == "retry":
             raise RetryableWriteError(f"InfluxDB failed the write (HTTP {resp.status}): {message}")
-        raise RejectedWriteError(resp.status, message)
+        raise RejectedWriteError(resp.status, message, lines_at_fault=kind == "bad_lines")
 
     # ---- query ----------------------------------------------------------------------------
 

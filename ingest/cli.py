@@ -37,6 +37,13 @@ def register(subparsers) -> None:
         "and exits 0.",
     )
     add_config_args(p)
+    p.add_argument(
+        "--instance",
+        metavar="NAME",
+        help="one of several ingest processes of this plant (with mqtt.share_group): appends "
+        "NAME to the client id, the spool directory and the dead-letter file, so each process "
+        "has its own session and spool",
+    )
     p.set_defaults(func=_cmd_ingest)
 
     s = subparsers.add_parser(
@@ -58,7 +65,7 @@ def register(subparsers) -> None:
 def _cmd_ingest(args) -> int:
     from greenfoundry.ingest.service import run_foreground
 
-    return run_foreground(load_config(args))
+    return run_foreground(load_config(args), args.instance)
 
 
 def _cmd_status(args) -> int:
@@ -103,7 +110,7 @@ def _cmd_status(args) -> int:
                     + ", ".join(f"{k} {n:.0f}" for k, n in sorted(reasons.items()))
                 )
     try:
-        spool = Spool(cfg.ingest.spool_dir)
+        spool = Spool(cfg.ingest.spool_dir, readonly=True)
         print(
             f"spool      {cfg.ingest.spool_dir}: {spool.pending_readings} readings in "
             f"{len(spool)} batches waiting"

@@ -9,12 +9,21 @@ Delivery:
   before that makes the broker deliver the message again; the reading is written again with the
   payload's own timestamp, to the same series, with the same value, so the duplicate is a no-op.
   That is delivery exactly once in effect.
+- A packet identifier means something only on the connection that carried it. Each message is
+  tagged with the connection it came on, and its PUBACK is sent only on that same connection;
+  a message whose connection is gone is still written, but not acknowledged: the broker delivers
+  it again on the new connection (if the session survived), where it is written (a no-op) and
+  acknowledged.
 - The broker never has more than `receive_maximum` unacknowledged messages out to us (MQTT v5
-  flow control), which bounds the memory of the queue between the network and the writer.
+  flow control). It is derived from `ingest.queue_budget_mb` and `ingest.max_payload_bytes`, so
+  the queue between the network and the writer stays within that memory budget.
 
 Threads: paho's network thread parses each message (cheap) and queues it; one writer thread
-batches by size and age, writes, then acknowledges in arrival order, replays the spool when
-InfluxDB is back, and emits the self-metrics. Nothing on input raises out of either thread.
+takes batches by size and age, makes them durable, then acknowledges them in arrival order,
+replays the spool when InfluxDB is back, and emits the self-metrics. A batch leaves the writer's
+hands only once it is durable: if the local disk fails, the same batch is tried again and
+nothing behind it is acknowledged first. Nothing on input raises out of either thread, and an
+unexpected error in the writer is logged and retried, never allowed to end the thread.
 """
 
 from __future__ import annotations
@@ -42,9 +51,12 @@ SELF_MEASUREMENT = "gf_ingest"
 WRITE_ATTEMPTS = 3  # quick attempts at a fresh batch before it goes to the spool
 REPLAY_CHUNK_LINES = 50_000
 REPLAY_BACKOFF_S = (0.25, 0.5, 1.0, 2.0)
-# Statuses that mean "this deployment cannot write now" rather than "these lines are bad": the
-# batch waits in the spool for the operator to fix credentials or the database, never dropped.
-WAIT_STATUSES = (401, 403, 404)
+ERROR_BACKOFF_S = 1.0
+STOP_ATTEMPTS = 10  # while stopping, give up after this many failed flushes: not acknowledged,
+#                    so the broker delivers those messages again at the next start
+# A message's share of the queue budget: its payload, and what parsing makes of it (objects and
+# line protocol weigh several times the JSON).
+MEMORY_PER_PAYLOAD_BYTE = 4
 
 
 @dataclass
@@ -60,8 +72,9 @@ class Counters:
     rejected_by_reason: dict[str, int] = field(
         default_factory=lambda: dict.fromkeys((*REASONS, "store_rejected"), 0)
     )
-    seq_gaps: int = 0  # readings missing by sequence number (sum of the jumps)
+    seq_gaps: int = 0  # readings missing by sequence number (the sum of the jumps)
     write_errors: int = 0
+    acks_withheld: int = 0  # messages not acknowledged because their connection was gone
 
     def snapshot(self) -> dict[str, int]:
         out = {k: v for k, v in vars(self).items() if isinstance(v, int)}
@@ -76,7 +89,28 @@ class _Message:
     qos: int
     readings: list
     rejects: list
-    received_ns: int
+    arrived_ns: int  # wall clock, for the batch age
+    size: int  # readings + rejects, at least 1
+    connection: int  # which connection carried it (packet identifiers are per connection)
+
+
+@dataclass
+class _Batch:
+    """Messages the writer has taken from the queue and not yet made durable and acknowledged.
+    Rendered once; on a failure it is tried again as it is."""
+
+    messages: list[_Message]
+    lines: list[str]
+    records: list[dict]
+    readings: int
+    dead_done: bool = False
+
+
+def receive_maximum(cfg: PlantConfig) -> int:
+    """The MQTT v5 receive maximum that keeps the queue within `ingest.queue_budget_mb`."""
+    budget = cfg.ingest.queue_budget_mb * 2**20
+    per_message = cfg.ingest.max_payload_bytes * MEMORY_PER_PAYLOAD_BYTE
+    return max(16, min(65535, budget // per_message))
 
 
 class Ingest:
@@ -88,25 +122,33 @@ class Ingest:
         clock: Callable[[], int] = time.time_ns,
     ):
         self.cfg = cfg
+        self.instance = instance or cfg.mqtt.client_id
         self.clock = clock  # ns since the epoch: judges "too far in the future / past"
-        self.instance = instance or f"{cfg.mqtt.client_id}"
         self.parser = PayloadParser(cfg)
-        self.store = InfluxStore.from_config(cfg.influxdb)
         self.spool = Spool(cfg.ingest.spool_dir)
+        self.store = InfluxStore.from_config(cfg.influxdb)
         self.dead = deadletter.DeadLetterFile(cfg.ingest.deadletter_file)
         self.counters = Counters()
         self._queue: collections.deque[_Message] = collections.deque()
-        self._queued_readings = 0
+        # Sizes in and out of the queue: each written by one thread only, so no lock.
+        self._size_in = 0
+        self._size_out = 0
+        self._pending: _Batch | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._draining = False
         self._connected = threading.Event()
+        # The connection generation and whether acknowledgements may go out on it now; both
+        # change in paho's thread, and the writer reads them under the same lock it acks with.
+        self._ack_lock = threading.Lock()
+        self._connection = 0
+        self._acks_open = False
         self._last_seq: dict[str, int] = {}
         self._dead_ts = 0
         self._next_metrics = 0.0
         self._replay_at = 0.0
         self._replay_failures = 0
-        self.receive_maximum = min(65535, max(100, 4 * cfg.ingest.batch_max_readings))
+        self.receive_maximum = receive_maximum(cfg)
         self.client = self._make_client()
         self._writer = threading.Thread(target=self._writer_loop, name="gf-writer", daemon=True)
 
@@ -119,8 +161,11 @@ class Ingest:
         )
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.max_queued_messages_set(0)
+        # An exception in a callback is logged by paho and does not end its network thread.
+        client.suppress_exceptions = True
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         return client
 
@@ -140,11 +185,21 @@ class Ingest:
             self.cfg.mqtt.port,
             flags.session_present,
         )
+        with self._ack_lock:
+            self._acks_open = True
         # Subscribing again on a resumed session is harmless and covers an expired one.
         client.subscribe([(f, 1) for f in self.subscriptions])
         self._connected.set()
 
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
+        for topic, code in zip(self.subscriptions, reason_codes, strict=False):
+            if code.is_failure:
+                log.error("MQTT subscription to %s refused: %s", topic, code)
+
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
+        with self._ack_lock:
+            self._acks_open = False
+            self._connection += 1
         self._connected.clear()
         if not self._stop.is_set():
             log.warning("MQTT connection lost (%s); reconnecting", reason_code)
@@ -152,21 +207,30 @@ class Ingest:
     def _on_message(self, client, userdata, msg):
         if self._draining:
             return  # not acknowledged: the broker delivers it again to the next session
-        now = self.clock()
         try:
-            readings, rejects = self.parser.parse(msg.topic, msg.payload, now)
-        except Exception:  # the parser promises not to raise; never let input kill the loop
-            log.exception("parser failed on a message on %s", msg.topic)
-            readings, rejects = [], []
-        # Only this thread writes these two counters; the writer thread only reads them.
+            topic = msg.topic
+            readings, rejects = self.parser.parse(topic, msg.payload, self.clock())
+        except Exception as exc:  # the parser promises not to raise; keep the message anyway
+            topic = msg._topic.decode("utf-8", errors="replace")
+            log.exception("parser failed on a message on %s", topic)
+            detail = f"internal error while parsing: {type(exc).__name__}"
+            readings, rejects = [], [Reject("bad_shape", detail, topic, msg.payload, None)]
+        # Only this thread writes these counters; the writer thread only reads them.
+        size = len(readings) + len(rejects) or 1
         self.counters.messages += 1
         self.counters.received += len(readings) + len(rejects)
         was_empty = not self._queue
-        self._queue.append(_Message(msg.mid, msg.qos, readings, rejects, time.time_ns()))
-        self._queued_readings += len(readings) + len(rejects) or 1
-        # Wake the writer when a batch is full, and when the queue stops being empty so that
-        # it starts counting the batch age (it may be asleep until the next self-metrics).
-        if was_empty or self._queued_readings >= self.cfg.ingest.batch_max_readings:
+        self._queue.append(
+            _Message(msg.mid, msg.qos, readings, rejects, time.time_ns(), size, self._connection)
+        )
+        self._size_in += size
+        # Wake the writer when a batch is full or the broker's window is, and when the queue
+        # stops being empty so it starts counting the batch age.
+        if (
+            was_empty
+            or self._size_in - self._size_out >= self.cfg.ingest.batch_max_readings
+            or len(self._queue) >= self.receive_maximum
+        ):
             self._wake.set()
 
     # ---- lifecycle ----------------------------------------------------------------------
@@ -196,28 +260,39 @@ class Ingest:
         self.client.loop_stop()
         self.store.close()
         self.dead.close()
+        self.spool.close()
         log.info("ingest stopped: %s", self.counters.snapshot())
 
     # ---- writer -------------------------------------------------------------------------
 
     def _writer_loop(self) -> None:
         age_s = self.cfg.ingest.batch_max_age_ms / 1000
+        failures_while_stopping = 0
         while True:
             stopping = self._stop.is_set()
             if not stopping:
-                self._wake.wait(self._next_deadline(age_s))
+                # Clear first, then look: a wake-up that comes after the look is not lost.
                 self._wake.clear()
+                self._wake.wait(self._next_deadline(age_s))
             try:
                 self._flush(force=stopping)
                 self._maybe_replay()
-                self._maybe_emit_metrics()
-            except OSError:
-                # The spool's or the dead-letter file's disk failed: nothing is acknowledged,
-                # so the broker keeps every message; try again shortly.
-                log.exception("local disk write failed; retrying")
-                self._stop.wait(1.0)
-            if stopping and not self._queue:
-                self._maybe_emit_metrics(force=True)
+                self._maybe_emit_metrics(force=stopping and not self._queue)
+            except Exception:
+                # A local disk failure (spool, dead-letter file) or a bug: nothing taken is
+                # acknowledged, the same batch is tried again, and the thread goes on.
+                log.exception("writer: a batch could not be made durable; retrying")
+                if stopping:
+                    failures_while_stopping += 1
+                    if failures_while_stopping >= STOP_ATTEMPTS:
+                        log.error(
+                            "giving up at stop: unacknowledged messages will be "
+                            "delivered again at the next start"
+                        )
+                        return
+                self._stop.wait(ERROR_BACKOFF_S)
+                continue
+            if stopping and not self._queue and self._pending is None:
                 return
 
     def _next_deadline(self, age_s: float) -> float:
@@ -226,7 +301,7 @@ class Ingest:
         now = time.monotonic()
         waits = [self._next_metrics - now]
         if self._queue:
-            waits.append(age_s - (time.time_ns() - self._queue[0].received_ns) / 1e9)
+            waits.append(age_s - (time.time_ns() - self._queue[0].arrived_ns) / 1e9)
         if len(self.spool):
             waits.append(self._replay_at - now)
         return max(0.0, min(waits))
@@ -234,47 +309,68 @@ class Ingest:
     def _flush(self, *, force: bool) -> None:
         limit = self.cfg.ingest.batch_max_readings
         age_ns = self.cfg.ingest.batch_max_age_ms * 1_000_000
+        if self._pending is not None:  # a batch that failed before: it goes first
+            self._commit(self._pending)
         while self._queue:
-            full = self._queued_readings >= limit
-            old = time.time_ns() - self._queue[0].received_ns >= age_ns
+            full = (
+                self._size_in - self._size_out >= limit or len(self._queue) >= self.receive_maximum
+            )
+            old = time.time_ns() - self._queue[0].arrived_ns >= age_ns
             if not (full or old or force):
                 return
-            batch: list[_Message] = []
+            taken: list[_Message] = []
             n = 0
             while self._queue and n < limit:
                 msg = self._queue.popleft()
-                size = len(msg.readings) + len(msg.rejects) or 1
-                self._queued_readings -= size
-                batch.append(msg)
-                n += size
-            self._commit(batch)
+                self._size_out += msg.size
+                taken.append(msg)
+                n += msg.size
+            self._pending = self._render(taken)
+            self._commit(self._pending)
 
-    def _commit(self, batch: list[_Message]) -> None:
-        """Make a batch durable, then acknowledge its messages in arrival order."""
-        c = self.counters
+    def _render(self, messages: list[_Message]) -> _Batch:
         lines: list[str] = []
         records: list[dict] = []
         readings = 0
-        for msg in batch:
+        for msg in messages:
+            lines.extend(r.line() for r in msg.readings)
+            readings += len(msg.readings)
+            for rej in msg.rejects:
+                records.append(deadletter.file_record(rej, msg.arrived_ns))
+                lines.append(deadletter.line(rej, self.cfg.plant.id, self._dead_stamp()))
+        return _Batch(messages, lines, records, readings)
+
+    def _commit(self, batch: _Batch) -> None:
+        """Make a batch durable, account for it, then acknowledge its messages in order.
+        Raises (OSError) with the batch still pending if the local disk fails."""
+        if not batch.dead_done:
+            self.dead.append(batch.records)
+            batch.dead_done = True
+        self._write(batch.lines, batch.readings)
+        self._pending = None
+        c = self.counters
+        for msg in batch.messages:
             for r in msg.readings:
-                lines.append(r.line())
                 if r.seq is not None:
                     last = self._last_seq.get(r.device)
                     if last is not None and r.seq > last + 1:
                         c.seq_gaps += r.seq - last - 1
                     if last is None or r.seq > last:
                         self._last_seq[r.device] = r.seq
-            readings += len(msg.readings)
             for rej in msg.rejects:
-                records.append(deadletter.file_record(rej, msg.received_ns))
-                lines.append(deadletter.line(rej, self.cfg.plant.id, self._dead_stamp()))
                 c.rejected += 1
                 c.rejected_by_reason[rej.reason] = c.rejected_by_reason.get(rej.reason, 0) + 1
-        self.dead.append(records)
-        self._write(lines, readings)
-        for msg in batch:
-            if msg.qos > 0:
-                self.client.ack(msg.mid, msg.qos)
+        self._ack(batch.messages)
+
+    def _ack(self, messages: list[_Message]) -> None:
+        with self._ack_lock:
+            for msg in messages:
+                if msg.qos == 0:
+                    continue
+                if self._acks_open and msg.connection == self._connection:
+                    self.client.ack(msg.mid, msg.qos)
+                else:
+                    self.counters.acks_withheld += 1
 
     def _dead_stamp(self) -> int:
         """A strictly increasing timestamp, so two dead letters never overwrite each other."""
@@ -298,7 +394,7 @@ class Ingest:
                         self._stop.wait(0.1 * 2**attempt)
                     else:
                         log.warning("%s; spooling", exc)
-                except RejectedWriteError as exc:  # 401/403/404: wait for the operator
+                except RejectedWriteError as exc:  # refused this deployment: wait for it
                     self.counters.write_errors += 1
                     log.error("%s; spooling until it is fixed", exc)
                     break
@@ -307,12 +403,13 @@ class Ingest:
         self.counters.spooled += readings
 
     def _write_or_bisect(self, lines: list[str]) -> None:
-        """Write; if InfluxDB refuses the body as bad (400), find the bad lines by halving and
-        dead-letter only them — the good readings around them still land."""
+        """Write; if InfluxDB refuses the lines themselves (400/413/422), find the refused
+        ones by halving and dead-letter only them — the good readings around them still land.
+        Raises RetryableWriteError, or RejectedWriteError when it refuses the deployment."""
         try:
             self.store.write_lines(lines)
         except RejectedWriteError as exc:
-            if exc.status in WAIT_STATUSES:
+            if not exc.lines_at_fault:
                 raise
             if len(lines) > 1:
                 mid = len(lines) // 2
@@ -337,15 +434,15 @@ class Ingest:
         while len(self.spool) and time.monotonic() < deadline:
             paths, body, n = self.spool.peek(REPLAY_CHUNK_LINES)
             try:
-                self.store.write_lines(body)
-            except RetryableWriteError as exc:
+                try:
+                    self.store.write_lines(body)
+                except RejectedWriteError as exc:
+                    if not exc.lines_at_fault:
+                        raise
+                    self._write_or_bisect(body.decode().split("\n")[:-1])
+            except (RetryableWriteError, RejectedWriteError) as exc:
                 self._replay_backoff(exc)
                 return
-            except RejectedWriteError as exc:
-                if exc.status in WAIT_STATUSES:
-                    self._replay_backoff(exc)
-                    return
-                self._write_or_bisect(body.decode().splitlines())
             self.spool.drop(paths)
             self.counters.replayed += n
             self._replay_failures = 0
@@ -377,11 +474,31 @@ def _tag(value: str) -> str:
     return value.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
 
 
-def run_foreground(cfg: PlantConfig) -> int:
+def for_instance(cfg: PlantConfig, name: str) -> PlantConfig:
+    """The config for one of several ingest processes of a plant: its own client id (a fixed
+    client id is one session: two processes sharing it would take it from each other), its own
+    spool and its own dead-letter file."""
+    import dataclasses
+
+    dead = cfg.ingest.deadletter_file
+    return dataclasses.replace(
+        cfg,
+        mqtt=dataclasses.replace(cfg.mqtt, client_id=f"{cfg.mqtt.client_id}-{name}"),
+        ingest=dataclasses.replace(
+            cfg.ingest,
+            spool_dir=cfg.ingest.spool_dir / name,
+            deadletter_file=dead.with_name(f"{dead.stem}-{name}{dead.suffix}"),
+        ),
+    )
+
+
+def run_foreground(cfg: PlantConfig, instance: str | None = None) -> int:
     """`greenfoundry ingest`: run until SIGTERM or SIGINT, then drain, flush and exit 0."""
     import signal
 
-    service = Ingest(cfg)
+    if instance:
+        cfg = for_instance(cfg, instance)
+    service = Ingest(cfg, instance=instance)
     done = threading.Event()
 
     def _stop(signum, frame):
@@ -390,10 +507,9 @@ def run_foreground(cfg: PlantConfig) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     log.info(
-        "ingest %s: %s -> %s/%s (pid %d)",
+        "ingest %s: %s -> %s (pid %d)",
         service.instance,
         service.subscriptions,
-        cfg.influxdb.url,
         cfg.influxdb.database,
         os.getpid(),
     )

@@ -13,18 +13,43 @@ are dead letters and self-metrics): `00000000000000000042-5000-4998.lp`.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import re
 from collections import deque
 from pathlib import Path
 
+from greenfoundry.errors import GreenfoundryError
+
+
+class SpoolBusyError(GreenfoundryError):
+    """Another process holds this spool."""
+
 
 class Spool:
-    def __init__(self, directory: str | os.PathLike):
+    """The spool in `directory`. One process owns it (an exclusive lock on `.lock`, held for the
+    life of the object); `readonly=True` only counts what is there, for `greenfoundry status`."""
+
+    def __init__(self, directory: str | os.PathLike, *, readonly: bool = False):
         self.dir = Path(directory)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        for stale in self.dir.glob("*.tmp"):  # a batch whose write never completed: not acked
-            stale.unlink()
-        files = sorted(self.dir.glob("*.lp"))
+        self._lock_fd = None
+        if not readonly:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = os.open(self.dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(self._lock_fd)
+                raise SpoolBusyError(
+                    f"the spool {self.dir} is in use by another ingest process; give each "
+                    "process its own spool (greenfoundry ingest --instance NAME)"
+                ) from None
+            stale = list(self.dir.glob("*.tmp"))
+            for path in stale:  # a batch whose write never completed: never acknowledged
+                path.unlink()
+            if stale:
+                _fsync_dir(self.dir)
+        files = sorted(p for p in self.dir.glob("*.lp") if _NAME.match(p.name))
         self._files: deque[tuple[Path, int, int]] = deque((p, *_counts(p)) for p in files)
         self._next = (_seq(files[-1]) + 1) if files else 0
         self.pending_lines = sum(n for _, n, _ in self._files)
@@ -83,19 +108,24 @@ class Spool:
         if paths:
             _fsync_dir(self.dir)
 
+    def close(self) -> None:
+        """Release the spool for another process."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+
+_NAME = re.compile(r"\d{20}-\d+-\d+\.lp\Z")
+
 
 def _seq(path: Path) -> int:
     return int(path.name.split("-", 1)[0])
 
 
 def _counts(path: Path) -> tuple[int, int]:
-    """(lines, readings) from the name; a file renamed by hand counts every line a reading."""
+    """(lines, readings) from the name (`_NAME` has checked its form)."""
     parts = path.stem.split("-")
-    try:
-        return int(parts[1]), int(parts[2])
-    except (IndexError, ValueError):
-        n = path.read_bytes().count(b"\n")
-        return n, n
+    return int(parts[1]), int(parts[2])
 
 
 def _fsync_dir(directory: Path) -> None:

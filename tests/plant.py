@@ -42,14 +42,20 @@ def store(stack: StackInfo) -> InfluxStore:
     return store_for(stack)
 
 
-def wait_for(condition: Callable[[], bool], timeout_s: float = 30.0, what: str = "condition"):
+def wait_for(
+    condition: Callable[[], bool],
+    timeout_s: float = 30.0,
+    what: str | Callable[[], str] = "condition",
+):
     """Poll until `condition()` is true; fail with `what` after the timeout (a guard, not a
     pacing device: every caller waits for a state it can observe)."""
     deadline = time.monotonic() + timeout_s
     delay = 0.01
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+            raise AssertionError(
+                f"timed out after {timeout_s} s waiting for {what() if callable(what) else what}"
+            )
         time.sleep(delay)
         delay = min(delay * 1.5, 0.25)
 

@@ -100,3 +100,41 @@ def test_create_database_and_string_literals(stack):
         "AND time >= 1795392000000000000 AND time < 1795392001000000000"
     )
     assert list(df["value"]) == [2.0]
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "expected"),
+    [
+        # InfluxDB's own words for lines it refuses (1.x): find them and dead-letter them.
+        (400, "unable to parse 'm value=': missing field value", "bad_lines"),
+        (400, "partial write: points beyond retention policy dropped=1", "bad_lines"),
+        (400, 'partial write: field type conflict: input field "value"', "bad_lines"),
+        (413, "Request Entity Too Large", "bad_lines"),
+        (422, "unprocessable", "bad_lines"),
+        # Limits of the deployment reported as 400: the lines are fine, wait for the operator.
+        (400, "partial write: max-series-per-database limit exceeded: (1000000)", "wait"),
+        (400, "partial write: max-values-per-tag limit exceeded (100000/100000)", "wait"),
+        (401, "authorization failed", "wait"),
+        (403, "forbidden", "wait"),
+        (404, 'database not found: "x"', "wait"),
+        # Everything that may pass later, and what we do not expect, is retried.
+        (500, "engine: cache maximum memory size exceeded", "retry"),
+        (503, "", "retry"),
+        (429, "", "retry"),
+        (408, "", "retry"),
+        (307, "", "retry"),
+        (301, "", "retry"),
+        (418, "", "retry"),
+    ],
+)
+def test_a_failed_write_is_classified_by_what_can_fix_it(status, message, expected):
+    from greenfoundry.store import classify_write_failure
+
+    assert classify_write_failure(status, message) == expected
+
+
+def test_settings_never_show_credentials():
+    settings = StoreSettings(
+        url="http://x", database="d", username="u", password="pw-secret", token="tok-secret"
+    )
+    assert "pw-secret" not in repr(settings) and "tok-secret" not in repr(settings)

@@ -4,6 +4,7 @@ that InfluxDB holds exactly the published list, value for value and timestamp fo
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -126,7 +127,12 @@ def test_influxdb_outage_spools_then_replays_everything_in_order(tmp_path, own_s
 
 def test_mosquitto_restart_loses_nothing_at_qos1(tmp_path, own_stack):
     info = own_stack.info
-    cfg = plant_config(tmp_path, info, "fail-broker", batch_max_readings=300)
+    # A long batch age, so that messages sit received but unacknowledged when the broker goes
+    # away: they must not be acknowledged on the next connection (their packet identifiers
+    # belonged to the old one), and the broker must deliver them again.
+    cfg = plant_config(
+        tmp_path, info, "fail-broker", batch_max_readings=100_000, batch_max_age_ms=1500
+    )
     topic = cfg.topic_for(cfg.routes[("melt", "if1", "energy")])
     svc = Ingest(cfg)
     svc.start()
@@ -138,7 +144,8 @@ def test_mosquitto_restart_loses_nothing_at_qos1(tmp_path, own_stack):
         for _, _, payload in stream[:2000]:
             pub.publish(topic, payload)
         pub.wait_all()
-        # Restart the broker while the ingest may still hold unacknowledged messages.
+        wait_for(lambda: svc.counters.received >= 2000, 30, "2000 readings received")
+        assert count(st, "furnace_energy_kwh", "fail-broker") < 2000  # some are not yet acked
         own_stack.stop_mosquitto()
         for _, _, payload in stream[2000:3000]:
             pub.publish(topic, payload)  # paho queues these until the broker is back
@@ -153,6 +160,7 @@ def test_mosquitto_restart_loses_nothing_at_qos1(tmp_path, own_stack):
         pub.close()
         svc.stop()
     assert energy_values(st, "fail-broker") == _expected(stream)
+    assert svc.counters.acks_withheld > 0  # the old connection's messages were not acked
 
 
 def test_sigterm_drains_flushes_and_exits_zero(tmp_path, stack):
@@ -188,3 +196,87 @@ def _received(st, plant_id: str) -> int:
         f"SELECT LAST(received) FROM gf_ingest WHERE plant = '{plant_id}' AND time > now() - 1h"
     )
     return 0 if df.empty else int(df.iloc[0]["last"])
+
+
+def test_replay_dead_letters_points_beyond_retention_and_lands_the_rest(tmp_path, own_stack):
+    """InfluxDB 1.x answers 400 'partial write: points beyond retention policy dropped' for
+    points older than a database's retention. Such a chunk met during replay is halved until the
+    refused points are found: they are dead-lettered, every other reading lands."""
+    import dataclasses
+    import time as _time
+
+    from greenfoundry.stack import store_for
+
+    info = own_stack.info
+    store_for(info).query_raw("CREATE DATABASE gf_rp WITH DURATION 1h", database="")
+    cfg = plant_config(tmp_path, info, "fail-rp", batch_max_readings=100)
+    cfg = dataclasses.replace(cfg, influxdb=dataclasses.replace(cfg.influxdb, database="gf_rp"))
+    topic = cfg.topic_for(cfg.routes[("melt", "if1", "energy")])
+    now_ms = _time.time_ns() // 1_000_000
+    # 30 readings two hours old (beyond the 1 h retention) between 60 recent ones.
+    old = energy_stream(now_ms - 7_200_000, 30, seq0=100)
+    recent = energy_stream(now_ms - 600_000, 60, seq0=200)
+    stream = recent[:30] + old + recent[30:]
+    svc = Ingest(cfg)
+    svc.start()
+    pub = Publisher(info, "fail-rp-pub")
+    st = store_for(info, "gf_rp")
+    try:
+        assert svc.wait_connected(10)
+        own_stack.stop_influxdb()  # everything goes to the spool, so the replay meets the 400
+        for _, _, payload in stream:
+            pub.publish(topic, payload)
+        pub.wait_all()
+        wait_for(lambda: svc.spool.pending_readings == 90, 30, "90 readings in the spool")
+        own_stack.start_influxdb()
+        wait_for(lambda: len(svc.spool) == 0, 60, "the spool to drain")
+    finally:
+        pub.close()
+        svc.stop()
+    assert svc.counters.rejected_by_reason["store_rejected"] == 30
+    assert energy_values(st, "fail-rp") == _expected(recent)
+    records = [json.loads(x) for x in cfg.ingest.deadletter_file.read_text().splitlines()]
+    assert len(records) == 30
+    assert all("beyond retention policy" in r["detail"] for r in records)
+    assert {json.loads(r["payload"].split(" value=")[1].split(" ")[0]) for r in records} == {
+        v for _, v, _ in old
+    }
+
+
+def test_the_writer_survives_a_local_disk_error_and_acks_in_order(tmp_path, own_stack):
+    """The spool's disk fails once while InfluxDB is down: the batch stays with the writer, is
+    tried again, nothing behind it is acknowledged first, and every reading lands later."""
+    info = own_stack.info
+    cfg = plant_config(tmp_path, info, "fail-disk", batch_max_readings=50)
+    topic = cfg.topic_for(cfg.routes[("melt", "if1", "energy")])
+    svc = Ingest(cfg)
+    real_append = svc.spool.append
+    failures = []
+
+    def failing_once(lines, readings):
+        if not failures:
+            failures.append(len(lines))
+            raise OSError(28, "No space left on device")
+        real_append(lines, readings)
+
+    svc.spool.append = failing_once
+    svc.start()
+    pub = Publisher(info, "fail-disk-pub")
+    st = store(info)
+    stream = energy_stream(T0_MS, 400)
+    try:
+        assert svc.wait_connected(10)
+        own_stack.stop_influxdb()
+        for _, _, payload in stream:
+            pub.publish(topic, payload)
+        pub.wait_all()
+        wait_for(lambda: svc.counters.spooled == 400, 30, "400 readings spooled")
+        own_stack.start_influxdb()
+        wait_for(
+            lambda: count(st, "furnace_energy_kwh", "fail-disk") == 400, 60, "all 400 readings"
+        )
+    finally:
+        pub.close()
+        svc.stop()
+    assert failures, "the disk error was never hit"
+    assert energy_values(st, "fail-disk") == _expected(stream)

@@ -96,7 +96,12 @@ def test_bad_payload_corpus_is_rejected_counted_and_dead_lettered(tmp_path, stac
         )
         st = store(stack)
         wait_for(
-            lambda: count(st, "furnace_power_kw", "demo-dip") == len(good), 30, "every good reading"
+            lambda: count(st, "furnace_power_kw", "demo-dip") == len(good),
+            30,
+            lambda: (
+                f"{len(good)} good readings, InfluxDB has "
+                f"{count(st, 'furnace_power_kw', 'demo-dip')}; {svc.counters.snapshot()}"
+            ),
         )
     finally:
         pub.close()

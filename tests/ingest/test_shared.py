@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 
-from greenfoundry.ingest.service import Ingest
+from greenfoundry.ingest.service import Ingest, for_instance
 from tests.plant import (
     Publisher,
     count,
@@ -23,24 +23,18 @@ pytestmark = pytest.mark.servers
 
 def test_two_ingests_in_a_share_group_split_the_load(tmp_path, stack):
     base = plant_config(tmp_path, stack, "shared-a", batch_max_readings=100)
-    services = []
-    for n in range(2):
-        cfg = dataclasses.replace(
-            base,
-            mqtt=dataclasses.replace(
-                base.mqtt, client_id=f"gf-ingest-shared-{n}", share_group="ingest"
-            ),
-            ingest=dataclasses.replace(
-                base.ingest,
-                spool_dir=tmp_path / f"spool{n}",
-                deadletter_file=tmp_path / f"dead{n}.jsonl",
-            ),
-        )
-        services.append(Ingest(cfg, instance=f"shared-{n}"))
+    base = dataclasses.replace(base, mqtt=dataclasses.replace(base.mqtt, share_group="ingest"))
+    services = [Ingest(for_instance(base, f"n{n}"), instance=f"n{n}") for n in range(2)]
     for svc in services:
         svc.start()
         assert svc.wait_connected(10)
     assert services[0].subscriptions == ["$share/ingest/gf/v1/shared-a/#"]
+    # Each process its own session and spool (one fixed client id would be one session).
+    assert [s.cfg.mqtt.client_id for s in services] == [
+        "gf-ingest-shared-a-n0",
+        "gf-ingest-shared-a-n1",
+    ]
+    assert services[0].cfg.ingest.spool_dir != services[1].cfg.ingest.spool_dir
     topic = base.topic_for(base.routes[("melt", "if1", "energy")])
     stream = energy_stream(1_795_300_000_000, 2000)
     pub = Publisher(stack, "shared-pub")

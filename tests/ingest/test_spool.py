@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from greenfoundry.ingest.spool import Spool
+import pytest
+
+from greenfoundry.ingest.spool import Spool, SpoolBusyError
 
 
 def test_batches_come_back_oldest_first_within_the_line_limit(tmp_path):
@@ -19,13 +21,14 @@ def test_batches_come_back_oldest_first_within_the_line_limit(tmp_path):
     assert body == b"c 1\nc 2\nc 3\n" and readings == 3
     spool.drop(paths)
     assert (len(spool), spool.pending_lines, spool.pending_readings) == (0, 0, 0)
-    assert list(tmp_path.iterdir()) == []
+    assert list(tmp_path.glob("*.lp")) == []
 
 
 def test_a_restarted_spool_keeps_order_and_counts(tmp_path):
     first = Spool(tmp_path)
     for n in range(12):  # more than 10 so a lexical sort of unpadded numbers would fail
         first.append([f"m{n} 1"], 1)
+    first.close()
     again = Spool(tmp_path)
     assert again.pending_readings == 12
     _, body, _ = again.peek(100)
@@ -38,9 +41,40 @@ def test_a_restarted_spool_keeps_order_and_counts(tmp_path):
 def test_a_torn_write_is_discarded_at_start(tmp_path):
     spool = Spool(tmp_path)
     spool.append(["kept 1"], 1)
+    spool.close()
     # A crash between write and rename leaves a .tmp: its messages were never acknowledged,
     # so the broker still has them; the spool must not replay a partial batch.
     (tmp_path / "00000000000000000001-2-2.lp.tmp").write_bytes(b"torn 1\ntor")
     again = Spool(tmp_path)
     assert again.peek(100)[1] == b"kept 1\n"
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_two_owners_of_one_spool_are_refused(tmp_path):
+    # Two processes sharing a spool would pick the same next file name and overwrite each
+    # other's acknowledged batches.
+    owner = Spool(tmp_path)
+    with pytest.raises(SpoolBusyError, match="--instance"):
+        Spool(tmp_path)
+    owner.close()
+    Spool(tmp_path).close()  # free again once released
+
+
+def test_a_readonly_view_counts_without_touching_anything(tmp_path):
+    owner = Spool(tmp_path)
+    owner.append(["a 1", "a 2"], 2)
+    inflight = tmp_path / "00000000000000000001-1-1.lp.tmp"
+    inflight.write_bytes(b"being written")  # the owner's write in progress
+    view = Spool(tmp_path, readonly=True)  # no lock taken, nothing deleted
+    assert (view.pending_readings, len(view)) == (2, 1)
+    assert inflight.exists()
+    assert Spool(tmp_path / "absent", readonly=True).pending_readings == 0
+
+
+def test_files_not_named_by_the_spool_are_ignored(tmp_path):
+    spool = Spool(tmp_path)
+    spool.append(["a 1"], 1)
+    spool.close()
+    (tmp_path / "notes.lp").write_text("hand-made")
+    again = Spool(tmp_path)
+    assert again.peek(10)[1] == b"a 1\n"
