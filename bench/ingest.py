@@ -224,6 +224,7 @@ def replay(tmp: Path, stack: LocalStack, m: int) -> float:
             ],
             min(5000, m - i),
         )
+    spool.close()  # the ingest takes the spool over
     svc = Ingest(cfg)
     start = time.perf_counter()
     svc.start()

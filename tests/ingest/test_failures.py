@@ -80,7 +80,8 @@ def test_sigkill_mid_stream_then_restart_loses_nothing(tmp_path, stack):
     finally:
         pub.close()
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0, (tmp_path / "ingest.log").read_text()[-2000:]
+        status = proc.wait(30)
+    assert status == 0, (tmp_path / "ingest.log").read_text()[-2000:]
     assert energy_values(st, "fail-kill") == _expected(stream)
 
 
