@@ -55,11 +55,15 @@ def payloads(n: int, offset: int = 0) -> list[bytes]:
     ]
 
 
-def plant_config(tmp: Path, stack: LocalStack, plant_id: str) -> config.PlantConfig:
+def plant_config(
+    tmp: Path, stack: LocalStack, plant_id: str, share_group: str | None = None
+) -> config.PlantConfig:
     raw = yaml.safe_load((REPO / "config" / "plant.example.yaml").read_text())
     raw["plant"]["id"] = plant_id
     raw["mqtt"]["client_id"] = f"gf-bench-{plant_id}"
     raw["mqtt"].pop("share_group", None)
+    if share_group:
+        raw["mqtt"]["share_group"] = share_group
     raw["ingest"].update(
         spool_dir=f"spool-{plant_id}", deadletter_file=f"dead-{plant_id}.jsonl", max_past_days=3650
     )
@@ -68,27 +72,29 @@ def plant_config(tmp: Path, stack: LocalStack, plant_id: str) -> config.PlantCon
     return apply_stack(config.load(path, resolve_secrets=False), stack.dir)
 
 
-def queue_for_session(
-    info, client_id: str, topic_filter: str, topic: str, bodies: list[bytes]
-) -> float:
-    """Create a persistent session subscribed to `topic_filter`, disconnect, publish `bodies`
-    to `topic` at QoS 1 so the broker queues them. Returns the publish rate (messages/s)."""
-    sub = mqtt.make_client(client_id, info.mqtt_username, info.mqtt_password)
-    done = threading.Event()
-    sub.on_subscribe = lambda *a: done.set()
-    sub.on_connect = lambda c, *a: c.subscribe(topic_filter, qos=1)
-    sub.connect(
-        info.mqtt_host,
-        info.mqtt_port,
-        clean_start=True,
-        properties=mqtt.connect_properties(session_expiry_s=3600),
-    )
-    sub.loop_start()
-    done.wait(10)
-    sub.disconnect()
-    sub.loop_stop()
+def make_sessions(info, sessions: list[tuple[str, str]]) -> None:
+    """Create persistent sessions (client id, topic filter), each subscribed, then disconnect,
+    so the broker queues what is published next for them."""
+    for client_id, topic_filter in sessions:
+        sub = mqtt.make_client(client_id, info.mqtt_username, info.mqtt_password)
+        done = threading.Event()
+        sub.on_subscribe = lambda *a, done=done: done.set()
+        sub.on_connect = lambda c, *a, f=topic_filter: c.subscribe(f, qos=1)
+        sub.connect(
+            info.mqtt_host,
+            info.mqtt_port,
+            clean_start=True,
+            properties=mqtt.connect_properties(session_expiry_s=3600),
+        )
+        sub.loop_start()
+        done.wait(10)
+        sub.disconnect()
+        sub.loop_stop()
 
-    pub = mqtt.make_client(f"{client_id}-pub", info.mqtt_username, info.mqtt_password)
+
+def publish_all(info, topic: str, bodies: list[bytes]) -> float:
+    """Publish `bodies` to `topic` at QoS 1; return the rate (messages/s)."""
+    pub = mqtt.make_client("gf-bench-publisher", info.mqtt_username, info.mqtt_password)
     # A bounded window: paho scans its whole outgoing queue on every PUBACK, so handing it
     # 200,000 messages at once would be quadratic.
     window = threading.Semaphore(1000)
@@ -111,7 +117,8 @@ def queue_for_session(
 def ceiling_parse_only(info, cfg, topic: str, n: int) -> float:
     parser = PayloadParser(cfg)
     client_id = "gf-bench-parse-only"
-    queue_for_session(info, client_id, topic, topic, payloads(n))
+    make_sessions(info, [(client_id, topic)])
+    publish_all(info, topic, payloads(n))
     got = [0]
     done = threading.Event()
     first = [0.0]
@@ -169,44 +176,62 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def end_to_end(tmp: Path, stack: LocalStack, n: int) -> tuple[float, float]:
+def end_to_end(tmp: Path, stack: LocalStack, n: int, processes: int) -> tuple[float, float]:
+    """`processes` ingest processes (with more than one, in a share group, each its own
+    --instance) drain n queued messages. Returns readings/s and the largest peak RSS."""
     info = stack.info
-    cfg = plant_config(tmp, stack, "bench-e2e")
+    plant = f"bench-e2e{processes}"
+    cfg = plant_config(tmp, stack, plant, share_group="bench" if processes > 1 else None)
     topic = cfg.topic_for(cfg.routes[("melt", "if1", "energy")])
-    queue_for_session(info, cfg.mqtt.client_id, f"gf/v1/{cfg.plant.id}/#", topic, payloads(n))
-    store = store_for(info)
-    proc = subprocess.Popen(
+    names = [f"p{k}" for k in range(processes)] if processes > 1 else [None]
+    prefix = "$share/bench/" if processes > 1 else ""
+    make_sessions(
+        info,
         [
-            sys.executable,
-            "-m",
-            "greenfoundry",
-            "--log-level",
-            "WARNING",
-            "ingest",
-            "--config",
-            str(cfg.path),
-            "--stack",
-            str(stack.dir),
-        ]
+            (cfg.mqtt.client_id + (f"-{nm}" if nm else ""), f"{prefix}gf/v1/{plant}/#")
+            for nm in names
+        ],
     )
-    # Sustained rate: from 10 % of the readings in InfluxDB to all of them, so the process's
+    publish_all(info, topic, payloads(n))
+    store = store_for(info)
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "greenfoundry",
+                "--log-level",
+                "WARNING",
+                "ingest",
+                "--config",
+                str(cfg.path),
+                "--stack",
+                str(stack.dir),
+            ]
+            + (["--instance", nm] if nm else [])
+        )
+        for nm in names
+    ]
+    # Sustained rate: from 10 % of the readings in InfluxDB to all of them, so the processes'
     # start-up (imports, connection) is not counted.
     start = time.perf_counter()
     try:
         t1 = c1 = None
-        while (c := count(store, "furnace_energy_kwh", "bench-e2e")) < n:
-            if proc.poll() is not None:
-                raise SystemExit(f"the ingest exited with {proc.returncode}")
+        while (c := count(store, "furnace_energy_kwh", plant)) < n:
+            if any(p.poll() is not None for p in procs):
+                raise SystemExit("an ingest process exited early")
             if t1 is None and c >= n // 10:
                 t1, c1 = time.perf_counter(), c
             time.sleep(0.05)
         if t1 is None:  # too few messages to see 10 %: fall back to the whole run
             t1, c1 = start, 0
         elapsed = time.perf_counter() - t1
-        rss = peak_rss_mb(proc.pid)
+        rss = max(peak_rss_mb(p.pid) for p in procs)
     finally:
-        proc.terminate()
-        proc.wait(60)
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(60)
     return (n - c1) / elapsed, rss
 
 
@@ -239,6 +264,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--messages", type=int, default=200_000)
     ap.add_argument("--replay", type=int, default=500_000)
+    ap.add_argument(
+        "--processes",
+        type=int,
+        default=2,
+        help="also run this many ingest processes in one share group (default 2)",
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="gf-bench-") as d:
         tmp = Path(d)
@@ -258,13 +289,20 @@ def main() -> None:
             print(f"ceiling A  broker -> paho, parse only      {a:10,.0f} readings/s")
             b = ceiling_bulk_post(info, n)
             print(f"ceiling B  bulk line-protocol POST         {b:10,.0f} readings/s")
-            e2e, rss = end_to_end(tmp, stack, n)
+            e2e, rss = end_to_end(tmp, stack, n, 1)
             low = min(a, b)
             print(
                 f"end to end ingest (ack after durable write) {e2e:9,.0f} readings/s  "
                 f"= {e2e / low:.2f} of the lower ceiling"
             )
             print(f"ingest peak RSS                            {rss:10.0f} MB")
+            if args.processes > 1:
+                e2e_p, rss_p = end_to_end(tmp, stack, n, args.processes)
+                print(
+                    f"end to end, {args.processes} ingest processes in a share group "
+                    f"{e2e_p:7,.0f} readings/s  = {e2e_p / e2e:.2f} of one process"
+                )
+                print(f"  largest peak RSS of those processes     {rss_p:10.0f} MB")
             r = replay(tmp, stack, args.replay)
             print(f"spool replay ({args.replay} readings)          {r:10,.0f} readings/s")
             print(
