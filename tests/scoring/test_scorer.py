@@ -67,7 +67,6 @@ F = 37.5 + 76.5 + 154.5 + 142.5 + 150 + 115.5 + 80.1 = 756.6 → 750 ≤ F < 900
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from fractions import Fraction
 from pathlib import Path
@@ -78,6 +77,7 @@ from greenfoundry.scoring import scorer
 from greenfoundry.scoring.evidence import load_evidence
 from greenfoundry.scoring.indicators import load_indicators
 from greenfoundry.scoring.standard import load_standard
+from tests.scoring.rows import with_row
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "config" / "plants" / "demo-dip"
@@ -184,18 +184,6 @@ def run(standard, indicators, evidence, **options):
     return scorer.score(standard, indicators, evidence, scorer.Options(as_of=AS_OF, **options))
 
 
-def with_measured(indicators, row_id, **changes):
-    rows = dict(indicators.rows)
-    rows[row_id] = dataclasses.replace(rows[row_id], **changes)
-    return dataclasses.replace(indicators, rows=rows)
-
-
-def with_declared(evidence, row_id, **changes):
-    rows = dict(evidence.rows)
-    rows[row_id] = dataclasses.replace(rows[row_id], **changes)
-    return dataclasses.replace(evidence, rows=rows)
-
-
 def test_the_hand_table_covers_every_row_of_the_standard(standard):
     # The example plant is complete: one hand-scored entry per third-level row.
     assert set(HAND) == set(standard.rows)
@@ -254,7 +242,7 @@ def test_the_same_plant_one_row_short_of_level_2_names_the_air_row(standard, dem
     fewest; the least relative change is the air row to tier 2, adding 18 points.
     """
     indicators, evidence = demo_inputs
-    indicators = with_measured(indicators, "emissions.air.multiple_of_c", value=0.85)
+    indicators = with_row(indicators, "emissions.air.multiple_of_c", value=0.85)
     result = run(standard, indicators, evidence)
     assert result.row("emissions.air.multiple_of_c").tier == 3
     assert result.f == F("738.6")
@@ -274,7 +262,7 @@ def test_the_same_plant_one_row_short_of_level_2_names_the_air_row(standard, dem
 def test_following_the_plan_reaches_the_grade(standard, demo_inputs):
     # The plan above says: air below 0.8 C. At 0.79 C the plant scores 738.6 + 18 = 756.6 again.
     indicators, evidence = demo_inputs
-    indicators = with_measured(indicators, "emissions.air.multiple_of_c", value=0.79)
+    indicators = with_row(indicators, "emissions.air.multiple_of_c", value=0.79)
     result = run(standard, indicators, evidence)
     assert result.f == HAND_F
     assert result.grade.level == 2
@@ -283,10 +271,10 @@ def test_following_the_plan_reaches_the_grade(standard, demo_inputs):
 def test_a_boundary_value_is_decided_by_the_printed_comparator(standard, demo_inputs):
     # Exactly 0.8 C is not ＜0.8C: tier 3 (Table 6 prints strict comparators).
     indicators, evidence = demo_inputs
-    indicators = with_measured(indicators, "emissions.air.multiple_of_c", value=0.8)
+    indicators = with_row(indicators, "emissions.air.multiple_of_c", value=0.8)
     assert run(standard, indicators, evidence).row("emissions.air.multiple_of_c").tier == 3
     # Exactly 120 kgce/t is ≤120: tier 2 (Table 5 prints ≤).
-    indicators = with_measured(indicators, "energy.pipe.kgce_per_t", value=120.0)
+    indicators = with_row(indicators, "energy.pipe.kgce_per_t", value=120.0)
     assert run(standard, indicators, evidence).row("energy.pipe.kgce_per_t").tier == 2
 
 

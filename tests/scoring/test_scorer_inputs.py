@@ -19,6 +19,7 @@ from greenfoundry.scoring import scorer
 from greenfoundry.scoring.evidence import Declaration, Furnace, load_evidence
 from greenfoundry.scoring.indicators import load_indicators
 from greenfoundry.scoring.standard import load_standard
+from tests.scoring.rows import with_row, without_row
 
 DEMO = Path(__file__).resolve().parents[2] / "config" / "plants" / "demo-dip"
 AS_OF = dt.date(2026, 3, 31)
@@ -42,24 +43,6 @@ def ev():
 
 def run(standard, ind, ev, as_of=AS_OF, **options):
     return scorer.score(standard, ind, ev, scorer.Options(as_of=as_of, **options))
-
-
-def measured(ind, row_id, **changes):
-    rows = dict(ind.rows)
-    rows[row_id] = dataclasses.replace(rows[row_id], **changes)
-    return dataclasses.replace(ind, rows=rows)
-
-
-def declared(ev, row_id, **changes):
-    rows = dict(ev.rows)
-    rows[row_id] = dataclasses.replace(rows[row_id], **changes)
-    return dataclasses.replace(ev, rows=rows)
-
-
-def without(inputs, row_id):
-    rows = dict(inputs.rows)
-    del rows[row_id]
-    return dataclasses.replace(inputs, rows=rows)
 
 
 def plant(ev, **changes):
@@ -89,7 +72,7 @@ def one_line_error(call) -> str:
 
 def test_expired_evidence_does_not_score_and_is_listed_as_missing(standard, ind, ev):
     # Safety standardisation (tier 2, 20 × 0.75 = 15 points by hand) valid until the day before.
-    ev = declared(ev, "ohs.safety_standardisation.level", valid_until=dt.date(2026, 3, 30))
+    ev = with_row(ev, "ohs.safety_standardisation.level", valid_until=dt.date(2026, 3, 30))
     result = run(standard, ind, ev)
     r = result.row("ohs.safety_standardisation.level")
     assert r.status == scorer.STATUS_EVIDENCE_EXPIRED
@@ -101,7 +84,7 @@ def test_expired_evidence_does_not_score_and_is_listed_as_missing(standard, ind,
 
 
 def test_evidence_holds_on_its_last_valid_day(standard, ind, ev):
-    ev = declared(ev, "ohs.safety_standardisation.level", valid_until=AS_OF)
+    ev = with_row(ev, "ohs.safety_standardisation.level", valid_until=AS_OF)
     assert run(standard, ind, ev).row("ohs.safety_standardisation.level").status == "scored"
 
 
@@ -115,14 +98,14 @@ def test_evidence_declared_after_the_evaluation_date_is_no_data(standard, ind, e
 
 def test_low_coverage_is_its_own_status_and_the_threshold_is_inclusive(standard, ind, ev):
     # Energy per tonne of pipe scores 45 by hand (tier 2). At 0.85 coverage it does not score.
-    low = run(standard, measured(ind, "energy.pipe.kgce_per_t", coverage=0.85), ev)
+    low = run(standard, with_row(ind, "energy.pipe.kgce_per_t", coverage=0.85), ev)
     r = low.row("energy.pipe.kgce_per_t")
     assert r.status == scorer.STATUS_LOW_COVERAGE
     assert r.points == 0 and r.would_be_tier == 2
     assert low.f == HAND_F - 45
     assert "energy.pipe.kgce_per_t" in [m.row_id for m in low.gap.missing_data]
     # Exactly at the threshold (0.9 of the window) the value scores.
-    at = run(standard, measured(ind, "energy.pipe.kgce_per_t", coverage=0.9), ev)
+    at = run(standard, with_row(ind, "energy.pipe.kgce_per_t", coverage=0.9), ev)
     assert at.row("energy.pipe.kgce_per_t").status == scorer.STATUS_SCORED
     # The threshold is an option.
     strict = run(standard, ind, ev, min_coverage=0.97)
@@ -132,7 +115,7 @@ def test_low_coverage_is_its_own_status_and_the_threshold_is_inclusive(standard,
 
 def test_a_row_declared_not_applicable_adds_nothing_and_is_not_missing_data(standard, ind, ev):
     # Resin sand reuse scores 12 by hand (tier 3). Declared not applicable, it scores nothing.
-    ind = without(ind, "energy.sand_waste.resin_sand_reuse")
+    ind = without_row(ind, "energy.sand_waste.resin_sand_reuse")
     rows = dict(ev.rows)
     rows["energy.sand_waste.resin_sand_reuse"] = declaration(
         "energy.sand_waste.resin_sand_reuse", "not_applicable", note="no resin-bonded sand"
@@ -148,7 +131,7 @@ def test_a_row_declared_not_applicable_adds_nothing_and_is_not_missing_data(stan
 
 
 def test_a_row_with_no_value_is_no_data_and_named_in_the_gap(standard, ind, ev):
-    result = run(standard, without(ind, "emissions.water.multiple_of_d"), ev)
+    result = run(standard, without_row(ind, "emissions.water.multiple_of_d"), ev)
     r = result.row("emissions.water.multiple_of_d")
     assert r.status == scorer.STATUS_NO_DATA and r.source is None
     assert result.f == HAND_F - 15  # water discharge: tier 2, 20 × 0.75 = 15 by hand
@@ -172,7 +155,7 @@ def test_a_plant_within_one_dn_range_needs_no_dn_per_row(standard, ind, ev):
     # tier 1, without the row naming its DN.
     ev = plant(ev, dn_min=80, dn_max=300)
     rid = "techeco.quality.hydro_first_pass"
-    ind = measured(ind, rid, context={})
+    ind = with_row(ind, rid, context={})
     r = run(standard, ind, ev).row(rid)
     assert (r.variant, r.tier, r.context["dn"]) == ("ductile-dn80-300", 1, 80)
 
@@ -224,7 +207,7 @@ def test_an_unknown_row_id_is_named_with_the_closest_id(standard, ind, ev):
 def test_a_measured_value_of_the_wrong_type_or_range_stops(
     standard, ind, ev, row_id, value, message
 ):
-    text = one_line_error(lambda: run(standard, measured(ind, row_id, value=value), ev))
+    text = one_line_error(lambda: run(standard, with_row(ind, row_id, value=value), ev))
     assert message in text
     assert text.startswith("indicators.example.yaml: ")
 
@@ -247,26 +230,26 @@ def test_a_measured_value_of_the_wrong_type_or_range_stops(
     ],
 )
 def test_a_declared_value_of_the_wrong_type_stops(standard, ind, ev, row_id, value, message):
-    text = one_line_error(lambda: run(standard, ind, declared(ev, row_id, value=value)))
+    text = one_line_error(lambda: run(standard, ind, with_row(ev, row_id, value=value)))
     assert message in text
 
 
 def test_a_value_in_another_unit_stops(standard, ind, ev):
     # Energy per tonne of pipe is kgce/t (Table 5); a kWh/t value is not converted from a guess.
     text = one_line_error(
-        lambda: run(standard, measured(ind, "energy.pipe.kgce_per_t", unit="kWh/t"), ev)
+        lambda: run(standard, with_row(ind, "energy.pipe.kgce_per_t", unit="kWh/t"), ev)
     )
     assert "row energy.pipe.kgce_per_t: unit 'kWh/t' is not the row's unit (kgce/t)" in text
     # Table C.1 for an induction furnace is kWh/t, not kgce/t (decision D-c1-unit).
     rid = "energy.liquid_iron.energy_per_t"
-    text = one_line_error(lambda: run(standard, measured(ind, rid, unit="kgce/t"), ev))
+    text = one_line_error(lambda: run(standard, with_row(ind, rid, unit="kgce/t"), ev))
     assert f"row {rid}: unit 'kgce/t' is not the row's unit (kWh/t)" in text
 
 
 def test_a_ductile_row_without_its_dn_stops_when_the_plant_spans_dn_ranges(standard, ind, ev):
     # The demo plant casts DN80–1000: DN80-300 and DN350-1000 have different tiers.
     rid = "techeco.quality.hydro_first_pass"
-    text = one_line_error(lambda: run(standard, measured(ind, rid, context={}), ev))
+    text = one_line_error(lambda: run(standard, with_row(ind, rid, context={}), ev))
     assert f"row {rid}: the plant casts DN80–1000, which spans DN ranges" in text
     assert "context: {dn: …}" in text
 
@@ -274,7 +257,7 @@ def test_a_ductile_row_without_its_dn_stops_when_the_plant_spans_dn_ranges(stand
 def test_a_missing_printed_condition_stops(standard, ind, ev):
     # The VOC row's tiers are printed as "使用水性涂料VOC<1%": it needs water_based_coating.
     rid = "emissions.voc.voc_content"
-    text = one_line_error(lambda: run(standard, ind, declared(ev, rid, context={})))
+    text = one_line_error(lambda: run(standard, ind, with_row(ev, rid, context={})))
     assert f"row {rid}" in text and "water_based_coating" in text
 
 
@@ -304,7 +287,7 @@ C1 = "energy.liquid_iron.energy_per_t"
     ],
 )
 def test_a_bad_row_context_stops(standard, ind, ev, row_id, context, message):
-    text = one_line_error(lambda: run(standard, measured(ind, row_id, context=context), ev))
+    text = one_line_error(lambda: run(standard, with_row(ind, row_id, context=context), ev))
     assert f"row {row_id}" in text
     assert message in text
 
