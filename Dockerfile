@@ -2,7 +2,7 @@
 FROM python:3.11-slim
 WORKDIR /src
 COPY pyproject.toml README.md ./
-COPY core core
+COPY greenfoundry greenfoundry
 COPY ingest ingest
 COPY metrics metrics
 COPY scoring scoring

@@ -36,7 +36,9 @@ from pathlib import Path
 
 import yaml
 
-from greenfoundry import config, mqtt
+from greenfoundry import mqtt
+from greenfoundry import plant as plantcfg
+from greenfoundry.config import plant_file
 from greenfoundry.ingest.payload import PayloadParser
 from greenfoundry.ingest.spool import Spool
 from greenfoundry.stack import LocalStack, apply_stack, store_for
@@ -57,8 +59,8 @@ def payloads(n: int, offset: int = 0) -> list[bytes]:
 
 def plant_config(
     tmp: Path, stack: LocalStack, plant_id: str, share_group: str | None = None
-) -> config.PlantConfig:
-    raw = yaml.safe_load((REPO / "config" / "plant.example.yaml").read_text())
+) -> plantcfg.PlantConfig:
+    raw = yaml.safe_load(plant_file().read_text())
     raw["plant"]["id"] = plant_id
     raw["mqtt"]["client_id"] = f"gf-bench-{plant_id}"
     raw["mqtt"].pop("share_group", None)
@@ -69,7 +71,7 @@ def plant_config(
     )
     path = tmp / f"{plant_id}.yaml"
     path.write_text(yaml.safe_dump(raw))
-    return apply_stack(config.load(path, resolve_secrets=False), stack.dir)
+    return apply_stack(plantcfg.load(path, resolve_secrets=False), stack.dir)
 
 
 def make_sessions(info, sessions: list[tuple[str, str]]) -> None:

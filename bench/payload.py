@@ -13,7 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from greenfoundry import config
+from greenfoundry import plant
+from greenfoundry.config import plant_file
 from greenfoundry.ingest.payload import PayloadParser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,7 +61,7 @@ def per_call_us(fn, arg_sets, rounds: int = 5, number: int = 20_000) -> float:
 
 def main() -> None:
     env = {"GF_MQTT_PASSWORD": "bench", "GF_INFLUX_PASSWORD": "bench"}
-    cfg = config.load(ROOT / "config" / "plant.example.yaml", env=env)
+    cfg = plant.load(plant_file(), env=env)
     parser = PayloadParser(cfg)
     print(f"python {sys.version.split()[0]}; best of 5 x 20,000 calls")
     print(f"{'case':32} {'json.loads µs':>14} {'parse µs':>10} {'ratio':>7} {'extra µs':>9}")

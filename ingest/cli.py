@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from greenfoundry import config as config_mod
+from greenfoundry import plant as plant_config
 from greenfoundry.errors import GreenfoundryError
 
 
 def load_config(args):
     """The plant config of `--config`, pointed at `--stack DIR` when given."""
     stack = getattr(args, "stack", None)
-    cfg = config_mod.load(args.config, resolve_secrets=not stack)
+    cfg = plant_config.load(args.config, resolve_secrets=not stack)
     if stack:
         from greenfoundry.stack import apply_stack
 

@@ -22,9 +22,9 @@ from datetime import date, datetime, timezone
 from fractions import Fraction
 from functools import lru_cache
 
-from greenfoundry.config import PlantConfig
 from greenfoundry.errors import ConfigError
 from greenfoundry.ingest import signals, units
+from greenfoundry.plant import PlantConfig
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ BATCH_LEVEL = "_batch"
 SEQ_LIMIT = 2**63  # seq must fit a signed 64-bit integer, InfluxDB's integer field
 DETAIL_VALUE_CHARS = 80  # an offending value is shown in a detail text up to this many characters
 
-# A topic level: the config's id rule (greenfoundry.config.ID_RE), used with fullmatch because
+# A topic level: the config's id rule (greenfoundry.plant.ID_RE), used with fullmatch because
 # ID_RE's `$` also matches before a trailing newline.
 _LEVEL_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 _READING_KEYS = frozenset(("ts", "ts_ms", "value", "unit", "seq"))

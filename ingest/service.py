@@ -39,10 +39,10 @@ from dataclasses import dataclass, field
 import paho.mqtt.client as paho
 
 from greenfoundry import mqtt
-from greenfoundry.config import PlantConfig
 from greenfoundry.ingest import deadletter
 from greenfoundry.ingest.payload import REASONS, PayloadParser, Reject
 from greenfoundry.ingest.spool import Spool
+from greenfoundry.plant import PlantConfig
 from greenfoundry.store import InfluxStore, RejectedWriteError, RetryableWriteError
 
 log = logging.getLogger(__name__)

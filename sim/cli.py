@@ -107,7 +107,7 @@ def register(subparsers) -> None:
 
 
 def _cmd_simulate(args) -> int:
-    from greenfoundry import config as config_mod
+    from greenfoundry import plant as plant_config
     from greenfoundry.sim.faults import Faults
     from greenfoundry.sim.publisher import run
 
@@ -121,7 +121,7 @@ def _cmd_simulate(args) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     # With --stack the credentials come from its stack.json, not from the config's secrets.
-    cfg = config_mod.load(args.config, resolve_secrets=not args.stack)
+    cfg = plant_config.load(args.config, resolve_secrets=not args.stack)
     if args.stack:
         from greenfoundry.stack import apply_stack
 

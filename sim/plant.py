@@ -40,8 +40,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from greenfoundry.config import Furnace, PlantConfig, SignalRoute
 from greenfoundry.ingest import signals, units
+from greenfoundry.plant import Furnace, PlantConfig, SignalRoute
 from greenfoundry.sim.faults import (
     Faults,
     bad_payload_plan,

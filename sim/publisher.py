@@ -29,9 +29,9 @@ from datetime import datetime, timedelta, timezone
 
 import paho.mqtt.client as mqtt
 
-from greenfoundry.config import PlantConfig
 from greenfoundry.errors import StackError
 from greenfoundry.mqtt import connect_properties, make_client
+from greenfoundry.plant import PlantConfig
 from greenfoundry.sim.faults import Faults
 from greenfoundry.sim.plant import Event, PlantModel, iter_batches
 

@@ -9,15 +9,16 @@ from pathlib import Path
 
 import yaml
 
-from greenfoundry import config
+from greenfoundry import plant
+from greenfoundry.config import plant_file
 from greenfoundry.stack import StackInfo, apply_stack, store_for
 from greenfoundry.store import InfluxStore
 
 REPO = Path(__file__).resolve().parent.parent
-EXAMPLE = yaml.safe_load((REPO / "config" / "plant.example.yaml").read_text())
+EXAMPLE = yaml.safe_load(plant_file().read_text())
 
 
-def plant_config(tmp_path: Path, stack: StackInfo, plant_id: str, **ingest) -> config.PlantConfig:
+def plant_config(tmp_path: Path, stack: StackInfo, plant_id: str, **ingest) -> plant.PlantConfig:
     """The example plant under another id, its spool and dead letters in tmp_path, and the
     stack's endpoints and credentials."""
     raw = copy.deepcopy(EXAMPLE)
@@ -35,7 +36,7 @@ def plant_config(tmp_path: Path, stack: StackInfo, plant_id: str, **ingest) -> c
     path = tmp_path / f"{plant_id}.yaml"
     path.write_text(yaml.safe_dump(raw))
     env = {"GF_MQTT_PASSWORD": "unused", "GF_INFLUX_PASSWORD": "unused"}
-    return apply_stack(config.load(path, env=env), stack.dir)
+    return apply_stack(plant.load(path, env=env), stack.dir)
 
 
 def store(stack: StackInfo) -> InfluxStore:

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from greenfoundry import config
+from greenfoundry import plant
+from greenfoundry.config import plant_file
 from greenfoundry.errors import ConfigError
 from greenfoundry.ingest.payload import REASONS, PayloadParser, Reading, Reject
 
@@ -39,16 +40,16 @@ def _ns(text: str) -> int:
 NOW_NS = _ns(OVERLAY["now"])
 
 
-def make_config(tmp_path: Path, *, signals: list | None = None, **ingest) -> config.PlantConfig:
-    """config/plant.example.yaml with the golden overlay, more signals and ingest settings."""
-    raw = yaml.safe_load((REPO / "config" / "plant.example.yaml").read_text(encoding="utf-8"))
+def make_config(tmp_path: Path, *, signals: list | None = None, **ingest) -> plant.PlantConfig:
+    """config/plants/demo-dip/plant.yaml with the golden overlay, more signals and ingest settings."""
+    raw = yaml.safe_load(plant_file().read_text(encoding="utf-8"))
     raw = copy.deepcopy(raw)
     raw["ingest"].update(OVERLAY["ingest"], **ingest)
     raw["signals"].extend(OVERLAY["extra_signals"])
     raw["signals"].extend(signals or [])
     path = tmp_path / "plant.yaml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
-    return config.load(path, env=ENV)
+    return plant.load(path, env=ENV)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,8 @@ import paho.mqtt.client as paho
 import pytest
 import yaml
 
-from greenfoundry import config
+from greenfoundry import plant
+from greenfoundry.config import plant_file
 from greenfoundry.ingest.service import Ingest
 from greenfoundry.stack import apply_stack
 from tests.plant import Publisher, count, store, wait_for
@@ -54,7 +55,7 @@ def _reachable(case: dict) -> bool:
 
 
 def test_bad_payload_corpus_is_rejected_counted_and_dead_lettered(tmp_path, stack):
-    raw = yaml.safe_load((REPO / "config" / "plant.example.yaml").read_text(encoding="utf-8"))
+    raw = yaml.safe_load(plant_file().read_text(encoding="utf-8"))
     raw["ingest"].update(
         OVERLAY["ingest"],
         spool_dir="spool",
@@ -67,7 +68,7 @@ def test_bad_payload_corpus_is_rejected_counted_and_dead_lettered(tmp_path, stac
     path = tmp_path / "plant.yaml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     cfg = apply_stack(
-        config.load(path, env={"GF_MQTT_PASSWORD": "x", "GF_INFLUX_PASSWORD": "x"}), stack.dir
+        plant.load(path, env={"GF_MQTT_PASSWORD": "x", "GF_INFLUX_PASSWORD": "x"}), stack.dir
     )
     cases = [c for c in BAD if _reachable(c)]
     assert len(cases) >= 30, "the corpus must keep at least 30 bad payloads reachable by MQTT"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from greenfoundry import config
+from greenfoundry import plant
+from greenfoundry.config import plant_file
 from greenfoundry.ingest.service import for_instance, receive_maximum
 
 REPO = Path(__file__).resolve().parents[2]
@@ -13,9 +14,9 @@ REPO = Path(__file__).resolve().parents[2]
 def _example(**ingest):
     import yaml
 
-    raw = yaml.safe_load((REPO / "config" / "plant.example.yaml").read_text())
+    raw = yaml.safe_load(plant_file().read_text())
     raw["ingest"].update(ingest)
-    return config.parse(raw, base=REPO / "config", env=None)
+    return plant.parse(raw, base=plant_file().parent, env=None)
 
 
 def test_the_receive_maximum_keeps_the_queue_within_its_budget():

@@ -73,6 +73,7 @@ from pathlib import Path
 
 import pytest
 
+from greenfoundry.config import plant_file
 from greenfoundry.scoring import scorer
 from greenfoundry.scoring.evidence import load_evidence
 from greenfoundry.scoring.indicators import load_indicators
@@ -80,7 +81,7 @@ from greenfoundry.scoring.standard import load_standard
 from tests.scoring.rows import with_row
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO = ROOT / "config" / "plants" / "demo-dip"
+DEMO = plant_file().parent
 AS_OF = dt.date(2026, 3, 31)
 F = Fraction
 

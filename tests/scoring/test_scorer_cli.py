@@ -15,9 +15,10 @@ import pytest
 import yaml
 
 from greenfoundry.cli import main
+from greenfoundry.config import plant_file
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO = ROOT / "config" / "plants" / "demo-dip"
+DEMO = plant_file().parent
 INDICATORS = DEMO / "indicators.example.yaml"
 EVIDENCE = DEMO / "evidence.yaml"
 DEMO_ARGS = ["score", "--indicators", str(INDICATORS), "--evidence", str(EVIDENCE)]

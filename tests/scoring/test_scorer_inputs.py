@@ -10,10 +10,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from fractions import Fraction
-from pathlib import Path
 
 import pytest
 
+from greenfoundry.config import plant_file
 from greenfoundry.errors import ConfigError
 from greenfoundry.scoring import scorer
 from greenfoundry.scoring.evidence import Declaration, Furnace, load_evidence
@@ -21,7 +21,7 @@ from greenfoundry.scoring.indicators import load_indicators
 from greenfoundry.scoring.standard import load_standard
 from tests.scoring.rows import with_row, without_row
 
-DEMO = Path(__file__).resolve().parents[2] / "config" / "plants" / "demo-dip"
+DEMO = plant_file().parent
 AS_OF = dt.date(2026, 3, 31)
 HAND_F = Fraction("756.6")
 

@@ -12,16 +12,16 @@ import datetime as dt
 import itertools
 import random
 from fractions import Fraction
-from pathlib import Path
 
 import pytest
 
+from greenfoundry.config import plant_file
 from greenfoundry.scoring import scorer
 from greenfoundry.scoring.evidence import load_evidence
 from greenfoundry.scoring.indicators import load_indicators
 from greenfoundry.scoring.standard import Tier, load_standard
 
-DEMO = Path(__file__).resolve().parents[2] / "config" / "plants" / "demo-dip"
+DEMO = plant_file().parent
 F = Fraction
 
 

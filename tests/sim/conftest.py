@@ -9,29 +9,30 @@ from pathlib import Path
 import pytest
 import yaml
 
-from greenfoundry import config
+from greenfoundry import plant
+from greenfoundry.config import plant_file
 from greenfoundry.sim.faults import Faults
 from greenfoundry.sim.plant import PlantModel
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = yaml.safe_load((REPO / "config" / "plant.example.yaml").read_text())
+EXAMPLE = yaml.safe_load(plant_file().read_text())
 ENV = {"GF_MQTT_PASSWORD": "unused", "GF_INFLUX_PASSWORD": "unused"}
 DAY0 = datetime(2026, 3, 2, tzinfo=timezone.utc)  # any day after the model's epoch
 
 
-def make_config(tmp_path: Path, edit=None) -> config.PlantConfig:
+def make_config(tmp_path: Path, edit=None) -> plant.PlantConfig:
     """The example config, changed by `edit(raw)` when given."""
     raw = copy.deepcopy(EXAMPLE)
     if edit:
         edit(raw)
     path = tmp_path / "plant.yaml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True))
-    return config.load(path, env=ENV)
+    return plant.load(path, env=ENV)
 
 
 @pytest.fixture(scope="session")
-def cfg() -> config.PlantConfig:
-    return config.load(REPO / "config" / "plant.example.yaml", env=ENV)
+def cfg() -> plant.PlantConfig:
+    return plant.load(plant_file(), env=ENV)
 
 
 @pytest.fixture(scope="session")

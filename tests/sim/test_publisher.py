@@ -184,7 +184,7 @@ def test_an_unreachable_broker_is_one_clear_error(tmp_path):
 def test_wrong_password_is_one_clear_error(stack, tmp_path):
     import dataclasses
 
-    from greenfoundry.config import Secret
+    from greenfoundry.plant import Secret
 
     cfg = plant_config(tmp_path, stack, "simauth")
     bad = dataclasses.replace(

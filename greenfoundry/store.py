@@ -96,7 +96,7 @@ class InfluxStore:
 
     @classmethod
     def from_config(cls, influx) -> InfluxStore:
-        """From a `greenfoundry.config.InfluxConfig`."""
+        """From a `greenfoundry.plant.InfluxConfig`."""
         return cls(
             StoreSettings(
                 url=influx.url,

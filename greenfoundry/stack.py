@@ -484,7 +484,7 @@ def load_stack_info(stack_dir: str | os.PathLike) -> StackInfo:
 
 def apply_stack(cfg, stack_dir: str | os.PathLike):
     """A copy of the plant config `cfg` pointed at the local stack in `stack_dir`."""
-    from greenfoundry.config import Secret
+    from greenfoundry.plant import Secret
 
     info = load_stack_info(stack_dir)
     src = f"file:{Path(stack_dir) / 'stack.json'}"

@@ -9,20 +9,21 @@ from pathlib import Path
 import pytest
 import yaml
 
-from greenfoundry import config
+from greenfoundry import plant
+from greenfoundry.config import plant_file
 from greenfoundry.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = yaml.safe_load((REPO / "config" / "plant.example.yaml").read_text())
+EXAMPLE = yaml.safe_load(plant_file().read_text())
 ENV = {"GF_MQTT_PASSWORD": "mqtt-secret", "GF_INFLUX_PASSWORD": "influx-secret"}
 
 
 def _parse(raw):
-    return config.parse(raw, base=REPO / "config", env=ENV)
+    return plant.parse(raw, base=plant_file().parent, env=ENV)
 
 
 def test_the_example_config_is_valid():
-    cfg = config.load(REPO / "config" / "plant.example.yaml", env=ENV)
+    cfg = plant.load(plant_file(), env=ENV)
     assert cfg.plant.id == "demo-dip"
     assert cfg.mqtt.subscribe == ("gf/v1/demo-dip/#",)
     assert cfg.mqtt.password.value == "mqtt-secret"
@@ -142,20 +143,20 @@ def test_load_names_the_file_and_rejects_bad_yaml(tmp_path):
     bad = tmp_path / "plant.yaml"
     bad.write_text("version: 1\nplant: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
-        config.load(bad, env=ENV)
+        plant.load(bad, env=ENV)
     bad.write_text(yaml.safe_dump(_with("mqtt.port", "x")))
     with pytest.raises(ConfigError, match=r"plant.yaml: mqtt.port: 'x' is not allowed"):
-        config.load(bad, env=ENV)
+        plant.load(bad, env=ENV)
 
 
 def test_with_a_stack_the_config_secrets_are_checked_but_not_read(tmp_path):
     path = tmp_path / "plant.yaml"
     path.write_text(yaml.safe_dump(EXAMPLE))
-    cfg = config.load(path, env={}, resolve_secrets=False)  # GF_*_PASSWORD unset: no error
+    cfg = plant.load(path, env={}, resolve_secrets=False)  # GF_*_PASSWORD unset: no error
     assert cfg.mqtt.password is None
     path.write_text(yaml.safe_dump(_with("mqtt.password", "hunter2")))
     with pytest.raises(ConfigError, match="not read from the YAML"):
-        config.load(path, env={}, resolve_secrets=False)
+        plant.load(path, env={}, resolve_secrets=False)
 
 
 def test_the_cli_turns_a_config_error_into_one_line(tmp_path, capsys, monkeypatch):

@@ -14,13 +14,13 @@ import threading
 import time
 from pathlib import Path
 
-from greenfoundry import config as config_mod
+from greenfoundry import plant as plant_config
+from greenfoundry.config import plant_file
 from greenfoundry.errors import GreenfoundryError
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG = REPO / "config" / "plant.example.yaml"
+DEFAULT_CONFIG = plant_file()
 SHOWN = (  # (measurement, tag filter, label, unit) of the live line
     ("furnace_power_kw", "device = 'if1'", "if1", "kW"),
     ("tap_temp_c", "", "tap", "°C"),
@@ -45,7 +45,7 @@ def register(subparsers) -> None:
     p.add_argument(
         "--config",
         default=str(DEFAULT_CONFIG),
-        help="plant config (default: config/plant.example.yaml)",
+        help="plant config (default: the demo plant, config/plants/demo-dip/plant.yaml)",
     )
     p.add_argument(
         "--speed", type=float, default=60.0, help="plant seconds per wall second (default 60)"
@@ -96,7 +96,7 @@ def _cmd_demo(args) -> int:
         faults = Faults.parse(args.faults)
     except ValueError as exc:
         raise GreenfoundryError(f"--faults: {exc}") from None
-    cfg = config_mod.load(args.config, resolve_secrets=False)
+    cfg = plant_config.load(args.config, resolve_secrets=False)
     stack = LocalStack(base / "stack")
     print(f"starting Mosquitto and InfluxDB under {stack.dir} …", flush=True)
     stack.up()

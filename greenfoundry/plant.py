@@ -3,7 +3,7 @@
 An invalid file stops with one message that names the key, the value and what is allowed
 (`ConfigError`). Secrets never live in the YAML: a password or token is given as `password_env` /
 `token_env` (the name of an environment variable) or `password_file` / `token_file` (a path), and a
-literal `password:` or `token:` key is refused. See `config/plant.example.yaml` for every key.
+literal `password:` or `token:` key is refused. See `config/plants/demo-dip/plant.yaml` for every key.
 """
 
 from __future__ import annotations
