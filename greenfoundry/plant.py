@@ -19,22 +19,16 @@ from typing import Any
 
 import yaml
 
+from greenfoundry import glossary
 from greenfoundry.errors import ConfigError
-from greenfoundry.ingest import signals, units
+from greenfoundry.ingest import units
 
 ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}\Z")
-FURNACE_KINDS = ("cupola", "coreless_induction")
-PRODUCTS = ("gray", "ductile")
-CAPACITY_UNITS = {"cupola": "t/h", "coreless_induction": "t"}
-WATER_ROLES = (
-    "cooling_circulating",  # water circulated in the furnace/machine cooling loops
-    "cooling_makeup",  # fresh water added to those loops
-    "process_intake",  # fresh water taken in for process use
-    "process_reused",  # process wastewater reused after treatment
-    "reclaimed_intake",  # municipal reclaimed water (中水) taken in
-    "total_intake",  # all water taken in for production
-)
-POLLUTANTS = ("particulate", "so2", "nox", "nmhc", "benzene", "voc", "co", "fluoride", "lead")
+FURNACE_KINDS = glossary.FURNACE_KINDS
+PRODUCTS = glossary.PRODUCTS
+CAPACITY_UNITS = glossary.CAPACITY_UNITS
+WATER_ROLES = glossary.WATER_ROLES
+POLLUTANTS = glossary.POLLUTANTS
 
 
 @dataclass(frozen=True)
@@ -127,7 +121,7 @@ class SignalRoute:
     area: str
     device: str
     name: str  # last topic level, as the device publishes it
-    signal: str  # canonical signal name (greenfoundry.ingest.signals)
+    signal: str  # canonical signal name (greenfoundry.glossary.SIGNALS)
     unit: str | None  # source unit assumed when a payload carries none
     tags: tuple[tuple[str, str], ...]  # extra tags (pollutant, role …), sorted
 
@@ -483,8 +477,8 @@ def parse(
                 f"{r.key('topic')}: {_show(topic)} is not allowed; expected AREA/DEVICE/SIGNAL "
                 "(relative to <topic_root>/<plant>/), each level lower-case letters, digits, - or _"
             )
-        sig = _choice(r, "signal", tuple(signals.SIGNALS))
-        canonical = signals.SIGNALS[sig].unit
+        sig = _choice(r, "signal", tuple(glossary.SIGNALS))
+        canonical = glossary.SIGNALS[sig].unit
         unit = _str(r, "unit", None)
         if unit is not None and units.conversion(unit, canonical) is None:
             allowed = ", ".join(units.CONVERSIONS.get(canonical, {}))

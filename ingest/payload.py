@@ -22,8 +22,9 @@ from datetime import date, datetime, timezone
 from fractions import Fraction
 from functools import lru_cache
 
+from greenfoundry import glossary
 from greenfoundry.errors import ConfigError
-from greenfoundry.ingest import signals, units
+from greenfoundry.ingest import units
 from greenfoundry.plant import PlantConfig
 
 log = logging.getLogger(__name__)
@@ -129,7 +130,7 @@ class _Route:
     )
 
     def __init__(self, plant: str, route, convs: dict[str, tuple[float, float]]):
-        sig = signals.SIGNALS[route.signal]
+        sig = glossary.SIGNALS[route.signal]
         self.signal = route.signal
         tags = dict(route.tags)
         tags.update(plant=plant, area=route.area, device=route.device)
@@ -307,7 +308,7 @@ class PayloadParser:
                         f"signals (topic {'/'.join(key)}).tags.{tag}: {_show(value)} is not "
                         "allowed; expected a non-empty text without backslash or control characters"
                     )
-            canonical = signals.SIGNALS[route.signal].unit
+            canonical = glossary.SIGNALS[route.signal].unit
             if canonical not in conv_tables:
                 conv_tables[canonical] = dict(units.CONVERSIONS.get(canonical, {}))
             r = _Route(plant, route, conv_tables[canonical])

@@ -103,7 +103,7 @@ def register(subparsers) -> None:
         "omitted: the specified temperature is assumed",
     )
     limits.add_argument(
-        "--ambient-c",
+        "--annual-mean-air-temp-c",
         type=float,
         metavar="A",
         help="site mean air temperature of the latest calendar year in °C (note 4); "
@@ -376,7 +376,7 @@ def _limits_data(res: C1Limits, std: Standard, value: float | None) -> dict:
         "limits_kgce": list(res.limits_kgce) if res.limits_kgce else None,
         "reference_tap_temp_c": res.reference_tap_temp_c,
         "tap_temp_c": res.tap_temp_c,
-        "ambient_c": res.ambient_c,
+        "annual_mean_air_temp_c": res.annual_mean_air_temp_c,
         "corrections": [
             {"note": c.note, "applied": c.applied, "delta": c.delta, "explanation": c.explanation}
             for c in res.corrections
@@ -404,7 +404,7 @@ def cmd_limits(args: argparse.Namespace) -> int:
         args.product,
         dn=args.dn,
         tap_temp_c=args.tap_temp_c,
-        ambient_c=args.ambient_c,
+        annual_mean_air_temp_c=args.annual_mean_air_temp_c,
         table=std.furnace_table,
         options=options,
         kwh_to_kgce=args.kwh_to_kgce,

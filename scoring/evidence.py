@@ -24,7 +24,7 @@ Example::
       product: ductile              # gray | ductile
       dn_range: [80, 1000]          # smallest and largest DN cast
       residential_within_1200m: false
-      furnace: {kind: coreless_induction, capacity: 12}   # t for induction, t/h for cupola
+      furnace: {kind: induction, capacity: 12}   # t for induction, t/h for cupola
       # iron_source: blast_furnace_or_cupola   # gray pipe only (Table 5)
       declared_by: Wang Fang (energy manager)
       declared_on: 2026-01-12
@@ -57,12 +57,8 @@ from typing import Any
 import yaml
 
 from greenfoundry.errors import ConfigError
+from greenfoundry.glossary import CAPACITY_UNITS, FURNACE_KINDS, IRON_SOURCES, PRODUCTS
 
-PRODUCTS = ("gray", "ductile")
-FURNACE_KINDS = ("cupola", "coreless_induction")
-# The capacity's unit follows the furnace kind, as in Table C.1: cupolas by melting rate, induction
-# furnaces by holding capacity.
-CAPACITY_UNITS = {"cupola": "t/h", "coreless_induction": "t"}
 PLANT_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 _PLANT_KEYS = {
@@ -78,15 +74,13 @@ _PLANT_KEYS = {
     "references",
 }
 _ROW_KEYS = {"value", "declared_by", "declared_on", "valid_until", "references", "note", "context"}
-# Gray pipe only (Table 5): where the plant receives its iron from.
-IRON_SOURCES = ("blast_furnace_or_cupola", "medium_frequency_furnace")
 # `value: not_applicable` declares that a row does not apply to the plant (with a note saying why).
 NOT_APPLICABLE_VALUE = "not_applicable"
 
 
 @dataclass(frozen=True)
 class Furnace:
-    kind: str  # cupola | coreless_induction
+    kind: str  # cupola | induction
     capacity: float  # t/h for a cupola, t for an induction furnace (CAPACITY_UNITS)
 
     @property

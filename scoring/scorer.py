@@ -83,8 +83,6 @@ DEFAULT_MIN_COVERAGE = 0.9
 
 LI_MODES = ("floor", "interpolate")
 
-# The evidence file uses the plant configuration's furnace kinds; the standard calls them so.
-_FURNACE_KIND_TO_CONTEXT = {"cupola": "cupola", "coreless_induction": "induction"}
 # Context keys the plant declares once; a row may not contradict them.
 _PLANT_KEYS = ("product", "residential_within_1200m", "furnace", "furnace_capacity", "iron_source")
 
@@ -289,7 +287,7 @@ def _plant_context(plant: PlantContext) -> dict[str, Any]:
         "residential_within_1200m": plant.residential_within_1200m,
     }
     if plant.furnace is not None:
-        ctx["furnace"] = _FURNACE_KIND_TO_CONTEXT[plant.furnace.kind]
+        ctx["furnace"] = plant.furnace.kind
         ctx["furnace_capacity"] = plant.furnace.capacity
     if plant.iron_source is not None:
         ctx["iron_source"] = plant.iron_source

@@ -51,7 +51,7 @@ Context is a plain mapping. Keys and their allowed values are data (``context_ke
 YAML); for this standard: ``product`` ("gray" | "ductile"), ``dn`` (int), ``iron_source``,
 ``residential_within_1200m`` (bool), ``furnace`` ("cupola" | "induction"),
 ``furnace_capacity`` (t/h for a cupola, t for an induction furnace), ``tap_temp_c``,
-``ambient_c`` and the boolean conditions ``water_based_coating`` and ``no_serious_injury``.
+``annual_mean_air_temp_c`` and the boolean conditions ``water_based_coating`` and ``no_serious_injury``.
 """
 
 from __future__ import annotations

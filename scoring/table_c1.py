@@ -1,6 +1,6 @@
 """Table C.1 of T/CFA 0308011.5-2024: energy per tonne of liquid iron, as a pure function.
 
-``table_c1_limits(furnace, capacity, product, dn=None, tap_temp_c=None, ambient_c=None)`` picks
+``table_c1_limits(furnace, capacity, product, dn=None, tap_temp_c=None, annual_mean_air_temp_c=None)`` picks
 the Table C.1 row for a furnace and returns its three limits corrected by notes 1, 2 and 4, with
 every correction it applied (and every one it did not, and why). The rows, reference
 temperatures, note coefficients, the kWh -> kgce factor and the open readings (does note 4 apply
@@ -133,7 +133,7 @@ class C1Limits:
     corrections: tuple[Correction, ...]
     reference_tap_temp_c: float | None
     tap_temp_c: float | None
-    ambient_c: float | None
+    annual_mean_air_temp_c: float | None
     kwh_to_kgce: float
     options: dict[str, str] = field(default_factory=dict)
 
@@ -323,7 +323,7 @@ def table_c1_limits(
     product: str,
     dn: int | None = None,
     tap_temp_c: float | None = None,
-    ambient_c: float | None = None,
+    annual_mean_air_temp_c: float | None = None,
     *,
     table: FurnaceTable | None = None,
     options: Mapping[str, str] | None = None,
@@ -335,7 +335,7 @@ def table_c1_limits(
     cupola and the furnace capacity in t for an induction furnace; ``product`` "gray" or
     "ductile"; ``dn`` is needed for a ductile-pipe induction furnace when a tapping temperature
     is given (it picks the specified temperature of note 2); ``tap_temp_c`` is the
-    tonnage-weighted mean tapping temperature (see ``weighted_tap_temp_c``); ``ambient_c`` the
+    tonnage-weighted mean tapping temperature (see ``weighted_tap_temp_c``); ``annual_mean_air_temp_c`` the
     site's mean air temperature of the latest calendar year (note 4). A temperature not given
     means its note is not applied, and the result says so.
 
@@ -469,7 +469,7 @@ def table_c1_limits(
                     f"(option note4_cupola=skip: the note is in {amb.unit}, the row in {unit})",
                 )
             )
-        elif ambient_c is None:
+        elif annual_mean_air_temp_c is None:
             corrections.append(
                 Correction(
                     amb.no,
@@ -480,14 +480,14 @@ def table_c1_limits(
                 )
             )
         else:
-            d = (_frac(ambient_c) - _frac(amb.reference_c)) * per_c
+            d = (_frac(annual_mean_air_temp_c) - _frac(amb.reference_c)) * per_c
             delta += d
             corrections.append(
                 Correction(
                     amb.no,
                     True,
                     float(d),
-                    f"note {amb.no}: site mean {ambient_c:g} °C vs {amb.reference_c:g} °C "
+                    f"note {amb.no}: site mean {annual_mean_air_temp_c:g} °C vs {amb.reference_c:g} °C "
                     f"-> limits {float(d):+g} {unit_note}",
                 )
             )
@@ -516,7 +516,7 @@ def table_c1_limits(
         corrections=tuple(corrections),
         reference_tap_temp_c=ref_c,
         tap_temp_c=tap_temp_c,
-        ambient_c=ambient_c,
+        annual_mean_air_temp_c=annual_mean_air_temp_c,
         kwh_to_kgce=factor,
         options=opts,
     )
@@ -531,7 +531,7 @@ def limits_for_context(
     table: FurnaceTable, context: Mapping[str, Any], *, row_id: str = ""
 ) -> C1Limits:
     """``table_c1_limits`` fed from a scorer context (keys furnace, furnace_capacity, product, dn,
-    tap_temp_c, ambient_c, and optionally c1_options)."""
+    tap_temp_c, annual_mean_air_temp_c, and optionally c1_options)."""
     for key in ("furnace", "furnace_capacity", "product"):
         if context.get(key) is None:
             raise ContextError(f"row {row_id} (Table C.1) needs context key '{key}'")
@@ -541,7 +541,7 @@ def limits_for_context(
         context["product"],
         dn=context.get("dn"),
         tap_temp_c=context.get("tap_temp_c"),
-        ambient_c=context.get("ambient_c"),
+        annual_mean_air_temp_c=context.get("annual_mean_air_temp_c"),
         table=table,
         options=context.get("c1_options"),
     )

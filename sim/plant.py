@@ -40,7 +40,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from greenfoundry.ingest import signals, units
+from greenfoundry import glossary
+from greenfoundry.ingest import units
 from greenfoundry.plant import Furnace, PlantConfig, SignalRoute
 from greenfoundry.sim.faults import (
     Faults,
@@ -293,7 +294,7 @@ class PlantModel:
             if why:
                 self.unsimulated.append((topic, why))
                 continue
-            canonical = signals.SIGNALS[sig].unit
+            canonical = glossary.SIGNALS[sig].unit
             sim.unit = route.unit if route.unit is not None else canonical
             sim.scale, sim.offset = units.conversion(sim.unit, canonical) or (1.0, 0.0)
             sim.decimals = max(0, DECIMALS[sig] + round(math.log10(sim.scale)))
@@ -304,10 +305,7 @@ class PlantModel:
         self._devices = sorted({s.device for s in self._sims})
         self._lines = sorted({s.key for s in self._sims if s.gen.startswith("pipe_output")})
         self._capacity_t = (
-            sum(
-                f.capacity if f.kind == "coreless_induction" else f.capacity / 4.0
-                for f in cfg.furnaces
-            )
+            sum(f.capacity if f.kind == "induction" else f.capacity / 4.0 for f in cfg.furnaces)
             or 10.0
         )
         self._roles: dict[str, list[str]] = {}
@@ -433,7 +431,7 @@ class PlantModel:
             spiked = values + 4.0 * factors  # +16 … +40 °C
         else:
             spiked = values * factors
-        return np.minimum(spiked, signals.SIGNALS[sim.route.signal].high)
+        return np.minimum(spiked, glossary.SIGNALS[sim.route.signal].high)
 
     # ---------------------------------------------------------------- series per signal
     def _series(self, sim: _Sim, day: int, grid_ms: np.ndarray, pipes) -> tuple[np.ndarray, ...]:
@@ -727,7 +725,7 @@ class PlantModel:
         sim = self._sims[min(int(u * len(self._sims)), len(self._sims) - 1)]
         root, plant = self.cfg.mqtt.topic_root, self.cfg.plant.id
         ts = datetime.fromtimestamp(t_ms / 1000, tz=self.tz).isoformat(timespec="milliseconds")
-        sig = signals.SIGNALS[sim.route.signal]
+        sig = glossary.SIGNALS[sim.route.signal]
         good_value = round((sig.low + min(sig.high, sig.low + 100.0)) / 2 - sim.offset, 1)
         good_value = round(good_value / sim.scale, 3)
         body: dict | None = {"ts": ts, "value": good_value, "unit": sim.unit}

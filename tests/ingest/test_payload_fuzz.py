@@ -17,7 +17,7 @@ from datetime import datetime
 
 import pytest
 
-from greenfoundry.ingest import signals
+from greenfoundry import glossary
 from greenfoundry.ingest.payload import (
     _RFC3339_RE,
     REASONS,
@@ -112,7 +112,7 @@ def check_contract(parser: PayloadParser, topic: str, payload: bytes, now_ns: in
     for r in readings:
         assert isinstance(r, Reading), why
         assert type(r.value) is float and math.isfinite(r.value), why
-        sig = signals.SIGNALS[r.signal]
+        sig = glossary.SIGNALS[r.signal]
         assert sig.low <= r.value <= sig.high, why
         assert type(r.ts_ns) is int, why
         line = r.line()

@@ -77,7 +77,7 @@ BAD = [
     ("ingest.queue_budget_mb", 1, "ingest.queue_budget_mb", "between 16"),
     ("ingest.batch_max_readings", 0, "ingest.batch_max_readings", "between 1"),
     ("ingest.batch_max_age_ms", 0.5, "ingest.batch_max_age_ms", "whole number"),
-    ("furnaces.0.kind", "arc", "furnaces[0].kind", "cupola, coreless_induction"),
+    ("furnaces.0.kind", "arc", "furnaces[0].kind", "cupola, induction"),
     (
         "furnaces.0.capacity",
         {"value": 12, "unit": "t/h"},

@@ -22,7 +22,7 @@ PLANT = {
     "product": "ductile",
     "dn_range": [80, 1000],
     "residential_within_1200m": False,
-    "furnace": {"kind": "coreless_induction", "capacity": 12},
+    "furnace": {"kind": "induction", "capacity": 12},
     "declared_by": "Wang Fang",
     "declared_on": "2026-01-12",
 }
@@ -55,7 +55,7 @@ def test_a_valid_file_keeps_the_context_and_the_provenance(tmp_path):
               product: ductile
               dn_range: [80, 1000]
               residential_within_1200m: false
-              furnace: {kind: coreless_induction, capacity: 12}
+              furnace: {kind: induction, capacity: 12}
               declared_by: Wang Fang
               declared_on: 2026-01-12
             rows:
@@ -72,7 +72,7 @@ def test_a_valid_file_keeps_the_context_and_the_provenance(tmp_path):
     ev = load_evidence(path)
     assert ev.plant.product == "ductile"
     assert (ev.plant.dn_min, ev.plant.dn_max) == (80, 1000)
-    assert ev.plant.furnace.kind == "coreless_induction"
+    assert ev.plant.furnace.kind == "induction"
     assert ev.plant.furnace.capacity_unit == "t"
     d = ev.rows["safety.standardisation"]
     assert d.value == 2

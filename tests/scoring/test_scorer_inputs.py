@@ -141,7 +141,7 @@ def test_a_row_with_no_value_is_no_data_and_named_in_the_gap(standard, ind, ev):
 
 def test_a_furnace_the_standard_does_not_cover_is_not_covered_not_zero(standard, ind, ev):
     # Table C.1 has induction rows only for > 5 t; a 5 t furnace is outside every row.
-    ev = plant(ev, furnace=Furnace("coreless_induction", 5.0))
+    ev = plant(ev, furnace=Furnace("induction", 5.0))
     result = run(standard, ind, ev)
     r = result.row("energy.liquid_iron.energy_per_t")
     assert r.status == scorer.STATUS_NOT_COVERED

@@ -44,7 +44,7 @@ def test_limits_induction_json(capsys):
     # 260.8 is not < 260.8 -> tier 3, Li 0.6.
     code, out, _ = run(
         capsys, "limits", "--furnace", "induction", "--capacity", "20", "--product", "ductile",
-        "--dn", "600", "--tap-temp-c", "1470", "--ambient-c", "28", "--value", "260.8", "--json",
+        "--dn", "600", "--tap-temp-c", "1470", "--annual-mean-air-temp-c", "28", "--value", "260.8", "--json",
     )  # fmt: skip
     assert code == 0
     data = json.loads(out)
@@ -69,7 +69,7 @@ def test_limits_note4_cupola_convert(capsys):
     # Convert: -0.4 × 0.1229 × (30 - 25) = -0.2458 on 110/115/125 -> 109.754 / 114.754 / 124.754.
     code, out, _ = run(
         capsys, "limits", "--furnace", "cupola", "--capacity", "12", "--product", "gray",
-        "--ambient-c", "30", "--note4-cupola", "convert", "--json",
+        "--annual-mean-air-temp-c", "30", "--note4-cupola", "convert", "--json",
     )  # fmt: skip
     assert code == 0
     assert json.loads(out)["limits"] == [109.7542, 114.7542, 124.7542]
@@ -151,7 +151,7 @@ def test_help_texts_are_reference(capsys):
             main(argv)
         assert exc.value.code == 0
     out = capsys.readouterr().out
-    for flag in ("--furnace", "--capacity", "--product", "--dn", "--tap-temp-c", "--ambient-c",
+    for flag in ("--furnace", "--capacity", "--product", "--dn", "--tap-temp-c", "--annual-mean-air-temp-c",
                  "--value", "--json", "--note4-cupola", "--kwh-to-kgce"):  # fmt: skip
         assert flag in out
     assert "not covered" in out

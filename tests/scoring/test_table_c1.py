@@ -207,14 +207,14 @@ def test_notes_not_applied_without_temperatures_are_said():
     ],
 )
 def test_note_4_site_air_temperature_on_induction_rows(ambient, limits):
-    res = table_c1_limits("induction", 12, "gray", ambient_c=ambient)
+    res = table_c1_limits("induction", 12, "gray", annual_mean_air_temp_c=ambient)
     assert res.limits == limits
     assert (4, True) in applied(res)
 
 
 def test_note_4_is_skipped_on_cupola_rows_by_default():
     # D-c1-note4-cupola: the note is in kWh/t, the cupola rows in kgce/t.
-    res = table_c1_limits("cupola", 7, "gray", ambient_c=35)
+    res = table_c1_limits("cupola", 7, "gray", annual_mean_air_temp_c=35)
     assert res.limits == (120, 125, 135)
     assert (4, False) in applied(res)
     assert res.options["note4_cupola"] == "skip"
@@ -223,11 +223,18 @@ def test_note_4_is_skipped_on_cupola_rows_by_default():
 
 def test_note_4_on_cupola_rows_when_converted():
     # Option convert: -0.4 kWh/t × 0.1229 kgce/kWh × (30 - 25) °C = -0.2458 kgce/t.
-    res = table_c1_limits("cupola", 7, "gray", ambient_c=30, options={"note4_cupola": "convert"})
+    res = table_c1_limits(
+        "cupola", 7, "gray", annual_mean_air_temp_c=30, options={"note4_cupola": "convert"}
+    )
     assert res.limits == (119.7542, 124.7542, 134.7542)
     # With the factor overridden to 0.3: -0.4 × 0.3 × 5 = -0.6.
     res = table_c1_limits(
-        "cupola", 7, "gray", ambient_c=30, options={"note4_cupola": "convert"}, kwh_to_kgce=0.3
+        "cupola",
+        7,
+        "gray",
+        annual_mean_air_temp_c=30,
+        options={"note4_cupola": "convert"},
+        kwh_to_kgce=0.3,
     )
     assert res.limits == (119.4, 124.4, 134.4)
 
@@ -235,7 +242,9 @@ def test_note_4_on_cupola_rows_when_converted():
 def test_notes_2_and_4_together():
     # Ductile DN600 (1450 °C), tapping 1470 °C: +20 × 0.6 = +12; site 28 °C: -3 × 0.4 = -1.2.
     # 200/250/300 + 10.8 = 210.8/260.8/310.8 kWh/t.
-    res = table_c1_limits("induction", 20, "ductile", dn=600, tap_temp_c=1470, ambient_c=28)
+    res = table_c1_limits(
+        "induction", 20, "ductile", dn=600, tap_temp_c=1470, annual_mean_air_temp_c=28
+    )
     assert res.limits == (210.8, 260.8, 310.8)
     assert applied(res) == [(2, True), (4, True)]
     assert [c.delta for c in res.corrections] == [12, -1.2]
@@ -243,7 +252,7 @@ def test_notes_2_and_4_together():
 
 def test_notes_1_and_3_together():
     # Cupola 9.5 t/h -> 6～9 row (note 3); tapping 1500 °C -> +12: 132/137/147 kgce/t.
-    res = table_c1_limits("cupola", 9.5, "gray", tap_temp_c=1500, ambient_c=15)
+    res = table_c1_limits("cupola", 9.5, "gray", tap_temp_c=1500, annual_mean_air_temp_c=15)
     assert res.row_id == "cupola-6-9"
     assert res.limits == (132, 137, 147)
     assert applied(res) == [(1, True), (3, True), (4, False)]

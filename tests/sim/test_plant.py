@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from greenfoundry.ingest import signals
+from greenfoundry import glossary
 from greenfoundry.ingest.payload import PayloadParser
 from greenfoundry.sim.faults import Faults
 from greenfoundry.sim.plant import EPOCH, PlantModel, iter_batches, pipe_mass_t
@@ -86,13 +86,13 @@ def test_every_topic_is_mapped_and_every_mapped_topic_is_simulated(cfg, clean_da
 
 def test_every_reading_is_accepted_by_the_ingest_parser(cfg, clean_day):
     """Single messages and batches both: no reject, so values are within the plausible ranges
-    of ingest/signals.py and the payload follows ingest/README.md."""
+    of greenfoundry/glossary.py and the payload follows ingest/README.md."""
     _, events = clean_day
     parser = PayloadParser(cfg)
     for e in events[::7]:
         readings, rejects = parser.parse(e.topic, e.encode(), NOW_NS)
         assert rejects == [] and len(readings) == 1, (e.topic, e.payload, rejects)
-        sig = signals.SIGNALS[e.route.signal]
+        sig = glossary.SIGNALS[e.route.signal]
         assert sig.low <= readings[0].value <= sig.high
         assert readings[0].ts_ns == e.ts_ms * 1_000_000
     batches = list(iter_batches(cfg, events[:20000]))
@@ -118,7 +118,7 @@ def test_counters_only_grow_across_midnight(clean_day):
     _, events = clean_day
     counters = defaultdict(list)
     for e in events:
-        if signals.SIGNALS[e.route.signal].kind == "counter":
+        if glossary.SIGNALS[e.route.signal].kind == "counter":
             counters[e.topic].append(e.value)
     assert len(counters) == 8  # two energy meters, six water meters
     for topic, values in counters.items():

@@ -1,0 +1,169 @@
+"""The glossary of the kernel: one name per thing, with its unit, used everywhere.
+
+Config keys, evidence, CLI flags, the standard's context keys, InfluxDB measurements and the JSON
+output all use these names (house style 1: the unit is in the name). Vendor and topic names and
+units are mapped to them only at the ingest edge (the plant config's `signals` table and
+`greenfoundry.ingest.units`). What is specific to one part of T/CFA 0308011 (its tables, tiers,
+reference temperatures) lives in that part's standard file, not here.
+
+Signals are what a plant publishes: every reading that enters InfluxDB is one of SIGNALS, in its
+canonical unit, and the measurement is the signal's name. Timestamps are UTC in storage.
+
+Derived quantities keep the same rule, e.g. ``annual_mean_air_temp_c`` (the site's mean air
+temperature of the latest calendar year, Table C.1 note 4) is computed from ``ambient_temp_c``
+readings, and ``tap_temp_c`` over a window is the tonnage-weighted mean of the taps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How a series must be read (after Home Assistant's sensor state classes), with its time rules."""
+
+    name: str
+    reading: str  # what one reading means
+    window: str  # how a window's value is made from readings
+    labelling: str  # which instant a reading's timestamp names
+
+
+# House style 5: every series documents its kind, its labelling and its time zone. Readings are
+# stored in UTC; windows (hours, shifts, days, months, years) are cut in the plant's time zone
+# (`plant.timezone`) and labelled by their start.
+KINDS: dict[str, Kind] = {
+    k.name: k
+    for k in (
+        Kind(
+            "instantaneous",
+            "a sampled value at its timestamp (power, concentration, temperature, flow)",
+            "time-weighted mean over the valid minutes; a minute with no valid reading is invalid",
+            "the instant of measurement",
+        ),
+        Kind(
+            "counter",
+            "a cumulative meter total that only grows, except when the meter resets or rolls over "
+            "(energy, gas, water)",
+            "the sum of the increments between readings inside the window; a drop is a reset",
+            "the instant the total was read",
+        ),
+        Kind(
+            "event",
+            "one value per discrete event (a tap of iron, a batch of pipes, a test result)",
+            "summed (tonnes, counts) or weighted (tapping temperature by tonnes), never interpolated",
+            "the instant of the event",
+        ),
+    )
+}
+
+# Melting furnaces of Table C.1: cupola (冲天炉) and coreless induction furnace (无芯感应电炉).
+FURNACE_KINDS = ("cupola", "induction")
+# The capacity's unit follows the furnace kind, as in Table C.1: a cupola by melting rate, an
+# induction furnace by holding capacity.
+CAPACITY_UNITS = {"cupola": "t/h", "induction": "t"}
+# Centrifugal cast-iron pipe: gray (灰铸铁管) or ductile (球墨铸铁管).
+PRODUCTS = ("gray", "ductile")
+# Gray pipe only (Table 5): where the iron comes from.
+IRON_SOURCES = ("blast_furnace_or_cupola", "medium_frequency_furnace")
+# Stack pollutants with a limit C (tag `pollutant` of stack_conc_mg_m3).
+POLLUTANTS = ("particulate", "so2", "nox", "nmhc", "benzene", "voc", "co", "fluoride", "lead")
+# Water meters (tag `role` of water_m3): which flow a meter measures.
+WATER_ROLES = (
+    "cooling_circulating",  # water circulated in the furnace/machine cooling loops
+    "cooling_makeup",  # fresh water added to those loops
+    "process_intake",  # fresh water taken in for process use
+    "process_reused",  # process wastewater reused after treatment
+    "reclaimed_intake",  # municipal reclaimed water (中水) taken in
+    "total_intake",  # all water taken in for production
+)
+
+
+@dataclass(frozen=True)
+class Signal:
+    name: str
+    unit: str
+    kind: str  # a key of KINDS
+    low: float
+    high: float
+    description: str
+
+
+SIGNALS: dict[str, Signal] = {
+    s.name: s
+    for s in (
+        Signal(
+            "furnace_energy_kwh",
+            "kWh",
+            "counter",
+            0.0,
+            1e12,
+            "Electricity into a furnace, cumulative meter reading",
+        ),
+        Signal(
+            "furnace_power_kw", "kW", "instantaneous", 0.0, 2e5, "Electrical power into a furnace"
+        ),
+        Signal("fuel_coke_kg", "kg", "counter", 0.0, 1e12, "Coke charged to a cupola, cumulative"),
+        Signal(
+            "fuel_gas_m3",
+            "m3",
+            "counter",
+            0.0,
+            1e12,
+            "Natural gas burnt, cumulative, at standard conditions",
+        ),
+        Signal("tap_iron_t", "t", "event", 0.0, 200.0, "Liquid iron tapped in one tap"),
+        Signal(
+            "tap_temp_c",
+            "degC",
+            "event",
+            1000.0,
+            1800.0,
+            "Iron temperature at tapping, one value per tap",
+        ),
+        Signal(
+            "stack_conc_mg_m3",
+            "mg/m3",
+            "instantaneous",
+            0.0,
+            1e5,
+            "Pollutant concentration in a stack (tag `pollutant`), at standard conditions",
+        ),
+        Signal(
+            "stack_flow_m3_h",
+            "m3/h",
+            "instantaneous",
+            0.0,
+            1e8,
+            "Flue-gas flow in a stack, at standard conditions",
+        ),
+        Signal(
+            "water_m3",
+            "m3",
+            "counter",
+            0.0,
+            1e12,
+            "Water through a meter (tag `role` says which flow), cumulative",
+        ),
+        Signal("water_flow_m3_h", "m3/h", "instantaneous", 0.0, 1e6, "Water flow through a meter"),
+        Signal(
+            "ambient_temp_c",
+            "degC",
+            "instantaneous",
+            -70.0,
+            65.0,
+            "Outdoor air temperature at the site",
+        ),
+        Signal(
+            "pipe_output_t", "t", "event", 0.0, 1000.0, "Net weight of finished pipe from one batch"
+        ),
+        Signal(
+            "pipe_output_count", "pcs", "event", 0.0, 1e5, "Number of finished pipes in one batch"
+        ),
+    )
+}
+
+
+def signal(name: str) -> Signal | None:
+    """The signal of that name, or None."""
+    return SIGNALS.get(name)
