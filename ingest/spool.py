@@ -19,10 +19,10 @@ import re
 from collections import deque
 from pathlib import Path
 
-from greenfoundry.errors import GreenfoundryError
+from greenfoundry.errors import BusyError
 
 
-class SpoolBusyError(GreenfoundryError):
+class SpoolBusyError(BusyError):
     """Another process holds this spool."""
 
 

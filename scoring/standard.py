@@ -68,7 +68,7 @@ from typing import Any
 
 import yaml
 
-from greenfoundry.errors import ConfigError, GreenfoundryError, NotCoveredError
+from greenfoundry.errors import ConfigError, ContextError, NotCoveredError
 
 DEFAULT_ID = "t-cfa-0308011.5-2024"
 
@@ -85,10 +85,6 @@ CMPS = (*NUMERIC_CMPS, "at_least")
 LOWER_IS_BETTER = ("<", "≤")
 HIGHER_IS_BETTER = (">", "≥")
 BOUND_KEYS = ("ge", "gt", "le", "lt")
-
-
-class ContextError(GreenfoundryError):
-    """A row needs a context key the caller did not give, or the value is not allowed."""
 
 
 class _NotApplicable:

@@ -6,18 +6,12 @@ import re
 import signal
 import threading
 
-from greenfoundry.errors import GreenfoundryError
+from greenfoundry.errors import UsageError
 from greenfoundry.sim.faults import MODES
 
 _SPAN = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([smhd]?)\s*$")
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _UNIT_S = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
-class UsageError(GreenfoundryError):
-    """Options that do not go together, or a value out of range."""
-
-    exit_code = 2
 
 
 def parse_span(text: str) -> float:

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta, timezone
 
 import paho.mqtt.client as mqtt
 
-from greenfoundry.errors import StackError
+from greenfoundry.errors import BrokerError
 from greenfoundry.mqtt import connect_properties, make_client
 from greenfoundry.plant import PlantConfig
 from greenfoundry.sim.faults import Faults
@@ -38,7 +38,7 @@ from greenfoundry.sim.plant import Event, PlantModel, iter_batches
 log = logging.getLogger(__name__)
 
 
-class PublishError(StackError):
+class PublishError(BrokerError):
     """The broker could not be reached, refused us, or did not acknowledge in time."""
 
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from greenfoundry.errors import NotCoveredError
-from greenfoundry.scoring.standard import ContextError
+from greenfoundry.errors import ContextError, NotCoveredError
 from greenfoundry.scoring.table_c1 import table_c1_limits, tier_for, weighted_tap_temp_c
 
 
