@@ -18,7 +18,9 @@ from setuptools import setup
 
 HERE = Path(__file__).resolve().parent
 NOT_INSTALLED = {"tests", "bench"}
-SKIP_DIRS = {"__pycache__"}
+# var/ holds run-time state (spool, dead letters, a demo's servers) wherever a config points
+# it, never source: .gitignore says the same.
+SKIP_DIRS = {"__pycache__", "var"}
 SKIP_SUFFIXES = {".py", ".pyc", ".pyo"}
 
 
