@@ -49,6 +49,7 @@ Public API: ``o2_corrected_mg_m3``, ``hourly_means_mg_m3``, ``multiples_of_c``,
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -223,6 +224,7 @@ def hourly_means_mg_m3(
     n_noo2 = no_o2.reshape(shape).sum(axis=1)
     n_used = np.where(valid, nread, 0).reshape(shape).sum(axis=1)
     codes2 = codes.reshape(shape)
+    flagged2 = flagged.reshape(shape)
     invalid = c.invalid_in(starts, ends)
 
     out_v, ok, statuses, lacking = [], [], [], []
@@ -235,8 +237,8 @@ def hourly_means_mg_m3(
                 "(HJ 75, not verified against the text)"
             )
         if n_flag[i]:
-            cs = pd.Series(codes2[i][flagged.reshape(shape)[i]]).value_counts()
-            parts = ", ".join(f"{_word(str(code))}: {cnt}" for code, cnt in cs.items())
+            cs = Counter(codes2[i][flagged2[i]])
+            parts = ", ".join(f"{_word(str(code))}: {cnt}" for code, cnt in cs.most_common())
             lack.append(f"{n_flag[i]} minutes flagged by the analyser status ({parts})")
         if n_noread[i]:
             lack.append(f"{n_noread[i]} minutes without a {name} reading")

@@ -170,13 +170,6 @@ def _localize(naive: pd.DatetimeIndex, tz: str) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(first.astype("datetime64[ns]")).tz_localize("UTC")
 
 
-def _offset(local: pd.Timestamp) -> str:
-    off = local.utcoffset() or dt.timedelta(0)
-    sign = "-" if off < dt.timedelta(0) else "+"
-    minutes = abs(int(off.total_seconds())) // 60
-    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
-
-
 def _local_dates(start: pd.Timestamp, end: pd.Timestamp, tz: str, pad_days: int) -> tuple:
     d0 = start.tz_convert(tz).tz_localize(None).normalize() - pd.Timedelta(days=pad_days)
     d1 = end.tz_convert(tz).tz_localize(None).normalize() + pd.Timedelta(days=pad_days)
@@ -184,20 +177,13 @@ def _local_dates(start: pd.Timestamp, end: pd.Timestamp, tz: str, pad_days: int)
 
 
 def _pairs(kind, bounds_utc, labels, tz) -> list[Window]:
-    out = []
     ns = bounds_utc.asi8
-    for i in range(len(ns) - 1):
-        if ns[i + 1] > ns[i]:
-            out.append(
-                Window(
-                    kind,
-                    pd.Timestamp(ns[i], unit="ns", tz="UTC"),
-                    pd.Timestamp(ns[i + 1], unit="ns", tz="UTC"),
-                    tz,
-                    labels[i],
-                )
-            )
-    return out
+    stamps = list(bounds_utc)  # boxed once, in one pass
+    return [
+        Window(kind, stamps[i], stamps[i + 1], tz, labels[i])
+        for i in range(len(ns) - 1)
+        if ns[i + 1] > ns[i]
+    ]
 
 
 def _hours(start, end, tz) -> list[Window]:
@@ -208,7 +194,13 @@ def _hours(start, end, tz) -> list[Window]:
     local = cand.tz_convert(tz)
     keep = (local.minute == 0) & (local.second == 0)
     bounds, loc = cand[keep], local[keep]
-    labels = [f"{t:%Y-%m-%dT%H:%M}{_offset(t)}" for t in loc]
+    offset_min = (loc.tz_localize(None).as_unit("ns").asi8 - bounds.asi8) // _NS_PER_MIN
+    signs = np.where(offset_min < 0, "-", "+")
+    a = np.abs(offset_min)
+    labels = [
+        f"{text}{sign}{m // 60:02d}:{m % 60:02d}"
+        for text, sign, m in zip(loc.strftime("%Y-%m-%dT%H:%M"), signs, a.tolist(), strict=True)
+    ]
     return _pairs("hour", bounds, labels, tz)
 
 
