@@ -9,6 +9,10 @@ only the v2 API and Flux, which 1.x does not have and 3.x dropped, so queries do
 Authentication: a 1.x user and password go in an HTTP Basic header (never in the URL, so they
 stay out of access logs); a 2.x/3.x token goes in `Authorization: Token …`.
 
+Line protocol is built here and nowhere else (`line`, `series_key`, `value_line`), and InfluxQL
+names, strings and time bounds are quoted here (`quote_ident`, `quote_string`, `time_literal`,
+`where`): every writer and every query of the package goes through these.
+
 Errors (see `classify_write_failure`): `RetryableWriteError` for what may succeed later
 (connection refused, timeouts, 5xx, 429, 408, redirects, any status we do not expect);
 `RejectedWriteError` for a 4xx, whose `lines_at_fault` says whether InfluxDB refused these lines
@@ -21,9 +25,12 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import numbers
+import re
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import pandas as pd
 import urllib3
@@ -224,6 +231,149 @@ def _error_text(resp) -> str:
         return text.strip()
 
 
+# ---- line protocol --------------------------------------------------------------------------
+#
+# The escapes are those of the InfluxDB line-protocol reference ("Special characters", 1.x and
+# 2.x): in a measurement, comma and space; in a tag key, a tag value and a field key, comma,
+# equals sign and space; in a string field value, double quote and backslash. The reference
+# allows no newline in a tag or field value. A name (measurement, tag key, tag value, field key)
+# here also refuses what InfluxDB's generations read differently or would store other than as
+# given: a backslash (1.x keeps `a\\b` in a tag as two backslashes, 2.x reads one), a tab and a
+# carriage return (1.x keeps them raw; the `\t` of other clients is stored as two characters), a
+# newline, an empty text, and a measurement starting with `#` (the line would be a comment).
+#
+# Every refusal is a ValueError (TypeError for a value of the wrong type): a bug in the caller,
+# whose own edge (the plant config, the payload parser) must have refused such a value first.
+
+NAME_FORBIDDEN = "\\\t\r\n"  # characters no measurement, tag key, tag value or field key holds
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1  # an integer field is a signed 64-bit integer
+TIME_MIN_NS, TIME_MAX_NS = -(2**63) + 2, 2**63 - 2  # InfluxDB's time range (models.MinNanoTime)
+
+_ESCAPE_MEASUREMENT = str.maketrans({",": r"\,", " ": r"\ "})
+_ESCAPE_KEY = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
+_FORBIDDEN_RE = re.compile(f"[{re.escape(NAME_FORBIDDEN)}]")
+_float_repr = float.__repr__  # the shortest text that reads back as the same float, also for
+#                               a float subclass such as numpy.float64 (whose repr differs)
+
+
+def _name(text: str, what: str) -> str:
+    if type(text) is not str:
+        raise TypeError(f"line protocol: a {what} is a str, not {type(text).__name__} ({text!r})")
+    if not text:
+        raise ValueError(f"line protocol: a {what} cannot be empty")
+    bad = _FORBIDDEN_RE.search(text)
+    if bad is not None:
+        raise ValueError(
+            f"line protocol: the {what} {text!r} holds {bad.group()!r}; a name holds no "
+            "backslash, tab, carriage return or newline"
+        )
+    return text
+
+
+@lru_cache(maxsize=4096)
+def _series_key(measurement: str, tags: tuple[tuple[str, str], ...]) -> str:
+    _name(measurement, "measurement")
+    if measurement[0] == "#":
+        raise ValueError(f"line protocol: the measurement {measurement!r} would make a comment")
+    parts = [measurement.translate(_ESCAPE_MEASUREMENT)]
+    previous = None
+    for key, value in tags:
+        if key == previous:
+            raise ValueError(f"line protocol: the tag key {key!r} is given twice")
+        previous = key
+        k = _name(key, "tag key").translate(_ESCAPE_KEY)
+        parts.append(f"{k}={_name(value, f'value of tag {key}').translate(_ESCAPE_KEY)}")
+    return ",".join(parts)
+
+
+def series_key(measurement: str, tags: Mapping[str, str] | Iterable[tuple[str, str]] = ()) -> str:
+    """`measurement,tag=value,…` escaped, the tags sorted by key (InfluxDB's own order). Cached:
+    a plant has a few hundred series; a hot path builds the key once and keeps it."""
+    items = tags.items() if isinstance(tags, (dict, Mapping)) else tags  # dict: the quick check
+    return _series_key(measurement, tuple(sorted(items)))
+
+
+@lru_cache(maxsize=1024)
+def _field_key(key: str) -> str:
+    return _name(key, "field key").translate(_ESCAPE_KEY)
+
+
+def _float(value: float) -> str:
+    if value - value != 0.0:  # NaN or ±inf: line protocol has no spelling for them
+        raise ValueError(f"line protocol: a non-finite float ({value!r}) cannot be written")
+    return _float_repr(value)
+
+
+def _field_value(value: object) -> str:
+    kind = type(value)
+    if kind is float:
+        return _float(value)
+    if kind is int:
+        if not INT_MIN <= value <= INT_MAX:
+            raise ValueError(f"line protocol: the integer {value} does not fit in 64 bits")
+        return f"{value}i"
+    if kind is str:
+        if "\n" in value:
+            raise ValueError(f"line protocol: a string field cannot hold a newline ({value!r})")
+        if "\\" in value or '"' in value:
+            value = value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{value}"'
+    if kind is bool:
+        return "true" if value else "false"
+    # Other numeric types (numpy's, Fraction, Decimal) by what they are.
+    if isinstance(value, numbers.Integral):
+        return _field_value(int(value))
+    if isinstance(value, numbers.Real):
+        return _float(float(value))
+    raise TypeError(
+        f"line protocol: a field value is a float, int, str or bool, not {kind.__name__}"
+    )
+
+
+def _timestamp(ts_ns: int) -> str:
+    if type(ts_ns) is not int:
+        if isinstance(ts_ns, bool) or not isinstance(ts_ns, numbers.Integral):
+            raise TypeError(f"line protocol: a timestamp is integer ns, not {ts_ns!r}")
+        ts_ns = int(ts_ns)
+    if not TIME_MIN_NS <= ts_ns <= TIME_MAX_NS:
+        raise ValueError(f"line protocol: the timestamp {ts_ns} ns is outside InfluxDB's range")
+    return str(ts_ns)
+
+
+def line(
+    measurement: str,
+    tags: Mapping[str, str] | Iterable[tuple[str, str]],
+    fields: Mapping[str, float | int | str | bool],
+    ts_ns: int,
+) -> str:
+    """One point as a line of line protocol, without the newline.
+
+    Fields keep their order; a float is written in its shortest exact form (`repr`: 7.0, 1e+20),
+    an int with the `i` of an integer field, a bool as true/false, a str quoted. Never a
+    non-finite float, an int beyond 64 bits or a newline in a string (ValueError).
+    """
+    if not fields:
+        raise ValueError(f"line protocol: a point of {measurement!r} needs at least one field")
+    field_set = ",".join(f"{_field_key(k)}={_field_value(v)}" for k, v in fields.items())
+    return f"{series_key(measurement, tags)} {field_set} {_timestamp(ts_ns)}"
+
+
+def value_line(key: str, value: float, ts_ns: int) -> str:
+    """One reading: the float field `value` of the series `key` (from `series_key`) at `ts_ns`.
+
+    The ingest's hot path (one call per reading), so only the value is checked; the timestamp
+    must be an int in InfluxDB's range, which the payload parser's time window guarantees.
+    """
+    if type(value) is not float:
+        value = float(value)
+    if value - value != 0.0:
+        raise ValueError(f"line protocol: a non-finite float ({value!r}) cannot be written")
+    return f"{key} value={_float_repr(value)} {ts_ns}"
+
+
+# ---- InfluxQL ---------------------------------------------------------------------------------
+
+
 def quote_ident(name: str) -> str:
     """An InfluxQL identifier in double quotes."""
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -235,7 +385,34 @@ def quote_string(value: str) -> str:
 
 
 def time_literal(ns: int) -> str:
-    """An InfluxQL time bound from integer nanoseconds (exact, no float)."""
+    """An InfluxQL time bound from integer nanoseconds (exact, no float). Anything else is a bug
+    of the caller (ValueError), never a user's input: callers convert times at their edge."""
     if not isinstance(ns, int) or isinstance(ns, bool):
         raise ValueError("time bounds are integer nanoseconds")
     return str(ns)
+
+
+def where(
+    tags: Mapping[str, str] | None = None,
+    *,
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+    last_s: int | None = None,
+) -> str:
+    """`WHERE "tag" = 'value' AND … AND <time range>`, each tag key quoted as an identifier and
+    each value as a string.
+
+    Every query is bounded in time, so the range is required: `start_ns` to `end_ns` (integer
+    ns, start included, end excluded: `time >= start AND time < end`), or `last_s`, the last
+    whole seconds before now() (`time > now() - <last_s>s`). Anything else is a bug (ValueError).
+    """
+    parts = [f"{quote_ident(k)} = {quote_string(v)}" for k, v in (tags or {}).items()]
+    if last_s is not None and start_ns is None and end_ns is None:
+        if type(last_s) is not int or last_s <= 0:
+            raise ValueError(f"last_s is a whole number of seconds above 0, not {last_s!r}")
+        parts.append(f"time > now() - {last_s}s")
+    elif last_s is None and start_ns is not None and end_ns is not None:
+        parts.append(f"time >= {time_literal(start_ns)} AND time < {time_literal(end_ns)}")
+    else:
+        raise ValueError("a query's time range is start_ns and end_ns, or last_s")
+    return "WHERE " + " AND ".join(parts)
