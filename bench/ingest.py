@@ -42,7 +42,7 @@ from greenfoundry.config import plant_file
 from greenfoundry.ingest.payload import PayloadParser
 from greenfoundry.ingest.spool import Spool
 from greenfoundry.stack import LocalStack, apply_stack, store_for
-from greenfoundry.store import InfluxStore
+from greenfoundry.store import InfluxStore, quote_ident, series_key, value_line, where
 
 REPO = Path(__file__).resolve().parent.parent
 T0_MS = 1_795_000_000_000
@@ -152,11 +152,8 @@ def ceiling_parse_only(info, cfg, topic: str, n: int) -> float:
 
 def ceiling_bulk_post(info, n: int) -> float:
     store = store_for(info)
-    lines = [
-        f"bench_post,plant=bench,area=a,device=d value={1000.0 + i * 0.25!r} "
-        f"{(T0_MS + i) * 1_000_000}"
-        for i in range(n)
-    ]
+    key = series_key("bench_post", {"plant": "bench", "area": "a", "device": "d"})
+    lines = [value_line(key, 1000.0 + i * 0.25, (T0_MS + i) * 1_000_000) for i in range(n)]
     start = time.perf_counter()
     for i in range(0, n, 5000):
         store.write_lines(lines[i : i + 5000])
@@ -165,8 +162,8 @@ def ceiling_bulk_post(info, n: int) -> float:
 
 def count(store: InfluxStore, measurement: str, plant: str) -> int:
     df = store.query(
-        f"SELECT COUNT(value) FROM {measurement} WHERE plant = '{plant}' "
-        "AND time > 0 AND time < 4102444800000000000"
+        f"SELECT COUNT(value) FROM {quote_ident(measurement)} "
+        f"{where({'plant': plant}, start_ns=0, end_ns=4_102_444_800 * 10**9)}"
     )
     return 0 if df.empty else int(df.iloc[0]["count"])
 
@@ -242,13 +239,12 @@ def replay(tmp: Path, stack: LocalStack, m: int) -> float:
 
     cfg = plant_config(tmp, stack, "bench-replay")
     spool = Spool(cfg.ingest.spool_dir)
+    key = series_key(
+        "furnace_energy_kwh", {"plant": "bench-replay", "area": "melt", "device": "if1"}
+    )
     for i in range(0, m, 5000):
         spool.append(
-            [
-                f"furnace_energy_kwh,area=melt,device=if1,plant=bench-replay "
-                f"value={1.0 + j!r} {(T0_MS + j) * 1_000_000}"
-                for j in range(i, min(m, i + 5000))
-            ],
+            [value_line(key, 1.0 + j, (T0_MS + j) * 1_000_000) for j in range(i, min(m, i + 5000))],
             min(5000, m - i),
         )
     spool.close()  # the ingest takes the spool over

@@ -3,7 +3,7 @@
 Both are timed in the same run so the ratio holds across machines; the absolute µs are printed for
 a feel of the budget (20,000 single-reading messages/s on 2 cores). Not a test: nothing is asserted.
 
-    /tmp/gfvenv/bin/python bench/payload.py
+    .venv/bin/python bench/payload.py
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from pathlib import Path
 
 from greenfoundry import plant
 from greenfoundry.config import plant_file
-from greenfoundry.ingest.payload import PayloadParser
+from greenfoundry.ingest import deadletter
+from greenfoundry.ingest.payload import PayloadParser, Reject
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW_NS = 1_795_392_000_000_000_000  # 2026-11-23T00:00:00Z
@@ -75,6 +76,9 @@ def main() -> None:
     (reading,), _ = parser.parse(topic, payload, NOW_NS)
     line_us = per_call_us(reading.line, ())
     print(f"{'Reading.line()':32} {'':14} {line_us:10.2f}")
+    reject = Reject("bad_value", "value is a string ('x'); expected a number", topic, payload, None)
+    dead_us = per_call_us(deadletter.line, (reject, "demo-dip", NOW_NS))
+    print(f"{'deadletter.line()':32} {'':14} {dead_us:10.2f}")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
+from greenfoundry import store
+
 MEASUREMENT = "gf_deadletter"
 FILE_PAYLOAD_MAX = 256 * 1024  # bytes of raw payload kept in the file record
 FIELD_PAYLOAD_MAX = 16 * 1024  # bytes kept in InfluxDB (1.x caps a string field at 64 KiB)
@@ -58,28 +60,24 @@ class DeadLetterFile:
         self._fh.close()
 
 
-def _tag(value: str) -> str:
-    return value.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
-
-
-def _str_field(value: str) -> str:
-    escaped = (
-        value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
-    )
-    return f'"{escaped}"'
+def _visible(text: str) -> str:
+    """A text as the point stores it. Line protocol has no newline in a field value, so a newline
+    or a carriage return is stored as the two characters `\\n` or `\\r`: the point stays one line
+    (the spool and the write path split on newlines). The file record keeps the exact text."""
+    if "\n" in text or "\r" in text:
+        return text.replace("\n", "\\n").replace("\r", "\\r")
+    return text
 
 
 def line(reject, plant: str, ts_ns: int) -> str:
     """One `gf_deadletter` point. `ts_ns` must be unique per point (the caller's clock + n)."""
     payload = reject.raw[:FIELD_PAYLOAD_MAX].decode("utf-8", errors="backslashreplace")
-    fields = [
-        f"topic={_str_field(reject.topic)}",
-        f"detail={_str_field(reject.detail)}",
-        f"payload={_str_field(payload)}",
-        f"payload_bytes={len(reject.raw)}i",
-    ]
+    fields = {
+        "topic": _visible(reject.topic),
+        "detail": _visible(reject.detail),
+        "payload": _visible(payload),
+        "payload_bytes": len(reject.raw),
+    }
     if reject.index is not None:
-        fields.append(f"index={reject.index}i")
-    return (
-        f"{MEASUREMENT},plant={_tag(plant)},reason={_tag(reject.reason)} {','.join(fields)} {ts_ns}"
-    )
+        fields["index"] = reject.index
+    return store.line(MEASUREMENT, {"plant": plant, "reason": reject.reason}, fields, ts_ns)

@@ -17,12 +17,11 @@ import logging
 import re
 import reprlib
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from fractions import Fraction
-from functools import lru_cache
 
-from greenfoundry import glossary
+from greenfoundry import glossary, store
 from greenfoundry.errors import ConfigError
 from greenfoundry.ingest import units
 from greenfoundry.plant import PlantConfig
@@ -66,20 +65,6 @@ _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _fromisoformat = datetime.fromisoformat
 _FROMISO_311 = sys.version_info >= (3, 11)  # fromisoformat takes 'Z' and any fraction length
 
-# Line-protocol escapes, as the official influxdb-client does them (`client/write/point.py`).
-_ESCAPE_MEASUREMENT = str.maketrans({",": r"\,", " ": r"\ ", "\n": r"\n", "\t": r"\t", "\r": r"\r"})
-_ESCAPE_KEY = str.maketrans(
-    {",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n", "\t": r"\t", "\r": r"\r"}
-)
-
-
-@lru_cache(maxsize=4096)
-def _line_prefix(signal: str, tags: tuple[tuple[str, str], ...]) -> str:
-    """`measurement,tag=value,…` escaped; cached because a plant has a few hundred series at most."""
-    parts = [signal.translate(_ESCAPE_MEASUREMENT)]
-    parts.extend(f"{k.translate(_ESCAPE_KEY)}={v.translate(_ESCAPE_KEY)}" for k, v in tags)
-    return ",".join(parts)
-
 
 @dataclass(frozen=True, slots=True)
 class Reading:
@@ -91,17 +76,19 @@ class Reading:
     value: float  # in the signal's canonical unit
     seq: int | None
     device: str  # "<plant>/<area>/<device>", the key for sequence tracking
+    # The series key of signal and tags in line protocol, built once per route by the parser
+    # (the store's `series_key`); derived data, so not compared. Empty: built when needed.
+    key: str = field(default="", compare=False, repr=False)
 
     def line(self) -> str:
-        """This reading as one InfluxDB line-protocol line (no trailing newline).
+        """This reading as one InfluxDB line-protocol line (no trailing newline), by the store.
 
         The field `value` is always written as a float in `repr` form, which round-trips exactly;
         a non-finite value cannot be written in line protocol and raises ValueError.
         """
-        value = float(self.value)
-        if value - value != 0.0:
-            raise ValueError(f"{self.signal}: a non-finite value ({value!r}) has no line protocol")
-        return f"{_line_prefix(self.signal, self.tags)} value={value!r} {self.ts_ns}"
+        return store.value_line(
+            self.key or store.series_key(self.signal, self.tags), self.value, self.ts_ns
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +110,7 @@ class _Route:
         "default_conv",
         "device",
         "high",
+        "key",
         "low",
         "signal",
         "tags",
@@ -135,6 +123,7 @@ class _Route:
         tags = dict(route.tags)
         tags.update(plant=plant, area=route.area, device=route.device)
         self.tags = tuple(sorted(tags.items()))
+        self.key = store.series_key(route.signal, self.tags)
         self.device = f"{plant}/{route.area}/{route.device}"
         self.convs = convs
         # A mapping without a unit means the device publishes the canonical unit.
@@ -303,7 +292,7 @@ class PayloadParser:
             for tag, value in route.tags:
                 # Line protocol has no escape for a control character or an empty tag value, and
                 # InfluxDB 1.x and 2.x read a backslash differently: refuse them before any write.
-                if not value or any(c in value for c in "\\\n\r\t"):
+                if not value or any(c in value for c in store.NAME_FORBIDDEN):
                     raise ConfigError(
                         f"signals (topic {'/'.join(key)}).tags.{tag}: {_show(value)} is not "
                         "allowed; expected a non-empty text without backslash or control characters"
@@ -581,7 +570,7 @@ class PayloadParser:
                 f"value {shown} is outside the plausible range of {route.signal}, "
                 f"{route.low!r} to {route.high!r}",
             )
-        return Reading(route.signal, route.tags, ts_ns, value, seq, route.device)
+        return Reading(route.signal, route.tags, ts_ns, value, seq, route.device, route.key)
 
 
 def _decimal(count: int, unit: int) -> str:

@@ -38,7 +38,8 @@ from dataclasses import dataclass, field
 
 import paho.mqtt.client as paho
 
-from greenfoundry import mqtt
+from greenfoundry import mqtt, store
+from greenfoundry.errors import ConfigError, UsageError
 from greenfoundry.ingest import deadletter
 from greenfoundry.ingest.payload import REASONS, PayloadParser, Reject
 from greenfoundry.ingest.spool import Spool
@@ -123,6 +124,18 @@ class Ingest:
     ):
         self.cfg = cfg
         self.instance = instance or cfg.mqtt.client_id
+        self._metrics_tags = {"plant": cfg.plant.id, "instance": self.instance}
+        try:  # the instance is a tag of the self-metrics: refuse a name it cannot be, now
+            store.series_key(SELF_MEASUREMENT, self._metrics_tags)
+        except ValueError:
+            where = (
+                "--instance" if instance else f"{cfg.path or 'the plant config'}: mqtt.client_id"
+            )
+            error = UsageError if instance else ConfigError
+            raise error(
+                f"{where} {self.instance!r} is not allowed: it is the InfluxDB tag `instance`, "
+                "which holds no backslash, tab, carriage return or newline"
+            ) from None
         self.clock = clock  # ns since the epoch: judges "too far in the future / past"
         self.parser = PayloadParser(cfg)
         self.spool = Spool(cfg.ingest.spool_dir)
@@ -465,13 +478,8 @@ class Ingest:
         snap = self.counters.snapshot()
         snap["spool_pending"] = self.spool.pending_readings
         snap["spool_files"] = len(self.spool)
-        fields = ",".join(f"{k}={v}i" for k, v in sorted(snap.items()))
-        tags = f"plant={_tag(self.cfg.plant.id)},instance={_tag(self.instance)}"
-        self._write([f"{SELF_MEASUREMENT},{tags} {fields} {time.time_ns()}"], 0)
-
-
-def _tag(value: str) -> str:
-    return value.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
+        fields = dict(sorted(snap.items()))  # every counter an integer field
+        self._write([store.line(SELF_MEASUREMENT, self._metrics_tags, fields, time.time_ns())], 0)
 
 
 def for_instance(cfg: PlantConfig, name: str) -> PlantConfig:

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from greenfoundry import plant
 from greenfoundry.config import plant_file
-from greenfoundry.ingest.service import for_instance, receive_maximum
+from greenfoundry.errors import UsageError
+from greenfoundry.ingest import deadletter
+from greenfoundry.ingest.payload import Reject
+from greenfoundry.ingest.service import Ingest, for_instance, receive_maximum
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -38,3 +43,24 @@ def test_each_instance_has_its_own_session_spool_and_dead_letters():
     assert one.ingest.spool_dir == cfg.ingest.spool_dir / "a"
     assert one.ingest.deadletter_file.name == "deadletter-a.jsonl"
     assert two.ingest.deadletter_file.parent == cfg.ingest.deadletter_file.parent
+
+
+@pytest.mark.parametrize("name", ["a\\b", "tab\there", "two\nlines"])
+def test_an_instance_name_that_cannot_be_a_tag_is_refused_before_the_spool_is_taken(tmp_path, name):
+    # The instance is the `instance` tag of the self-metrics: line protocol cannot carry these.
+    cfg = _example(spool_dir=str(tmp_path / "spool"), deadletter_file=str(tmp_path / "d.jsonl"))
+    with pytest.raises(UsageError, match="--instance"):
+        Ingest(cfg, instance=name)
+    assert not (tmp_path / "spool").exists()
+
+
+def test_a_dead_letter_is_one_point_with_its_newlines_made_visible():
+    # Expected line by hand: tags plant and reason sorted; string fields with `"` and `\`
+    # escaped; a newline stored as the two characters `\n` (line protocol has none in a value),
+    # whose backslash the string escape doubles; integer fields with `i` (17 bytes of payload).
+    reject = Reject("bad_value", 'value is "x"', "gf/v1/p/a/d/s", b'{"value":\n "x\\\\"}', 2)
+    assert deadletter.line(reject, "demo-dip", 7) == (
+        "gf_deadletter,plant=demo-dip,reason=bad_value "
+        'topic="gf/v1/p/a/d/s",detail="value is \\"x\\"",'
+        'payload="{\\"value\\":\\\\n \\"x\\\\\\\\\\"}",payload_bytes=17i,index=2i 7'
+    )
