@@ -67,14 +67,16 @@ class FurnaceFacts:
     dn: int | None = None  # picks the specified tapping temperature of ductile pipe (note 2)
 
     @classmethod
-    def from_plant(cls, furnace: Any, dn: int | None = None) -> FurnaceFacts:
-        """From a plant config furnace; ``dn`` defaults to the lower end of its DN range (a
-        range that spans two of note 2's DN bands is for the caller to split)."""
+    def from_plant(cls, furnace: Any, product: str, dn: int | None = None) -> FurnaceFacts:
+        """From a plant config furnace (``greenfoundry.plant.Furnace``) and the plant's product
+        (``plant.product``: a furnace's iron is the plant's product). ``dn`` defaults to the
+        lower end of the furnace's DN range; a range that spans two of note 2's DN bands is for
+        the caller to split."""
         return cls(
             furnace.id,
             furnace.kind,
             float(furnace.capacity),
-            furnace.product,
+            product,
             dn if dn is not None else getattr(furnace, "dn_min", None),
         )
 

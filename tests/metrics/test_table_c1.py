@@ -255,3 +255,12 @@ def test_li_floors_can_be_given():
         li_floors={1: 1.0, 2: 0.8, 3: 0.6, "below": 0.0},
     )  # fmt: skip
     assert (r.tier, r.li) == (2, 0.8)
+
+
+def test_facts_from_the_plant_config():
+    # The plant's product is the furnaces' product; the DN defaults to the range's lower end.
+    from types import SimpleNamespace
+
+    furnace = SimpleNamespace(id="if1", kind="induction", capacity=12, dn_min=80, dn_max=300)
+    facts = FurnaceFacts.from_plant(furnace, "ductile")
+    assert facts == FurnaceFacts("if1", "induction", 12.0, "ductile", 80)
