@@ -23,15 +23,17 @@ import signal
 import socket
 import subprocess
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from greenfoundry import mqtt
-from greenfoundry.errors import StackError
+from greenfoundry.errors import StackError, StoreError
+
+if TYPE_CHECKING:  # imported when used: `stack` commands do not need pandas
+    from greenfoundry.store import InfluxStore
 
 MQTT_USER = "greenfoundry"
 INFLUX_ADMIN = "admin"
@@ -379,51 +381,52 @@ class LocalStack:
         wait_until(self._influx_ping, START_TIMEOUT_S, f"influxd on port {i['port']}", proc, log)
         self._influx_bootstrap()
 
-    def _influx_ping(self) -> bool:
-        port = self.state["influxdb"]["port"]
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=0.5) as resp:
-                return resp.status == 204
-        except (OSError, urllib.error.URLError):
-            return False
+    def _influx(self, *, auth: bool = True) -> InfluxStore:
+        """A store on this stack's InfluxDB, as its admin or anonymous (for /ping and the first
+        user). A new one each time, closed by the caller: a server restarted in between leaves
+        no stale connection behind."""
+        from greenfoundry.store import InfluxStore, StoreSettings
 
-    def _influx_query(self, q: str, *, auth: bool = True) -> dict:
         i = self.state["influxdb"]
-        req = urllib.request.Request(
-            f"http://127.0.0.1:{i['port']}/query",
-            data=urllib.parse.urlencode({"q": q}).encode(),
-            method="POST",
+        return InfluxStore(
+            StoreSettings(
+                url=f"http://127.0.0.1:{i['port']}",
+                database=i["database"],
+                username=i["username"] if auth else None,
+                password=i["password"] if auth else None,
+            )
         )
-        if auth:
-            token = base64.b64encode(f"{i['username']}:{i['password']}".encode()).decode()
-            req.add_header("Authorization", f"Basic {token}")
-        try:
-            with urllib.request.urlopen(req, timeout=10) as resp:
-                return json.loads(resp.read())
-        except urllib.error.HTTPError as exc:
-            return {"error": f"HTTP {exc.code}: {exc.read()[:200].decode(errors='replace')}"}
+
+    def _influx_ping(self) -> bool:
+        with closing(self._influx(auth=False)) as store:
+            return store.ping() is not None
 
     def _influx_bootstrap(self) -> None:
         """Create the admin user (allowed without auth while no user exists) and the database."""
+        from greenfoundry.store import quote_ident, quote_string
+
         i = self.state["influxdb"]
-        probe = self._influx_query("SHOW DATABASES")
-        if "error" in probe or any("error" in r for r in probe.get("results", [])):
-            pw = i["password"].replace("\\", "\\\\").replace("'", "\\'")
-            created = self._influx_query(
-                f"CREATE USER \"{i['username']}\" WITH PASSWORD '{pw}' WITH ALL PRIVILEGES",
-                auth=False,
-            )
-            if "error" in created or any("error" in r for r in created.get("results", [])):
+        with closing(self._influx()) as admin, closing(self._influx(auth=False)) as anonymous:
+            try:
+                admin.query_raw("SHOW DATABASES", database="")
+            except StoreError:  # no admin yet (or not ours): create it
+                try:
+                    anonymous.query_raw(
+                        f"CREATE USER {quote_ident(i['username'])} WITH PASSWORD "
+                        f"{quote_string(i['password'])} WITH ALL PRIVILEGES",
+                        database="",
+                    )
+                except StoreError:  # its text is not shown: it could quote the statement
+                    raise StackError(
+                        "influxd: could not create the admin user; is the data directory "
+                        f"{self.dir / 'influxdb'} from another stack?"
+                    ) from None
+            try:
+                admin.create_database()
+            except StoreError as exc:
                 raise StackError(
-                    "influxd: could not create the admin user; is the data directory "
-                    f"{self.dir / 'influxdb'} from another stack?"
-                )
-        made = self._influx_query(f'CREATE DATABASE "{i["database"]}"')
-        if "error" in made or any("error" in r for r in made.get("results", [])):
-            raise StackError(
-                "influxd: could not create the database "
-                f"{i['database']!r}: {made.get('error', made)}"
-            )
+                    f"influxd: could not create the database {i['database']!r}: {exc}"
+                ) from None
 
     def stop_influxdb(self) -> None:
         self._stop("influxd")
