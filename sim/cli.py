@@ -15,11 +15,11 @@ _UNIT_S = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 def parse_span(text: str) -> float:
-    """'90' or '90s', '15m', '6h', '2d' → seconds."""
+    """'90' or '90s', '15m', '6h', '2d' → seconds. UsageError for anything else."""
     m = _SPAN.match(text)
     if not m:
-        raise ValueError(
-            f"{text!r} is not a duration; expected seconds or a number with s, m, h, d"
+        raise UsageError(
+            f"--duration {text!r} is not a duration; expected seconds or a number with s, m, h, d"
         )
     return float(m.group(1)) * _UNIT_S[m.group(2)]
 
@@ -105,15 +105,10 @@ def _cmd_simulate(args) -> int:
     from greenfoundry.sim.faults import Faults
     from greenfoundry.sim.publisher import run
 
-    try:
-        duration_s = parse_span(args.duration) if args.duration else None
-        faults = Faults.parse(args.faults, args.fault_rate)
-        if args.max_inflight < 1:
-            raise ValueError(
-                f"--max-inflight {args.max_inflight} is not allowed; expected 1 or more"
-            )
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    duration_s = parse_span(args.duration) if args.duration else None
+    faults = Faults.parse(args.faults, args.fault_rate)
+    if args.max_inflight < 1:
+        raise UsageError(f"--max-inflight {args.max_inflight} is not allowed; expected 1 or more")
     # With --stack the credentials come from its stack.json, not from the config's secrets.
     cfg = plant_config.load(args.config, resolve_secrets=not args.stack)
     if args.stack:
@@ -139,6 +134,9 @@ def _cmd_simulate(args) -> int:
             max_inflight=args.max_inflight,
         )
     except ValueError as exc:
+        # The plant model (sim/plant.py) still raises ValueError for what it refuses: a --interval
+        # that does not divide a day, a --backfill reaching before its first day. Every other
+        # bad option is a UsageError where it is found.
         raise UsageError(str(exc)) from None
     finally:
         for sig, handler in handlers.items():

@@ -18,9 +18,11 @@ without and a time range can be simulated in pieces with the same result.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
+
+from greenfoundry.errors import UsageError
 
 MODES = ("gaps", "drift", "spikes", "bad_payloads")
 
@@ -65,18 +67,19 @@ class Faults:
 
     @classmethod
     def parse(cls, text: str | None, rate: float = 1.0) -> Faults:
-        """`"gaps,drift,spikes,bad_payloads"` (any subset, or `all`) → Faults. ValueError if unknown."""
+        """`"gaps,drift,spikes,bad_payloads"` (any subset, or `all`) → Faults. UsageError for an
+        unknown mode or a rate that is not above 0."""
         names = [x.strip() for x in (text or "").split(",") if x.strip()]
         if names == ["all"]:
             names = list(MODES)
         unknown = [x for x in names if x not in MODES]
         if unknown:
-            raise ValueError(
+            raise UsageError(
                 f"unknown fault mode {unknown[0]!r}; expected a comma-separated list of "
                 f"{', '.join(MODES)} (or all)"
             )
         if not rate > 0:
-            raise ValueError(f"fault rate {rate!r} is not allowed; expected a number above 0")
+            raise UsageError(f"fault rate {rate!r} is not allowed; expected a number above 0")
         return cls(**{x: True for x in names}, rate=rate)
 
     @property
@@ -86,9 +89,6 @@ class Faults:
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(x for x in MODES if getattr(self, x))
-
-    def with_rate(self, rate: float) -> Faults:
-        return replace(self, rate=rate)
 
 
 def key_int(key: str | int) -> int:

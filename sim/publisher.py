@@ -29,7 +29,7 @@ from datetime import datetime, timedelta, timezone
 
 import paho.mqtt.client as mqtt
 
-from greenfoundry.errors import BrokerError
+from greenfoundry.errors import BrokerError, UsageError
 from greenfoundry.mqtt import connect_properties, make_client
 from greenfoundry.plant import PlantConfig
 from greenfoundry.sim.faults import Faults
@@ -165,11 +165,6 @@ class Publisher:
             raise PublishError(f"cannot publish to {topic}: {mqtt.error_string(info.rc)}")
         self.published += 1
 
-    @property
-    def outstanding(self) -> int:
-        with self._lock:
-            return self._outstanding
-
     def wait_for_acks(self, timeout_s: float = 60.0) -> None:
         """Return once every published message is acknowledged; PublishError after timeout_s."""
         deadline = time.monotonic() + timeout_s
@@ -186,12 +181,6 @@ class Publisher:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
-
-    def __enter__(self) -> Publisher:
-        return self.connect()
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 @dataclass(frozen=True)
@@ -218,17 +207,18 @@ def plan_run(
     as_fast_as_possible: bool = False,
     backfill_days: float = 0.0,
 ) -> Plan:
-    """The ranges of a run started at wall time now_s (see the module docstring)."""
+    """The ranges of a run started at wall time now_s (see the module docstring). UsageError for
+    a speed, duration or backfill that does not fit."""
     if as_fast_as_possible:
         speed = math.inf
     if not speed >= 1.0:
-        raise ValueError(f"speed {speed!r} is not allowed; expected 1 or more")
+        raise UsageError(f"speed {speed!r} is not allowed; expected 1 or more")
     if duration_s is not None and not duration_s > 0:
-        raise ValueError(f"duration {duration_s!r} s is not allowed; expected more than 0")
+        raise UsageError(f"duration {duration_s!r} s is not allowed; expected more than 0")
     if backfill_days < 0:
-        raise ValueError(f"backfill {backfill_days!r} days is not allowed; expected 0 or more")
+        raise UsageError(f"backfill {backfill_days!r} days is not allowed; expected 0 or more")
     if duration_s is None and speed != 1.0:
-        raise ValueError(
+        raise UsageError(
             "a run faster than real time needs a duration: it replays that much plant time "
             "ending now"
         )
@@ -281,7 +271,7 @@ def run(
         backfill_days=backfill_days,
     )
     if plan.backfill and backfill_days > cfg.ingest.max_past_days:
-        raise ValueError(
+        raise UsageError(
             f"backfill of {backfill_days:g} days: the ingest rejects readings older than "
             f"ingest.max_past_days = {cfg.ingest.max_past_days:g}"
         )

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from greenfoundry.errors import UsageError
 from greenfoundry.ingest.payload import PayloadParser
 from greenfoundry.sim.faults import ALL_BAD_KINDS, BAD_KINDS, Faults, gap_intervals
 from greenfoundry.sim.plant import EPOCH_MS, PlantModel
@@ -24,9 +25,9 @@ def test_parse_fault_modes():
     assert Faults.parse("gaps, spikes").names == ("gaps", "spikes")
     assert Faults.parse("all").names == ("gaps", "drift", "spikes", "bad_payloads")
     assert Faults.parse("drift", rate=3.0).rate == 3.0
-    with pytest.raises(ValueError, match="unknown fault mode 'noise'"):
+    with pytest.raises(UsageError, match="unknown fault mode 'noise'"):
         Faults.parse("gaps,noise")
-    with pytest.raises(ValueError, match="rate"):
+    with pytest.raises(UsageError, match="rate"):
         Faults.parse("gaps", rate=0)
 
 

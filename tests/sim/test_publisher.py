@@ -14,6 +14,7 @@ import pytest
 
 from greenfoundry import cli
 from greenfoundry import mqtt as gf_mqtt
+from greenfoundry.errors import UsageError
 from greenfoundry.sim.faults import Faults
 from greenfoundry.sim.plant import PlantModel, iter_batches
 from greenfoundry.sim.publisher import Publisher, PublishError, plan_run, run
@@ -56,11 +57,11 @@ def test_as_fast_as_possible_and_backfill_end_now():
 
 
 def test_plans_that_make_no_sense_are_refused():
-    with pytest.raises(ValueError, match="needs a duration"):
+    with pytest.raises(UsageError, match="needs a duration"):
         plan_run(NOW_S, duration_s=None, speed=10)
-    with pytest.raises(ValueError, match="needs a duration"):
+    with pytest.raises(UsageError, match="needs a duration"):
         plan_run(NOW_S, duration_s=None, as_fast_as_possible=True)
-    with pytest.raises(ValueError, match="speed"):
+    with pytest.raises(UsageError, match="speed"):
         plan_run(NOW_S, duration_s=60, speed=0.5)
 
 
