@@ -16,16 +16,17 @@ from pathlib import Path
 
 from greenfoundry import plant as plant_config
 from greenfoundry.config import plant_file
-from greenfoundry.errors import GreenfoundryError
+from greenfoundry.errors import BrokerError, StoreError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CONFIG = plant_file()
-SHOWN = (  # (measurement, tag filter, label, unit) of the live line
-    ("furnace_power_kw", "device = 'if1'", "if1", "kW"),
-    ("tap_temp_c", "", "tap", "°C"),
-    ("stack_conc_mg_m3", "pollutant = 'particulate' AND device = 'melt-stack'", "dust", "mg/m³"),
+SHOWN = (  # (measurement, tags besides the plant, label, unit) of the live line
+    ("furnace_power_kw", {"device": "if1"}, "if1", "kW"),
+    ("tap_temp_c", {}, "tap", "°C"),
+    ("stack_conc_mg_m3", {"pollutant": "particulate", "device": "melt-stack"}, "dust", "mg/m³"),
 )
+LATEST_WITHIN_S = 30 * 86400  # the live line shows values of the last 30 days
 
 
 def register(subparsers) -> None:
@@ -87,15 +88,19 @@ def _cmd_demo(args) -> int:
 
     from greenfoundry.ingest.service import Ingest
     from greenfoundry.sim.faults import Faults
-    from greenfoundry.sim.publisher import SimulatorThread
+    from greenfoundry.sim.publisher import SimulatorThread, plan_run
     from greenfoundry.stack import LocalStack, apply_stack
     from greenfoundry.store import InfluxStore
 
     base = Path(args.dir).resolve()
-    try:
-        faults = Faults.parse(args.faults)
-    except ValueError as exc:
-        raise GreenfoundryError(f"--faults: {exc}") from None
+    # Options the simulator would refuse are refused now (UsageError), before anything starts.
+    faults = Faults.parse(args.faults)
+    plan_run(
+        time.time(),
+        duration_s=args.plant_hours * 3600,
+        speed=args.speed,
+        backfill_days=args.backfill_days,
+    )
     cfg = plant_config.load(args.config, resolve_secrets=False)
     stack = LocalStack(base / "stack")
     print(f"starting Mosquitto and InfluxDB under {stack.dir} …", flush=True)
@@ -124,7 +129,7 @@ def _cmd_demo(args) -> int:
     try:
         ingest.start()
         if not ingest.wait_connected(15):
-            raise GreenfoundryError("the ingest could not connect to the local Mosquitto")
+            raise BrokerError("the ingest could not connect to the local Mosquitto")
         sim = SimulatorThread(
             cfg,
             seed=args.seed,
@@ -165,8 +170,10 @@ def _watch(
     started = time.monotonic()
     last_received, last_t = 0, started
     while not stop.wait(1.0):
+        if isinstance(sim.error, BrokerError):
+            raise BrokerError(f"the simulator stopped: {sim.error}") from None
         if sim.error is not None:
-            raise GreenfoundryError(f"the simulator stopped: {sim.error}")
+            raise sim.error  # a bug: shown with its traceback
         now = time.monotonic()
         c = ingest.counters
         rate = (c.received - last_received) / (now - last_t)
@@ -183,15 +190,16 @@ def _watch(
 
 
 def _latest(store, plant_id: str) -> str:
+    from greenfoundry.store import quote_ident, where
+
     parts = []
-    for measurement, where, label, unit in SHOWN:
-        extra = f" AND {where}" if where else ""
+    for measurement, tags, label, unit in SHOWN:
+        recent = where({"plant": plant_id, **tags}, last_s=LATEST_WITHIN_S)
         try:
             df = store.query(
-                f"SELECT LAST(value) FROM {measurement} WHERE plant = "
-                f"'{plant_id}'{extra} AND time > now() - 30d"
+                f"SELECT LAST({quote_ident('value')}) FROM {quote_ident(measurement)} {recent}"
             )
-        except GreenfoundryError:
+        except StoreError:
             return "(InfluxDB not answering)"
         if not df.empty:
             parts.append(f"{label} {df.iloc[0]['last']:.1f} {unit}")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 from greenfoundry import plant as plant_config
-from greenfoundry.errors import GreenfoundryError
+from greenfoundry.errors import InputError, UsageError
 
 
 def load_config(args):
@@ -69,9 +71,12 @@ def _cmd_ingest(args) -> int:
 
 
 def _cmd_status(args) -> int:
+    from greenfoundry.ingest.service import SELF_MEASUREMENT
     from greenfoundry.ingest.spool import Spool
-    from greenfoundry.store import InfluxStore, quote_string
+    from greenfoundry.store import InfluxStore, quote_ident, where
 
+    if not (math.isfinite(args.hours) and args.hours > 0):
+        raise UsageError(f"--hours {args.hours:g} is not allowed; expected a number above 0")
     cfg = load_config(args)
     store = InfluxStore.from_config(cfg.influxdb)
     version = store.ping()
@@ -79,10 +84,10 @@ def _cmd_status(args) -> int:
     if version:
         # The latest row of each instance. (LAST(*) would give each field's last value but,
         # with several selectors, InfluxQL reports the query's lower time bound as the time.)
+        recent = where({"plant": cfg.plant.id}, last_s=max(1, round(args.hours * 3600)))
         df = store.query(
-            "SELECT * FROM gf_ingest WHERE plant = "
-            f"{quote_string(cfg.plant.id)} AND time > now() - {int(args.hours * 3600)}s "
-            "GROUP BY instance ORDER BY time DESC LIMIT 1"
+            f"SELECT * FROM {quote_ident(SELF_MEASUREMENT)} {recent} "
+            f"GROUP BY {quote_ident('instance')} ORDER BY time DESC LIMIT 1"
         )
         if df.empty:
             print(
@@ -116,8 +121,18 @@ def _cmd_status(args) -> int:
             f"{len(spool)} batches waiting"
         )
     except OSError as exc:
-        raise GreenfoundryError(f"cannot read the spool {cfg.ingest.spool_dir}: {exc}") from None
+        raise InputError(
+            f"ingest.spool_dir: cannot read the spool {cfg.ingest.spool_dir}: {exc.strerror}"
+        ) from None
     dead = cfg.ingest.deadletter_file
-    count = sum(1 for _ in dead.open(encoding="utf-8")) if dead.exists() else 0
+    try:  # one record per line; counted as bytes, so a damaged record is still one
+        with dead.open("rb") as fh:
+            count = sum(1 for _ in fh)
+    except FileNotFoundError:
+        count = 0
+    except OSError as exc:
+        raise InputError(
+            f"ingest.deadletter_file: cannot read the dead letters {dead}: {exc.strerror}"
+        ) from None
     print(f"deadletter {dead}: {count} records")
     return 0 if version else 1

@@ -12,10 +12,12 @@ import yaml
 from greenfoundry import plant
 from greenfoundry.config import plant_file
 from greenfoundry.stack import StackInfo, apply_stack, store_for
-from greenfoundry.store import InfluxStore
+from greenfoundry.store import InfluxStore, quote_ident, where
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = yaml.safe_load(plant_file().read_text())
+# Every test reading: from the epoch to 2100-01-01T00:00:00Z (4102444800 s), for `where`.
+ALL_TIME = {"start_ns": 0, "end_ns": 4_102_444_800 * 10**9}
 
 
 def plant_config(tmp_path: Path, stack: StackInfo, plant_id: str, **ingest) -> plant.PlantConfig:
@@ -63,8 +65,8 @@ def wait_for(
 
 def count(st: InfluxStore, measurement: str, plant_id: str, field: str = "value") -> int:
     df = st.query(
-        f"SELECT COUNT({field}) FROM {measurement} WHERE plant = '{plant_id}' "
-        "AND time > 0 AND time < 4102444800000000000"
+        f"SELECT COUNT({quote_ident(field)}) FROM {quote_ident(measurement)} "
+        f"{where({'plant': plant_id}, **ALL_TIME)}"
     )
     return 0 if df.empty else int(df.iloc[0][df.columns[-1]])
 
@@ -126,10 +128,7 @@ def energy_stream(t0_ms: int, n: int, seq0: int = 0) -> list[tuple[int, float, s
 
 
 def energy_values(st: InfluxStore, plant_id: str) -> list[tuple[int, float]]:
-    df = st.query(
-        f"SELECT value FROM furnace_energy_kwh WHERE plant = '{plant_id}' "
-        "AND time > 0 AND time < 4102444800000000000"
-    )
+    df = st.query(f"SELECT value FROM furnace_energy_kwh {where({'plant': plant_id}, **ALL_TIME)}")
     if df.empty:
         return []
     return [(t.value, v) for t, v in zip(df["time"], df["value"], strict=True)]

@@ -43,6 +43,12 @@ def test_stack_commands_need_an_existing_stack(tmp_path, capsys):
     assert capsys.readouterr().err.startswith("error: no stack in")
 
 
+@pytest.mark.parametrize("hours", ["0", "-1", "nan"])
+def test_status_refuses_a_look_back_that_is_not_above_zero(hours, capsys):
+    assert main(["status", "--config", "unused.yaml", "--hours", hours]) == 2
+    assert capsys.readouterr().err.startswith(f"error: --hours {hours} is not allowed")
+
+
 def test_status_shows_the_latest_self_metrics(tmp_path, stack, capsys):
     cfg = plant_config(tmp_path, stack, "cli-status", self_metrics_interval_s=0.2)
     svc = Ingest(cfg, instance="cli-status-1")

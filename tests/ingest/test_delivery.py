@@ -14,7 +14,8 @@ import pytest
 
 from greenfoundry import mqtt
 from greenfoundry.ingest.service import Ingest
-from tests.plant import count, plant_config, store, wait_for
+from greenfoundry.store import where
+from tests.plant import ALL_TIME, count, plant_config, store, wait_for
 
 pytestmark = pytest.mark.servers
 
@@ -36,10 +37,7 @@ def _payloads(n: int, seq0: int = 0) -> list[tuple[int, float, str]]:
 
 
 def _values(st, plant_id: str) -> list[tuple[int, float]]:
-    df = st.query(
-        f"SELECT value FROM furnace_energy_kwh WHERE plant = '{plant_id}' "
-        "AND time > 0 AND time < 4102444800000000000"
-    )
+    df = st.query(f"SELECT value FROM furnace_energy_kwh {where({'plant': plant_id}, **ALL_TIME)}")
     return [] if df.empty else [(t.value, v) for t, v in zip(df["time"], df["value"], strict=True)]
 
 
@@ -124,8 +122,7 @@ def test_paho_readings_and_batches_arrive_exactly(stack, running_ingest):
     expected = [(ms * 1_000_000, v) for ms, v, _ in single] + [(batch_ts[0] * 1_000_000, 2500.0)]
     assert _values(st, "deliv-paho") == expected
     df = st.query(
-        "SELECT value FROM tap_temp_c, tap_iron_t WHERE plant = 'deliv-paho' "
-        "AND time > 0 AND time < 4102444800000000000"
+        f"SELECT value FROM tap_temp_c, tap_iron_t {where({'plant': 'deliv-paho'}, **ALL_TIME)}"
     )
     got = {
         (m, t.value, v) for m, t, v in zip(df["measurement"], df["time"], df["value"], strict=True)
@@ -156,7 +153,7 @@ def test_self_metrics_are_written_and_counted(stack, running_ingest):
     def latest():
         df = st.query(
             "SELECT LAST(written), LAST(seq_gaps), LAST(rejected_malformed_json) "
-            "FROM gf_ingest WHERE plant = 'deliv-metrics' AND time > now() - 1h"
+            f"FROM gf_ingest {where({'plant': 'deliv-metrics'}, last_s=3600)}"
         )
         return None if df.empty else tuple(int(df.iloc[0][c]) for c in ("last", "last_1", "last_2"))
 

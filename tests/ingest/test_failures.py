@@ -13,6 +13,7 @@ import sys
 import pytest
 
 from greenfoundry.ingest.service import Ingest
+from greenfoundry.store import where
 from tests.plant import (
     Publisher,
     count,
@@ -193,9 +194,7 @@ def test_sigterm_drains_flushes_and_exits_zero(tmp_path, stack):
 
 
 def _received(st, plant_id: str) -> int:
-    df = st.query(
-        f"SELECT LAST(received) FROM gf_ingest WHERE plant = '{plant_id}' AND time > now() - 1h"
-    )
+    df = st.query(f"SELECT LAST(received) FROM gf_ingest {where({'plant': plant_id}, last_s=3600)}")
     return 0 if df.empty else int(df.iloc[0]["last"])
 
 

@@ -17,7 +17,8 @@ from greenfoundry import plant
 from greenfoundry.config import plant_file
 from greenfoundry.ingest.service import Ingest
 from greenfoundry.stack import apply_stack
-from tests.plant import Publisher, count, store, wait_for
+from greenfoundry.store import where
+from tests.plant import ALL_TIME, Publisher, count, store, wait_for
 
 pytestmark = pytest.mark.servers
 
@@ -108,10 +109,7 @@ def test_bad_payload_corpus_is_rejected_counted_and_dead_lettered(tmp_path, stac
         pub.close()
         svc.stop()
 
-    df = st.query(
-        "SELECT value FROM furnace_power_kw WHERE plant = 'demo-dip' "
-        "AND time > 0 AND time < 4102444800000000000"
-    )
+    df = st.query(f"SELECT value FROM furnace_power_kw {where({'plant': 'demo-dip'}, **ALL_TIME)}")
     assert [(t.value, v) for t, v in zip(df["time"], df["value"], strict=True)] == good
 
     # The dead-letter file: one record per case, in order, with the reason and the raw bytes.
@@ -134,12 +132,10 @@ def test_bad_payload_corpus_is_rejected_counted_and_dead_lettered(tmp_path, stac
     expected = Counter(c["reason"] for c in cases)
     assert {k: v for k, v in svc.counters.rejected_by_reason.items() if v} == dict(expected)
     dl = st.query(
-        "SELECT COUNT(detail) FROM gf_deadletter WHERE plant = 'demo-dip' "
-        "AND time > now() - 1h GROUP BY reason"
+        f"SELECT COUNT(detail) FROM gf_deadletter {where({'plant': 'demo-dip'}, last_s=3600)} "
+        "GROUP BY reason"
     )
     assert dict(zip(dl["reason"], dl["count"].astype(int), strict=True)) == dict(expected)
-    metrics = st.query(
-        "SELECT LAST(*) FROM gf_ingest WHERE plant = 'demo-dip' AND time > now() - 1h"
-    )
+    metrics = st.query(f"SELECT LAST(*) FROM gf_ingest {where({'plant': 'demo-dip'}, last_s=3600)}")
     for reason, n in expected.items():
         assert int(metrics.iloc[0][f"last_rejected_{reason}"]) == n, reason
