@@ -100,6 +100,9 @@ class Spool:
         for path in paths:
             head, n, r = self._files[0]
             if head != path:
+                # A bug, not a user's condition: only this object changes the queue, and its one
+                # owner drops what it peeked, oldest first. So no domain error; and raised, not
+                # asserted, so that `python -O` cannot turn it into deleting the wrong batch.
                 raise RuntimeError(f"spool: dropping {path.name} out of order (oldest {head.name})")
             path.unlink(missing_ok=True)
             self._files.popleft()

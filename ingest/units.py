@@ -54,11 +54,3 @@ CONVERSIONS: dict[str, dict[str, tuple[float, float]]] = {
 def conversion(source_unit: str, canonical_unit: str) -> tuple[float, float] | None:
     """(scale, offset) from `source_unit` to `canonical_unit`, or None if not accepted."""
     return CONVERSIONS.get(canonical_unit, {}).get(source_unit)
-
-
-def to_canonical(value: float, source_unit: str, canonical_unit: str) -> float | None:
-    conv = conversion(source_unit, canonical_unit)
-    if conv is None:
-        return None
-    scale, offset = conv
-    return value * scale + offset
