@@ -202,12 +202,14 @@ class Ingest:
             self._acks_open = True
         # Subscribing again on a resumed session is harmless and covers an expired one.
         client.subscribe([(f, 1) for f in self.subscriptions])
-        self._connected.set()
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
         for topic, code in zip(self.subscriptions, reason_codes, strict=False):
             if code.is_failure:
                 log.error("MQTT subscription to %s refused: %s", topic, code)
+        # Ready only now: a message published between CONNACK and SUBACK, to a session that had
+        # no subscription yet, would never reach us.
+        self._connected.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         with self._ack_lock:
@@ -260,6 +262,7 @@ class Ingest:
         self.client.loop_start()
 
     def wait_connected(self, timeout_s: float) -> bool:
+        """True once connected and subscribed (the broker has answered the SUBSCRIBE)."""
         return self._connected.wait(timeout_s)
 
     def stop(self) -> None:
