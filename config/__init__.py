@@ -1,8 +1,9 @@
 """The configuration files greenfoundry ships: one folder per plant under `plants/`.
 
-`plants/<plant>/plant.yaml` is the plant's config (its facts, endpoints and signals),
-`evidence.yaml` what people declare about it, `indicators.example.yaml` a hand-typed indicators
-file. The demo plant, `plants/demo-dip/`, documents every key. These files are package data: an
+`plants/<plant>/plant.yaml` is the plant's config (the one place for its facts, and its
+endpoints and signals), `evidence.yaml` the row values people declare about it (`greenfoundry
+score` reads it by default from beside the plant.yaml), `indicators.example.yaml` a hand-typed
+indicators file. Plants' folders sit side by side; nothing assumes one plant. The demo plant, `plants/demo-dip/`, documents every key. These files are package data: an
 installed greenfoundry finds them here without the source tree.
 """
 

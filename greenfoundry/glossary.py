@@ -59,6 +59,12 @@ KINDS: dict[str, Kind] = {
 
 # Melting furnaces of Table C.1: cupola (冲天炉) and coreless induction furnace (无芯感应电炉).
 FURNACE_KINDS = ("cupola", "induction")
+# One line per furnace kind, for help texts and messages. The config calls it `furnaces[].kind`,
+# the standard's context and the CLI `furnace_kind` / `--furnace-kind`.
+FURNACE_KIND_DESCRIPTIONS = {
+    "cupola": "cupola (冲天炉), melts cold charge on coke; capacity is its melting rate in t/h",
+    "induction": "coreless induction furnace (无芯感应电炉), electric; capacity in t",
+}
 # The capacity's unit follows the furnace kind, as in Table C.1: a cupola by melting rate, an
 # induction furnace by holding capacity.
 CAPACITY_UNITS = {"cupola": "t/h", "induction": "t"}

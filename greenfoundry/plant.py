@@ -1,15 +1,23 @@
-"""The plant configuration: loaded and validated once, at start.
+"""The plant configuration: the one place for a plant's facts, loaded and validated once, at start.
 
-An invalid file stops with one message that names the key, the value and what is allowed
-(`ConfigError`). Secrets never live in the YAML: a password or token is given as `password_env` /
-`token_env` (the name of an environment variable) or `password_file` / `token_file` (a path), and a
-literal `password:` or `token:` key is refused. See `config/plants/demo-dip/plant.yaml` for every key.
+`config/plants/<plant>/plant.yaml` says what the plant is (product, furnaces with their kind,
+capacity and DN range, stacks with their pollutants and limits, water meters, the site's time
+zone, whether a residential area lies within 1200 m, the configured annual mean air
+temperature, who declared these facts and when) and how it is reached (MQTT, InfluxDB, the
+ingest's limits, the topic → signal table). The ingest, the simulator and the scorer all read
+their plant facts from here; nothing else declares them again.
+
+An invalid file stops with one message that names the file, the key, the value and what is
+allowed (`ConfigError`, in the style of `greenfoundry.inputs`). Secrets never live in the YAML: a
+password or token is given as `password_env` / `token_env` (the name of an environment variable)
+or `password_file` / `token_file` (a path), and a literal `password:` or `token:` key is refused.
+See `config/plants/demo-dip/plant.yaml` for every key.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
+import datetime as dt
 import os
 import re
 import zoneinfo
@@ -17,18 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from greenfoundry import glossary
+from greenfoundry import glossary, inputs
 from greenfoundry.errors import ConfigError
 from greenfoundry.ingest import units
 
 ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}\Z")
-FURNACE_KINDS = glossary.FURNACE_KINDS
-PRODUCTS = glossary.PRODUCTS
-CAPACITY_UNITS = glossary.CAPACITY_UNITS
-WATER_ROLES = glossary.WATER_ROLES
-POLLUTANTS = glossary.POLLUTANTS
+ID_RULE = "lower-case letters, digits, '-' or '_' (at most 63 characters)"
 
 
 @dataclass(frozen=True)
@@ -44,11 +46,20 @@ class Secret:
 
 @dataclass(frozen=True)
 class PlantInfo:
+    """The plant's own facts (`plant:`), its site's included (`plant.site`)."""
+
     id: str
     name: str
     timezone: str
-    residential_within_1200m: bool
-    annual_mean_air_temp_c: float | None
+    product: str  # gray | ductile (glossary.PRODUCTS)
+    iron_source: str | None  # gray pipe: where its iron comes from (glossary.IRON_SOURCES)
+    residential_within_1200m: bool  # Table 6 noise tiers
+    annual_mean_air_temp_c: float | None  # the latest calendar year's, configured; Table C.1 note 4
+    # Who vouches for these facts (against the permit and the plant list), and for how long.
+    declared_by: str | None = None
+    declared_on: dt.date | None = None
+    valid_until: dt.date | None = None  # the last day the declaration holds
+    references: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,13 +103,18 @@ class IngestConfig:
 
 @dataclass(frozen=True)
 class Furnace:
+    """A melting furnace. Its iron is the plant's product (`plant.product`)."""
+
     id: str
-    kind: str
-    capacity: float
-    capacity_unit: str
-    product: str
-    dn_min: int | None
+    kind: str  # glossary.FURNACE_KINDS
+    capacity: float  # in capacity_unit
+    capacity_unit: str  # glossary.CAPACITY_UNITS[kind]: t/h for a cupola, t for induction
+    dn_min: int | None  # the DN range its iron is cast into (required for ductile pipe)
     dn_max: int | None
+
+    @property
+    def dn_range(self) -> tuple[int, int] | None:
+        return None if self.dn_min is None else (self.dn_min, self.dn_max)
 
 
 @dataclass(frozen=True)
@@ -145,140 +161,59 @@ class PlantConfig:
     def topic_for(self, route: SignalRoute) -> str:
         return "/".join((self.mqtt.topic_root, self.plant.id, route.area, route.device, route.name))
 
+    @property
+    def dn_ranges(self) -> tuple[tuple[int, int], ...]:
+        """The DN ranges the plant casts: its furnaces' DN ranges, overlaps merged, smallest
+        first (the demo plant: DN80–300 and DN350–1000)."""
+        merged: list[list[int]] = []
+        for low, high in sorted(f.dn_range for f in self.furnaces if f.dn_range):
+            if merged and low <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], high)
+            else:
+                merged.append([low, high])
+        return tuple((low, high) for low, high in merged)
+
 
 # --------------------------------------------------------------------------------------------
-# Validation helpers. Each takes the dotted key path so the message can name it.
 
 
-class _Node:
-    """A mapping under validation: remembers its key path and which keys were read."""
-
-    def __init__(self, data: Any, path: str):
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path or '<top>'}: expected a mapping, got {_show(data)}")
-        self.data = data
-        self.path = path
-        self.seen: set[str] = set()
-
-    def key(self, name: str) -> str:
-        return f"{self.path}.{name}" if self.path else name
-
-    def get(self, name: str, default: Any = ..., *, required: bool = False) -> Any:
-        self.seen.add(name)
-        if name in self.data and self.data[name] is not None:
-            return self.data[name]
-        if required or default is ...:
-            raise ConfigError(f"{self.key(name)}: missing; this key is required")
-        return default
-
-    def child(self, name: str, *, required: bool = True) -> _Node:
-        value = self.get(name, None if not required else ..., required=required)
-        return _Node({} if value is None else value, self.key(name))
+class _ConfigNode(inputs.Node):
+    """A node of the plant config: `inputs.Node`, and a literal secret is refused with a hint."""
 
     def done(self) -> None:
         for name in self.data:
             if name in ("password", "token"):
-                raise ConfigError(
-                    f"{self.key(name)}: secrets are not read from the YAML; give "
-                    f"{name}_env (an environment variable name) or {name}_file (a path)"
+                self.fail(
+                    f"secrets are not read from the YAML; give {name}_env (an environment "
+                    f"variable name) or {name}_file (a path)",
+                    name,
                 )
-        unknown = sorted(set(self.data) - self.seen)
-        if unknown:
-            raise ConfigError(
-                f"{self.key(unknown[0])}: unknown key; allowed here: {', '.join(sorted(self.seen))}"
-            )
+        super().done()
 
 
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+def _id(node: inputs.Node, name: str = "id", default: Any = inputs.MISSING) -> Any:
+    return node.text(name, default, pattern=ID_RE, expected=ID_RULE)
 
 
-def _str(node: _Node, name: str, default: Any = ..., *, pattern: re.Pattern | None = None) -> Any:
-    value = node.get(name, default)
-    if value is None or (value is default and default is not ...):
-        return value
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{node.key(name)}: {_show(value)} is not allowed; expected a text")
-    if pattern and not pattern.match(value):
-        raise ConfigError(
-            f"{node.key(name)}: {_show(value)} is not allowed; expected lower-case letters, "
-            "digits, '-' or '_' (at most 63 characters)"
-        )
-    return value
-
-
-def _num(
-    node: _Node,
-    name: str,
-    default: Any = ...,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    integer: bool = False,
-) -> Any:
-    value = node.get(name, default)
-    if value is None:
-        return None
-    ok = isinstance(value, int) if integer else isinstance(value, int | float)
-    if not ok or isinstance(value, bool) or not math.isfinite(value):
-        kind = "a whole number" if integer else "a number"
-        raise ConfigError(f"{node.key(name)}: {_show(value)} is not allowed; expected {kind}")
-    if (low is not None and value < low) or (high is not None and value > high):
-        raise ConfigError(
-            f"{node.key(name)}: {_show(value)} is not allowed; expected between {low} and {high}"
-        )
-    return value
-
-
-def _choice(node: _Node, name: str, allowed: tuple[str, ...], default: Any = ...) -> Any:
-    value = node.get(name, default)
-    if value not in allowed:
-        raise ConfigError(
-            f"{node.key(name)}: {_show(value)} is not allowed; expected one of {', '.join(allowed)}"
-        )
-    return value
-
-
-def _bool(node: _Node, name: str, default: Any = ...) -> bool:
-    value = node.get(name, default)
-    if not isinstance(value, bool):
-        raise ConfigError(
-            f"{node.key(name)}: {_show(value)} is not allowed; expected true or false"
-        )
-    return value
-
-
-def _list(node: _Node, name: str) -> list[Any]:
-    value = node.get(name, [])
-    if not isinstance(value, list):
-        raise ConfigError(f"{node.key(name)}: expected a list, got {_show(value)}")
-    return value
-
-
-def _secret(node: _Node, name: str, env: dict[str, str] | None) -> Secret | None:
+def _secret(node: inputs.Node, name: str, env: dict[str, str] | None) -> Secret | None:
     """`<name>_env` or `<name>_file`; at most one of them. With `env` None the keys are
     checked but not resolved (the credentials will come from elsewhere, e.g. a local stack)."""
-    env_name = _str(node, f"{name}_env", None)
-    file_name = _str(node, f"{name}_file", None)
+    env_name = node.text(f"{name}_env", None)
+    file_name = node.text(f"{name}_file", None)
     if env_name and file_name:
-        raise ConfigError(f"{node.key(name + '_env')}: give {name}_env or {name}_file, not both")
+        node.fail(f"give {name}_env or {name}_file, not both", f"{name}_env")
     if env is None:
         return None
     if env_name:
         if env_name not in env:
-            raise ConfigError(
-                f"{node.key(name + '_env')}: environment variable {env_name} is not set"
-            )
+            node.fail(f"environment variable {env_name} is not set", f"{name}_env")
         return Secret(f"env:{env_name}", env[env_name])
     if file_name:
         path = Path(file_name).expanduser()
         try:
             return Secret(f"file:{path}", path.read_text(encoding="utf-8").strip())
         except OSError as exc:
-            raise ConfigError(
-                f"{node.key(name + '_file')}: cannot read {path}: {exc.strerror}"
-            ) from None
+            node.fail(f"cannot read {path}: {exc.strerror}", f"{name}_file")
     return None
 
 
@@ -290,64 +225,69 @@ def load(
 ) -> PlantConfig:
     """Load and validate a plant config. Relative paths inside it are relative to the file.
     Secrets are read from `env` (default: the process environment) or their files, unless
-    `resolve_secrets` is false (the caller supplies credentials, as `--stack` does)."""
+    `resolve_secrets` is false (the caller supplies credentials, as `--stack` does, or needs
+    none, as the scorer)."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    try:
-        if not resolve_secrets:
-            env = None
-        elif env is None:
-            env = dict(os.environ)
-        return parse(raw, base=path.parent, env=env, path=path)
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+    raw, _ = inputs.read(path, "the plant config", ConfigError)
+    if not resolve_secrets:
+        env = None
+    elif env is None:
+        env = dict(os.environ)
+    return parse(raw, base=path.parent, env=env, path=path)
 
 
 def parse(
-    raw: Any, *, base: Path, env: dict[str, str], path: Path = Path("<memory>")
+    raw: Any, *, base: Path, env: dict[str, str] | None, path: Path | None = None
 ) -> PlantConfig:
-    top = _Node(raw, "")
-    version = top.get("version")
-    if version != 1:
-        raise ConfigError(f"version: {_show(version)} is not allowed; expected 1")
+    """Validate a parsed plant config. Messages name `path` when it is given."""
+    file = inputs.display(path) if path is not None else None
+    top = _ConfigNode(raw, "", file=file, error=ConfigError)
+    top.choice("version", (1,))
 
     p = top.child("plant")
     site = p.child("site", required=False)
-    tz = _str(p, "timezone")
+    tz = p.text("timezone")
     try:
         zoneinfo.ZoneInfo(tz)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
-            f"plant.timezone: {_show(tz)} is not allowed; expected an IANA zone such as Asia/Shanghai"
-        ) from None
+        p.refuse("timezone", tz, "an IANA zone such as Asia/Shanghai")
+    declared_on = p.date("declared_on", None)
+    valid_until = p.date("valid_until", None)
+    if valid_until is not None and declared_on is None:
+        p.fail("missing; valid_until needs the day the facts were declared", "declared_on")
+    if valid_until is not None and valid_until < declared_on:
+        p.refuse("valid_until", valid_until, f"a date on or after declared_on ({declared_on})")
     plant = PlantInfo(
-        id=_str(p, "id", pattern=ID_RE),
-        name=_str(p, "name", ""),
+        id=_id(p),
+        name=p.text("name", ""),
         timezone=tz,
-        residential_within_1200m=_bool(site, "residential_within_1200m", False),
-        annual_mean_air_temp_c=_num(site, "annual_mean_air_temp_c", None, low=-60, high=60),
+        product=p.choice("product", glossary.PRODUCTS),
+        iron_source=p.choice("iron_source", glossary.IRON_SOURCES, None),
+        residential_within_1200m=site.boolean("residential_within_1200m", False),
+        annual_mean_air_temp_c=site.number(
+            "annual_mean_air_temp_c", None, low=-60, high=60, unit="°C"
+        ),
+        declared_by=p.text("declared_by", None),
+        declared_on=declared_on,
+        valid_until=valid_until,
+        references=p.texts("references"),
     )
     site.done()
     p.done()
 
     m = top.child("mqtt")
     mqtt = MqttConfig(
-        host=_str(m, "host", "127.0.0.1"),
-        port=_num(m, "port", 1883, low=1, high=65535, integer=True),
-        username=_str(m, "username", None),
+        host=m.text("host", "127.0.0.1"),
+        port=m.number("port", 1883, low=1, high=65535, integer=True),
+        username=m.text("username", None),
         password=_secret(m, "password", env),
-        client_id=_str(m, "client_id", f"gf-ingest-{plant.id}"),
-        session_expiry_s=_num(
-            m, "session_expiry_s", 7 * 86400, low=60, high=2**32 - 1, integer=True
+        client_id=m.text("client_id", f"gf-ingest-{plant.id}"),
+        session_expiry_s=m.number(
+            "session_expiry_s", 7 * 86400, low=60, high=2**32 - 1, integer=True
         ),
-        share_group=_str(m, "share_group", None, pattern=ID_RE),
-        topic_root=_str(m, "topic_root", "gf/v1"),
-        keepalive_s=_num(m, "keepalive_s", 30, low=5, high=3600, integer=True),
+        share_group=_id(m, "share_group", None),
+        topic_root=m.text("topic_root", "gf/v1"),
+        keepalive_s=m.number("keepalive_s", 30, low=5, high=3600, integer=True),
         subscribe=(),
     )
     filters = m.get("subscribe", None)
@@ -358,56 +298,63 @@ def parse(
         or not filters
         or not all(isinstance(f, str) and f and not f.startswith("$") for f in filters)
     ):
-        raise ConfigError(
-            f"mqtt.subscribe: {_show(filters)} is not allowed; expected a list of MQTT topic "
-            "filters such as gf/v1/<plant>/# ($share is added from share_group)"
+        m.refuse(
+            "subscribe",
+            filters,
+            "a list of MQTT topic filters such as gf/v1/<plant>/# ($share is added from "
+            "share_group)",
         )
     mqtt = dataclasses.replace(mqtt, subscribe=tuple(filters))
     m.done()
 
     i = top.child("influxdb")
     influx = InfluxConfig(
-        url=_str(i, "url", "http://127.0.0.1:8086").rstrip("/"),
-        database=_str(i, "database", "greenfoundry"),
-        retention_policy=_str(i, "retention_policy", None),
-        username=_str(i, "username", None),
+        url=i.text("url", "http://127.0.0.1:8086").rstrip("/"),
+        database=i.text("database", "greenfoundry"),
+        retention_policy=i.text("retention_policy", None),
+        username=i.text("username", None),
         password=_secret(i, "password", env),
         token=_secret(i, "token", env),
-        timeout_s=_num(i, "timeout_s", 10.0, low=0.1, high=300),
+        timeout_s=i.number("timeout_s", 10.0, low=0.1, high=300, unit="s"),
     )
     if "@" in influx.url.split("//", 1)[-1].split("/", 1)[0]:
-        raise ConfigError(
-            "influxdb.url: credentials in the URL are not allowed (they would reach logs); "
-            "give username with password_env/password_file, or token_env/token_file"
+        i.fail(
+            "credentials in the URL are not allowed (they would reach logs); give username "
+            "with password_env/password_file, or token_env/token_file",
+            "url",
         )
     if not influx.url.startswith(("http://", "https://")):
-        raise ConfigError(f"influxdb.url: {_show(influx.url)} is not allowed; expected http(s)://…")
+        i.refuse("url", influx.url, "http(s)://…")
     i.done()
 
     g = top.child("ingest", required=False)
     ingest = IngestConfig(
-        batch_max_readings=_num(g, "batch_max_readings", 5000, low=1, high=1_000_000, integer=True),
-        batch_max_age_ms=_num(g, "batch_max_age_ms", 200, low=1, high=60_000, integer=True),
-        spool_dir=(base / _str(g, "spool_dir", "var/spool")).resolve(),
-        deadletter_file=(base / _str(g, "deadletter_file", "var/deadletter.jsonl")).resolve(),
-        max_payload_bytes=_num(
-            g, "max_payload_bytes", 64 * 1024, low=64, high=64 * 2**20, integer=True
+        batch_max_readings=g.number(
+            "batch_max_readings", 5000, low=1, high=1_000_000, integer=True
         ),
-        max_batch_readings=_num(g, "max_batch_readings", 5000, low=1, high=1_000_000, integer=True),
-        max_future_s=_num(g, "max_future_s", 300, low=0, high=86400 * 365),
-        max_past_days=_num(g, "max_past_days", 400, low=0, high=36500),
-        self_metrics_interval_s=_num(g, "self_metrics_interval_s", 10, low=0.1, high=3600),
-        queue_budget_mb=_num(g, "queue_budget_mb", 256, low=16, high=65536, integer=True),
+        batch_max_age_ms=g.number("batch_max_age_ms", 200, low=1, high=60_000, integer=True),
+        spool_dir=(base / g.text("spool_dir", "var/spool")).resolve(),
+        deadletter_file=(base / g.text("deadletter_file", "var/deadletter.jsonl")).resolve(),
+        max_payload_bytes=g.number(
+            "max_payload_bytes", 64 * 1024, low=64, high=64 * 2**20, integer=True
+        ),
+        max_batch_readings=g.number(
+            "max_batch_readings", 5000, low=1, high=1_000_000, integer=True
+        ),
+        max_future_s=g.number("max_future_s", 300, low=0, high=86400 * 365),
+        max_past_days=g.number("max_past_days", 400, low=0, high=36500),
+        self_metrics_interval_s=g.number("self_metrics_interval_s", 10, low=0.1, high=3600),
+        queue_budget_mb=g.number("queue_budget_mb", 256, low=16, high=65536, integer=True),
     )
     g.done()
 
     furnaces = []
-    for n, item in enumerate(_list(top, "furnaces")):
-        f = _Node(item, f"furnaces[{n}]")
-        kind = _choice(f, "kind", FURNACE_KINDS)
+    for where, item in top.items("furnaces"):
+        f = top.node(item, where)
+        kind = f.choice("kind", glossary.FURNACE_KINDS)
         cap = f.child("capacity")
-        capacity = _num(cap, "value", low=0, high=1000)
-        cap_unit = _choice(cap, "unit", (CAPACITY_UNITS[kind],))
+        capacity = cap.number("value", above=0, high=1000, unit=glossary.CAPACITY_UNITS[kind])
+        cap_unit = cap.choice("unit", (glossary.CAPACITY_UNITS[kind],))
         cap.done()
         dn = f.get("dn_range", None)
         dn_min = dn_max = None
@@ -418,72 +365,64 @@ def parse(
                 or not all(isinstance(x, int) and not isinstance(x, bool) for x in dn)
                 or not 0 < dn[0] <= dn[1]
             ):
-                raise ConfigError(
-                    f"{f.key('dn_range')}: {_show(dn)} is not allowed; expected [DN_MIN, DN_MAX], "
-                    "whole numbers, DN_MIN ≤ DN_MAX"
-                )
+                f.refuse("dn_range", dn, "[DN_MIN, DN_MAX], whole numbers, DN_MIN ≤ DN_MAX")
             dn_min, dn_max = dn
-        product = _choice(f, "product", PRODUCTS)
-        if product == "ductile" and dn is None:
-            raise ConfigError(f"{f.key('dn_range')}: missing; ductile pipe needs its DN range")
-        furnaces.append(
-            Furnace(
-                _str(f, "id", pattern=ID_RE),
-                kind,
-                float(capacity),
-                cap_unit,
-                product,
-                dn_min,
-                dn_max,
+        elif plant.product == "ductile":
+            f.fail(
+                "missing; ductile pipe needs the DN range this furnace's iron is cast into "
+                "(Table C.1's tapping temperature depends on it)",
+                "dn_range",
             )
-        )
+        furnaces.append(Furnace(_id(f), kind, float(capacity), cap_unit, dn_min, dn_max))
         f.done()
-    _unique(furnaces, "furnaces")
+    _unique(top, furnaces, "furnaces")
 
     stacks = []
-    for n, item in enumerate(_list(top, "stacks")):
-        s = _Node(item, f"stacks[{n}]")
+    for where, item in top.items("stacks"):
+        s = top.node(item, where)
         pol = s.child("pollutants")
         limits = {}
         for name in list(pol.data):
-            if name not in POLLUTANTS:
-                raise ConfigError(
-                    f"{pol.key(name)}: unknown pollutant; expected one of {', '.join(POLLUTANTS)}"
+            if name not in glossary.POLLUTANTS:
+                pol.fail(
+                    f"unknown pollutant; expected one of {', '.join(glossary.POLLUTANTS)}", name
                 )
             entry = pol.child(name)
-            limits[name] = float(_num(entry, "limit_mg_m3", low=1e-6, high=1e6))
+            limits[name] = float(entry.number("limit_mg_m3", low=1e-6, high=1e6, unit="mg/m³"))
             entry.done()
         pol.done()
-        stacks.append(Stack(_str(s, "id", pattern=ID_RE), _str(s, "source", ""), limits))
+        stacks.append(Stack(_id(s), s.text("source", ""), limits))
         s.done()
-    _unique(stacks, "stacks")
+    _unique(top, stacks, "stacks")
 
     meters = []
-    for n, item in enumerate(_list(top, "water_meters")):
-        w = _Node(item, f"water_meters[{n}]")
-        meters.append(WaterMeter(_str(w, "id", pattern=ID_RE), _choice(w, "role", WATER_ROLES)))
+    for where, item in top.items("water_meters"):
+        w = top.node(item, where)
+        meters.append(WaterMeter(_id(w), w.choice("role", glossary.WATER_ROLES)))
         w.done()
-    _unique(meters, "water_meters")
+    _unique(top, meters, "water_meters")
 
     routes: dict[tuple[str, str, str], SignalRoute] = {}
-    for n, item in enumerate(_list(top, "signals")):
-        r = _Node(item, f"signals[{n}]")
-        topic = _str(r, "topic")
+    for where, item in top.items("signals"):
+        r = top.node(item, where)
+        topic = r.text("topic")
         parts = topic.split("/")
         if len(parts) == 3 and parts[2] == "_batch":
-            raise ConfigError(f"{r.key('topic')}: '_batch' is reserved for batch messages")
+            r.fail("'_batch' is reserved for batch messages", "topic")
         if len(parts) != 3 or not all(ID_RE.match(x) for x in parts):
-            raise ConfigError(
-                f"{r.key('topic')}: {_show(topic)} is not allowed; expected AREA/DEVICE/SIGNAL "
-                "(relative to <topic_root>/<plant>/), each level lower-case letters, digits, - or _"
+            r.refuse(
+                "topic",
+                topic,
+                "AREA/DEVICE/SIGNAL (relative to <topic_root>/<plant>/), each level lower-case "
+                "letters, digits, - or _",
             )
-        sig = _choice(r, "signal", tuple(glossary.SIGNALS))
+        sig = r.choice("signal", tuple(glossary.SIGNALS))
         canonical = glossary.SIGNALS[sig].unit
-        unit = _str(r, "unit", None)
+        unit = r.text("unit", None)
         if unit is not None and units.conversion(unit, canonical) is None:
             allowed = ", ".join(units.CONVERSIONS.get(canonical, {}))
-            raise ConfigError(
-                f"{r.key('unit')}: {_show(unit)} is not allowed for {sig}; expected one of {allowed}"
+            r.fail(
+                f"{inputs.show(unit)} is not allowed for {sig}; expected one of {allowed}", "unit"
             )
         tags_node = r.child("tags", required=False)
         tags = {}
@@ -494,32 +433,40 @@ def parse(
                 or k in ("plant", "area", "device")
                 or not isinstance(v, str)
             ):
-                raise ConfigError(
-                    f"{tags_node.key(str(k))}: {_show(v)} is not allowed; expected a text value "
-                    "under a lower-case tag name other than plant, area, device"
+                tags_node.refuse(
+                    str(k),
+                    v,
+                    "a text value under a lower-case tag name other than plant, area, device",
                 )
             tags[k] = v
         tags_node.done()
-        if sig == "stack_conc_mg_m3" and tags.get("pollutant") not in POLLUTANTS:
-            raise ConfigError(
-                f"{r.key('tags')}.pollutant: {_show(tags.get('pollutant'))} is not allowed; "
-                f"expected one of {', '.join(POLLUTANTS)}"
+        if sig == "stack_conc_mg_m3" and tags.get("pollutant") not in glossary.POLLUTANTS:
+            tags_node.refuse(
+                "pollutant", tags.get("pollutant"), "one of " + ", ".join(glossary.POLLUTANTS)
             )
         route = SignalRoute(parts[0], parts[1], parts[2], sig, unit, tuple(sorted(tags.items())))
         if route.key in routes:
-            raise ConfigError(f"{r.key('topic')}: {topic} is mapped twice")
+            r.fail(f"{topic} is mapped twice", "topic")
         routes[route.key] = route
         r.done()
 
     top.done()
     return PlantConfig(
-        path, plant, mqtt, influx, ingest, tuple(furnaces), tuple(stacks), tuple(meters), routes
+        path or Path("<memory>"),
+        plant,
+        mqtt,
+        influx,
+        ingest,
+        tuple(furnaces),
+        tuple(stacks),
+        tuple(meters),
+        routes,
     )
 
 
-def _unique(items: list[Any], key: str) -> None:
+def _unique(top: inputs.Node, items: list[Any], key: str) -> None:
     seen: set[str] = set()
     for n, item in enumerate(items):
         if item.id in seen:
-            raise ConfigError(f"{key}[{n}].id: {item.id!r} is used twice")
+            top.fail(f"{item.id!r} is used twice; expected each id once", at=f"{key}[{n}].id")
         seen.add(item.id)

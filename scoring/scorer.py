@@ -1,8 +1,18 @@
 """The scorer: F = Σ fi × Li over the rows of T/CFA 0308011.5-2024, the grade, and the gap.
 
-Inputs are the indicator values (`indicators.py`: measured values with window and coverage) and
-the declared evidence (`evidence.py`: the plant context and declared values with provenance).
-The standard (rows, tiers, errata, grades, the default Li policy) comes from `standard.py`.
+Inputs are the plant config (`greenfoundry.plant`: the plant's facts every threshold depends on,
+read without its secrets), the indicator values (`indicators.py`: measured values with window
+and coverage) and the declared evidence (`evidence.py`: declared values with provenance). The
+standard (rows, tiers, errata, grades, the default Li policy) comes from `standard.py`. A bad
+input raises one `InputError` (or `ConfigError` for the plant config) naming the file, the key
+path (`rows[<row id>]…`), the value and what is allowed; nothing is scored.
+
+Plant context: the standard's context keys come from the plant config: ``product``,
+``residential_within_1200m``, ``iron_source``, a configured ``annual_mean_air_temp_c``, and for
+Table C.1 ``furnace_kind`` and ``furnace_capacity`` from its furnaces, when they all fall on one
+Table C.1 row (`table_c1.plant_furnace`; otherwise the row needs the metrics' multi-furnace
+decision and is refused). A row's own context may add what is not plant-wide (a DN, a tapping
+temperature, a printed condition) but may not contradict the plant config.
 
 Every row ends in exactly one status (never a silent 0):
 
@@ -54,9 +64,12 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from greenfoundry.errors import ConfigError, GreenfoundryError
+from greenfoundry import glossary, inputs
+from greenfoundry.errors import ConfigError, GreenfoundryError, InputError
+from greenfoundry.plant import PlantConfig
 from greenfoundry.scoring import standard as std_mod
-from greenfoundry.scoring.evidence import Declaration, Evidence, PlantContext
+from greenfoundry.scoring import table_c1
+from greenfoundry.scoring.evidence import Declaration, Evidence
 from greenfoundry.scoring.indicators import Indicators, Measured
 
 STATUS_SCORED = "scored"
@@ -83,8 +96,15 @@ DEFAULT_MIN_COVERAGE = 0.9
 
 LI_MODES = ("floor", "interpolate")
 
-# Context keys the plant declares once; a row may not contradict them.
-_PLANT_KEYS = ("product", "residential_within_1200m", "furnace", "furnace_capacity", "iron_source")
+# Context keys the plant config states once; a row's context may not contradict them.
+PLANT_KEYS = (
+    "product",
+    "residential_within_1200m",
+    "furnace_kind",
+    "furnace_capacity",
+    "iron_source",
+    "annual_mean_air_temp_c",
+)
 
 # Node budget of the exact gap search; the plan says "exact: false" when it is exhausted.
 _SEARCH_BUDGET = 400_000
@@ -98,9 +118,15 @@ class Options:
 
     def __post_init__(self) -> None:
         if self.li_mode not in LI_MODES:
-            raise ConfigError(f"Li policy {self.li_mode!r} is not one of {', '.join(LI_MODES)}")
+            raise InputError(
+                f"Li policy {inputs.show(self.li_mode)} is not allowed; expected one of "
+                + ", ".join(LI_MODES)
+            )
         if not 0.0 <= self.min_coverage <= 1.0:
-            raise ConfigError(f"min coverage {self.min_coverage} must be within 0..1")
+            raise InputError(
+                f"min coverage {inputs.show(self.min_coverage)} is not allowed; expected a share "
+                "of the window from 0 to 1"
+            )
 
 
 @dataclass(frozen=True)
@@ -157,11 +183,14 @@ class Gap:
 class ScoreResult:
     standard: Any  # standard.Standard
     options: Options
-    plant: PlantContext
+    plant: PlantConfig
     rows: tuple[RowScore, ...]
     f: Fraction
     grade: Any  # standard.Grade or None
     gap: Gap
+    # Table C.1's (furnace_kind, furnace_capacity) for the plant; None when it has none or its
+    # furnaces fall on different rows (then the row could not score)
+    furnace: tuple[str, float] | None = None
 
     def row(self, row_id: str) -> RowScore:
         for r in self.rows:
@@ -192,29 +221,52 @@ def _frac(x: Any) -> Fraction:
     return x if isinstance(x, Fraction) else Fraction(str(x))
 
 
-def _unknown_row(source: str, row_id: str, standard) -> ConfigError:
+def _where(source: str, row_id: str, key: str | None = None) -> str:
+    """``<file>: rows[<row id>](.<key>)``: the place of a row's value in its file."""
+    path = inputs.key_path("rows", row_id)
+    return f"{source}: {path}.{key}" if key else f"{source}: {path}"
+
+
+def _unknown_row(source: str, row_id: str, standard) -> InputError:
     close = difflib.get_close_matches(row_id, list(standard.rows), n=1)
     hint = f"; did you mean {close[0]}?" if close else " (`greenfoundry standard show` lists them)"
-    return ConfigError(f"{source}: row {row_id}: not a row of {standard.id}{hint}")
+    return InputError(f"{_where(source, row_id)}: not a row of {standard.id}{hint}")
 
 
-def check_inputs(standard, indicators: Indicators, evidence: Evidence, options: Options) -> None:
-    """Cross-file checks: plant ids, unknown rows, a row in both files, windows, plant validity."""
-    if indicators.plant != evidence.plant.id:
-        raise ConfigError(
-            f"{indicators.source}: plant {indicators.plant!r} is not the evidence file's plant "
-            f"{evidence.plant.id!r}"
+def plant_source(plant: PlantConfig) -> str:
+    """The plant config's name in messages."""
+    return inputs.display(plant.path)
+
+
+def check_inputs(
+    standard, plant: PlantConfig, indicators: Indicators, evidence: Evidence, options: Options
+) -> None:
+    """Cross-file checks: plant ids, the plant's declaration, unknown rows, a row in both files,
+    windows."""
+    config = plant_source(plant)
+    info = plant.plant
+    for inp in (indicators, evidence):
+        if inp.plant != info.id:
+            raise InputError(
+                f"{inp.source}: plant: {inputs.show(inp.plant)} is not allowed; expected the "
+                f"plant config's plant.id {info.id!r} ({config})"
+            )
+    for key in ("declared_by", "declared_on"):
+        if getattr(info, key) is None:
+            raise ConfigError(
+                f"{config}: plant.{key}: missing; the scorer needs who declared the plant's "
+                "facts and when (plant.declared_by, plant.declared_on)"
+            )
+    if info.valid_until is not None and options.as_of > info.valid_until:
+        raise InputError(
+            f"{config}: plant.valid_until: the plant's facts declared by {info.declared_by} hold "
+            f"until {info.valid_until}, before the evaluation date {options.as_of}; renew the "
+            "declaration"
         )
-    plant = evidence.plant
-    if plant.valid_until is not None and options.as_of > plant.valid_until:
-        raise ConfigError(
-            f"{evidence.source}: plant: the plant context declared by {plant.declared_by} expired "
-            f"on {plant.valid_until} (evaluation date {options.as_of}); renew the declaration"
-        )
-    if options.as_of < plant.declared_on:
-        raise ConfigError(
-            f"{evidence.source}: plant: the plant context was declared on {plant.declared_on}, "
-            f"after the evaluation date {options.as_of}"
+    if options.as_of < info.declared_on:
+        raise InputError(
+            f"{config}: plant.declared_on: the plant's facts were declared on "
+            f"{info.declared_on}, after the evaluation date {options.as_of}"
         )
     for rid in indicators.rows:
         if rid not in standard.rows:
@@ -223,26 +275,26 @@ def check_inputs(standard, indicators: Indicators, evidence: Evidence, options: 
         if rid not in standard.rows:
             raise _unknown_row(evidence.source, rid, standard)
         if rid in indicators.rows:
-            raise ConfigError(
-                f"{evidence.source}: row {rid}: also given in {indicators.source}; give each row "
-                "in one file only"
+            raise InputError(
+                f"{_where(evidence.source, rid)}: also given in {indicators.source}; give each "
+                "row in one file only"
             )
     for rid, m in indicators.rows.items():
         # A window ending after the evaluation date holds data that did not exist yet.
         if m.window.end > options.as_of + dt.timedelta(days=1):
-            raise ConfigError(
-                f"{indicators.source}: row {rid}: window ends {m.window.end} (exclusive), after "
-                f"the evaluation date {options.as_of}"
+            raise InputError(
+                f"{_where(indicators.source, rid, 'window')}: ends {m.window.end} (exclusive), "
+                f"after the evaluation date {options.as_of}"
             )
 
 
 def _row_unit(standard, row, context: Mapping[str, Any]) -> str:
     """The row's unit; for Table C.1 the unit of the plant's furnace (kgce/t or kWh/t)."""
-    if row.limits_from == "C.1" and context.get("furnace"):
+    if row.limits_from == "C.1" and context.get("furnace_kind"):
         table = standard.furnace_table
-        spec = table.furnaces.get(context["furnace"], {}) if table else {}
-        if spec.get("unit"):
-            return spec["unit"]
+        spec = table.furnaces.get(context["furnace_kind"]) if table else None
+        if spec is not None:
+            return spec.unit
     return row.unit
 
 
@@ -251,9 +303,9 @@ def _check_unit(standard, row, measured: Measured, context: Mapping[str, Any], s
         return
     unit = _row_unit(standard, row, context)
     if measured.unit != unit:
-        raise ConfigError(
-            f"{source}: row {row.id}: unit {measured.unit!r} is not the row's unit ({unit}); "
-            "convert the value at the source"
+        raise InputError(
+            f"{_where(source, row.id, 'unit')}: {measured.unit!r} is not allowed; expected the "
+            f"row's unit {unit} (convert the value at the source)"
         )
 
 
@@ -263,34 +315,51 @@ def _check_range(row, value: Any, source: str) -> None:
         return
     if not isinstance(value, (int, float)):
         return  # the standard's own check names the wrong type
+    where = f"{_where(source, row.id, 'value')}: {inputs.show(value)} is not allowed; expected"
     vt = row.value_type
     if vt == "percent" and not 0 <= value <= 100:
-        raise ConfigError(
-            f"{source}: row {row.id}: {value} is not a percent (0..100, in {row.unit})"
-        )
+        raise InputError(f"{where} a percent from 0 to 100 ({row.unit})")
     if vt in ("ratio", "years", "number") and value < 0:
-        raise ConfigError(f"{source}: row {row.id}: {value} must not be negative ({row.unit})")
+        raise InputError(f"{where} a number that is not negative ({row.unit})")
     if vt == "count":
         if isinstance(value, float) and not value.is_integer():
-            raise ConfigError(
-                f"{source}: row {row.id}: a count of items must be whole, got {value}"
-            )
+            raise InputError(f"{where} a whole count of items")
         if value < 0 or (row.items and value > len(row.items)):
-            raise ConfigError(
-                f"{source}: row {row.id}: {value} items, but the row lists {len(row.items)}"
-            )
+            raise InputError(f"{where} a count from 0 to {len(row.items)}, the items the row lists")
 
 
-def _plant_context(plant: PlantContext) -> dict[str, Any]:
+def plant_furnace(standard, plant: PlantConfig) -> tuple[str, float] | None:
+    """The (furnace_kind, furnace_capacity) of Table C.1 for the plant (`table_c1.plant_furnace`);
+    None when the plant lists no furnace or the standard has no furnace table."""
+    if standard.furnace_table is None:
+        return None
+    return table_c1.plant_furnace(
+        plant.furnaces,
+        plant.plant.product,
+        table=standard.furnace_table,
+        source=plant_source(plant),
+    )
+
+
+def _plant_context(standard, plant: PlantConfig, row) -> dict[str, Any]:
+    """The plant's facts as the standard's context keys (the ones `row` uses need computing)."""
+    info = plant.plant
     ctx: dict[str, Any] = {
-        "product": plant.product,
-        "residential_within_1200m": plant.residential_within_1200m,
+        "product": info.product,
+        "residential_within_1200m": info.residential_within_1200m,
     }
-    if plant.furnace is not None:
-        ctx["furnace"] = plant.furnace.kind
-        ctx["furnace_capacity"] = plant.furnace.capacity
-    if plant.iron_source is not None:
-        ctx["iron_source"] = plant.iron_source
+    if info.iron_source is not None:
+        ctx["iron_source"] = info.iron_source
+    if info.annual_mean_air_temp_c is not None:
+        ctx["annual_mean_air_temp_c"] = info.annual_mean_air_temp_c
+    if {"furnace_kind", "furnace_capacity"} & set(row.context):
+        furnace = plant_furnace(standard, plant)
+        if furnace is None:
+            raise ConfigError(
+                f"{plant_source(plant)}: furnaces: missing; row {row.id} (Table C.1) needs the "
+                "plant's melting furnace (kind and capacity)"
+            )
+        ctx["furnace_kind"], ctx["furnace_capacity"] = furnace
     return ctx
 
 
@@ -303,52 +372,52 @@ def _tiers_or_exc(row, ctx):
 
 
 def row_context(
-    standard, row, plant: PlantContext, extra: Mapping[str, Any], source: str
+    standard, row, plant: PlantConfig, extra: Mapping[str, Any], source: str
 ) -> dict[str, Any]:
-    """The context a row is evaluated in: the plant's declared facts plus the row's own.
+    """The context a row is evaluated in: the plant config's facts plus the row's own.
 
     A row's own context may add keys the row uses (tapping temperature, DN, a printed condition)
-    but may not contradict the plant's declaration. A DN-dependent row of a ductile plant takes
-    the row's `dn`, or else the plant's DN range when every DN in it gives the same tiers; a
-    range that spans DN bands with different tiers is an error naming the row.
+    but may not contradict the plant config. A DN-dependent row of a ductile plant takes the
+    row's `dn`, or else the plant's DN ranges when every DN in them gives the same tiers; DN
+    ranges that span bands with different tiers are an error naming the row.
     """
-    ctx = _plant_context(plant)
+    ctx = _plant_context(standard, plant, row)
     for key, value in extra.items():
-        if key not in standard.context_keys:
-            raise ConfigError(
-                f"{source}: row {row.id}: unknown context key {key!r} (allowed for this row: "
-                f"{', '.join(row.context) or 'none'})"
+        where = _where(source, row.id, f"context.{key}")
+        if key not in standard.context_keys or key not in row.context:
+            used = ", ".join(row.context) or "none"
+            raise InputError(
+                f"{where}: unknown key for this row; allowed here: {used}"
+                if key not in standard.context_keys
+                else f"{where}: not used by this row; allowed here: {used}"
             )
-        if key not in row.context:
-            raise ConfigError(
-                f"{source}: row {row.id}: context key {key!r} is not used by this row (it uses: "
-                f"{', '.join(row.context) or 'none'})"
-            )
-        if key in _PLANT_KEYS and key in ctx and ctx[key] != value:
-            raise ConfigError(
-                f"{source}: row {row.id}: context {key}={value!r} contradicts the plant's "
-                f"declared {key}={ctx[key]!r}"
+        if key in PLANT_KEYS and key in ctx and ctx[key] != value:
+            raise InputError(
+                f"{where}: {inputs.show(value)} is not allowed; expected the plant config's "
+                f"{key} {ctx[key]!r} ({plant_source(plant)}), or leave it out"
             )
         try:
             standard.context_keys[key].check(value, row.id)
         except GreenfoundryError as exc:
-            raise ConfigError(f"{source}: {exc}") from exc
+            raise InputError(f"{source}: {exc}") from None
         ctx[key] = value
-    if "dn" in row.context and "dn" not in ctx and plant.product == "ductile":
-        if plant.dn_min is None:
-            raise ConfigError(
-                f"{source}: row {row.id}: needs the DN (context dn) and the plant declares no "
-                "dn_range"
+    if "dn" in row.context and "dn" not in ctx and plant.plant.product == "ductile":
+        ranges = plant.dn_ranges
+        if not ranges:
+            raise InputError(
+                f"{_where(source, row.id, 'context.dn')}: missing; the row needs the DN and the "
+                f"plant config ({plant_source(plant)}) lists no furnace with a dn_range"
             )
-        low = _tiers_or_exc(row, {**ctx, "dn": plant.dn_min})
-        high = _tiers_or_exc(row, {**ctx, "dn": plant.dn_max})
-        if low != high:
-            raise ConfigError(
-                f"{source}: row {row.id}: the plant casts DN{plant.dn_min}–{plant.dn_max}, which "
-                "spans DN ranges with different tiers; give the DN this value is for as "
+        ends = [dn for r in ranges for dn in r]
+        bands = {_tiers_or_exc(row, {**ctx, "dn": dn}) for dn in ends}
+        if len(bands) > 1:
+            cast = " and ".join(f"DN{low}–{high}" for low, high in ranges)
+            raise InputError(
+                f"{_where(source, row.id, 'context.dn')}: missing; the plant casts {cast}, "
+                "which spans DN ranges with different tiers: give the DN this value is for as "
                 "context: {dn: …}"
             )
-        ctx["dn"] = plant.dn_min
+        ctx["dn"] = ends[0]
     # Keep only the keys the row uses, so the output shows what decided its tiers.
     return {k: v for k, v in ctx.items() if k in row.context}
 
@@ -421,10 +490,10 @@ def _evaluate(row, value, ctx, source):
     try:
         return row.evaluate(value, ctx)
     except std_mod.ContextError as exc:
-        raise ConfigError(f"{source}: {exc}") from exc
+        raise InputError(f"{source}: {exc}") from None
 
 
-def score_row(standard, row, indicators, evidence, options) -> RowScore:
+def score_row(standard, row, plant, indicators, evidence, options) -> RowScore:
     indicator = standard.indicators[row.indicator_id]
     base = {
         "row_id": row.id,
@@ -455,7 +524,7 @@ def score_row(standard, row, indicators, evidence, options) -> RowScore:
     else:
         src_name, source, extra = evidence.source, "evidence", declared.context
         value = std_mod.NOT_APPLICABLE if declared.not_applicable else declared.value
-    ctx = row_context(standard, row, evidence.plant, extra, src_name)
+    ctx = row_context(standard, row, plant, extra, src_name)
     base["unit"] = _row_unit(standard, row, ctx)
     if measured is not None:
         _check_unit(standard, row, measured, ctx, src_name)
@@ -518,7 +587,7 @@ def score_row(standard, row, indicators, evidence, options) -> RowScore:
             f"{options.min_coverage:.0%}",
         )
     if ev.status not in (std_mod.STATUS_TIER, std_mod.STATUS_BELOW):
-        raise ConfigError(f"{src_name}: row {row.id}: cannot be scored ({ev.reason})")
+        raise InputError(f"{_where(src_name, row.id)}: cannot be scored ({ev.reason})")
     policy = standard.li_policy
     if options.li_mode == "interpolate":
         li = interpolated_li(row, ev, policy)
@@ -535,16 +604,28 @@ def score_row(standard, row, indicators, evidence, options) -> RowScore:
     )
 
 
-def score(standard, indicators: Indicators, evidence: Evidence, options: Options) -> ScoreResult:
-    """Score every row of the standard; see the module docstring for statuses, Li and the gap."""
-    check_inputs(standard, indicators, evidence, options)
+def score(
+    standard,
+    plant: PlantConfig,
+    indicators: Indicators,
+    evidence: Evidence,
+    options: Options,
+) -> ScoreResult:
+    """Score every row of the standard for the plant of `plant` (its config); see the module
+    docstring for the plant context, statuses, Li and the gap."""
+    check_inputs(standard, plant, indicators, evidence, options)
     rows = tuple(
-        score_row(standard, row, indicators, evidence, options) for row in standard.rows.values()
+        score_row(standard, row, plant, indicators, evidence, options)
+        for row in standard.rows.values()
     )
     f = sum((r.points for r in rows), Fraction(0))
     grade = standard.grade_for(f)
     gap = gap_analysis(standard, rows, f, grade, options.li_mode)
-    return ScoreResult(standard, options, evidence.plant, rows, f, grade, gap)
+    try:
+        furnace = plant_furnace(standard, plant)
+    except InputError:  # furnaces on different rows: the Table C.1 row had no value to score
+        furnace = None
+    return ScoreResult(standard, options, plant, rows, f, grade, gap, furnace)
 
 
 # --------------------------------------------------------------------------- gap analysis
@@ -751,6 +832,37 @@ def _move_dict(m: Move) -> dict[str, Any]:
     }
 
 
+def plant_dict(result: ScoreResult) -> dict[str, Any]:
+    """The plant as the scorer read it from its config (docs/score-json-schema.md, `plant`)."""
+    cfg = result.plant
+    info = cfg.plant
+    ranges = cfg.dn_ranges
+    kind, capacity = result.furnace or (None, None)
+    return {
+        "id": info.id,
+        "config": plant_source(cfg),
+        "product": info.product,
+        "dn_range": [ranges[0][0], ranges[-1][1]] if ranges else None,
+        "dn_ranges": [list(r) for r in ranges],
+        "residential_within_1200m": info.residential_within_1200m,
+        "annual_mean_air_temp_c": info.annual_mean_air_temp_c,
+        "furnace_kind": kind,
+        "furnace_capacity": capacity,
+        "furnace_capacity_unit": glossary.CAPACITY_UNITS[kind] if kind else None,
+        "furnaces": [
+            {
+                "id": f.id,
+                "kind": f.kind,
+                "capacity": f.capacity,
+                "capacity_unit": f.capacity_unit,
+                "dn_range": list(f.dn_range) if f.dn_range else None,
+            }
+            for f in cfg.furnaces
+        ],
+        "iron_source": info.iron_source,
+    }
+
+
 def result_to_dict(result: ScoreResult) -> dict[str, Any]:
     """The result as plain JSON values, in the schema of docs/score-json-schema.md."""
     s = result.standard
@@ -787,7 +899,7 @@ def result_to_dict(result: ScoreResult) -> dict[str, Any]:
         "schema": SCHEMA_ID,
         "standard": {"id": s.id, "title_zh": s.title_zh, "title_en": s.title_en},
         "as_of": result.options.as_of.isoformat(),
-        "plant": result.plant.as_dict(),
+        "plant": plant_dict(result),
         "li_policy": li_policy_dict(s, result.options),
         "min_coverage": result.options.min_coverage,
         "f": _num(result.f),

@@ -11,15 +11,18 @@ Public API (stable: the scorer builds on it)
 ``load_standard(path_or_id=None) -> Standard``
     ``None`` loads ``DEFAULT_ID``; an id loads ``standards/<id>.yaml`` from the package; a path
     (``str`` ending in ``.yaml``/``.yml`` or a ``Path``) loads that file. The file is validated
-    once, here: unknown keys, comparators, thresholds out of order, point sums, references to
-    decisions. Every problem raises ``ConfigError`` naming the file and the row.
+    once, here, through ``greenfoundry.inputs`` (a key given twice, an unknown key, comparators,
+    thresholds out of order, point sums, references to decisions, an impossible date). Every
+    problem raises one ``ConfigError`` naming the file and the key path (a row as
+    ``rows[<row id>]``), the value and what is allowed.
 
 ``Standard``: ``id``, ``title_zh``, ``title_en``, ``total_points`` (int, 1000), ``groups``
     (tuple of ``Group``), ``indicators`` (dict id -> ``Indicator``), ``rows`` (dict id -> ``Row``,
     in table order), ``errata`` (tuple of ``Decision``) and ``decision(id)``, ``grades`` (tuple of
     ``Grade``, best first) and ``grade_for(f) -> Grade | None``, ``li_policy`` (``LiPolicy``),
     ``context_keys`` (dict name -> ``ContextKey``), ``scales`` (dict name -> ``Scale``),
-    ``furnace_table`` (the parsed Table C.1, see ``table_c1``), ``path``.
+    ``furnace_table`` (the parsed Table C.1, see ``table_c1``), ``path``, ``revised_on`` (the
+    date the data file was last revised).
 ``Group``: ``id``, ``no``, ``name_zh``, ``name_en``, ``points``, ``points_printed``, ``source``,
     ``indicators``.
 ``Indicator``: ``id``, ``group_id``, ``name_zh``, ``name_en``, ``points`` (in force),
@@ -49,13 +52,14 @@ Public API (stable: the scorer builds on it)
 
 Context is a plain mapping. Keys and their allowed values are data (``context_keys`` in the
 YAML); for this standard: ``product`` ("gray" | "ductile"), ``dn`` (int), ``iron_source``,
-``residential_within_1200m`` (bool), ``furnace`` ("cupola" | "induction"),
+``residential_within_1200m`` (bool), ``furnace_kind`` ("cupola" | "induction"),
 ``furnace_capacity`` (t/h for a cupola, t for an induction furnace), ``tap_temp_c``,
 ``annual_mean_air_temp_c`` and the boolean conditions ``water_based_coating`` and ``no_serious_injury``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 from collections.abc import Mapping
@@ -66,8 +70,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from greenfoundry import inputs
 from greenfoundry.errors import ConfigError, ContextError, NotCoveredError
 
 DEFAULT_ID = "t-cfa-0308011.5-2024"
@@ -189,6 +192,16 @@ class ContextKey:
     unit: str
     description: str
 
+    def allowed(self) -> str:
+        """What the key takes, for messages."""
+        unit = f" ({self.unit})" if self.unit else ""
+        return {
+            "enum": "one of " + ", ".join(self.values),
+            "int": f"a whole number{unit}",
+            "number": f"a number{unit}",
+            "bool": "true or false",
+        }[self.type]
+
     def check(self, value: Any, row_id: str) -> Any:
         ok = {
             "enum": isinstance(value, str) and value in self.values,
@@ -197,11 +210,9 @@ class ContextKey:
             "bool": isinstance(value, bool),
         }[self.type]
         if not ok:
-            allowed = (
-                ", ".join(self.values) if self.type == "enum" else f"a {self.type} ({self.unit})"
-            )
             raise ContextError(
-                f"row {row_id}: context {self.name}={value!r} is not allowed (expected {allowed})"
+                f"rows[{row_id}].context.{self.name}: {inputs.show(value)} is not allowed; "
+                f"expected {self.allowed()}"
             )
         return value
 
@@ -329,7 +340,9 @@ class Row:
     def _ctx(self, context: Mapping[str, Any] | None, key: str, why: str) -> Any:
         context = context or {}
         if key not in context or context[key] is None:
-            raise ContextError(f"row {self.id} ({self.name_en}) needs context key '{key}' {why}")
+            raise ContextError(
+                f"rows[{self.id}].context.{key}: missing; the row ({self.name_en}) needs it {why}"
+            )
         spec = self._standard.context_keys[key] if self._standard else None
         return spec.check(context[key], self.id) if spec else context[key]
 
@@ -371,17 +384,18 @@ class Row:
 
     def _check_value(self, value: Any) -> Any:
         vt = self.value_type
+        where = f"rows[{self.id}].value: {inputs.show(value)} is not allowed; expected"
         if vt == "level":
-            if not isinstance(value, str):
-                raise ContextError(f"row {self.id}: a level row takes a level key, got {value!r}")
-            self.scale.rank(value)
+            keys = ", ".join(lv.key for lv in self.scale.levels)
+            if not isinstance(value, str) or value not in keys.split(", "):
+                raise ContextError(f"{where} a level of scale {self.scale.name}: {keys}")
             return value
         if vt == "boolean":
             if not isinstance(value, bool):
-                raise ContextError(f"row {self.id}: a boolean row takes true/false, got {value!r}")
+                raise ContextError(f"{where} true or false (a yes/no row)")
             return value
         if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-            raise ContextError(f"row {self.id}: expected a number ({self.unit}), got {value!r}")
+            raise ContextError(f"{where} a number ({self.unit})")
         return value
 
     def evaluate(self, value: Any, context: Mapping[str, Any] | None = None) -> Evaluation:
@@ -504,6 +518,7 @@ class Standard:
     furnace_table: Any
     path: Path
     structure: dict[str, int]
+    revised_on: dt.date | None = None  # when this data file was last revised
 
     def decision(self, decision_id: str) -> Decision:
         for d in self.errata:
@@ -537,11 +552,17 @@ def standard_path(path_or_id: str | Path | None = None) -> Path:
     if isinstance(path_or_id, Path) or str(path_or_id).endswith((".yaml", ".yml")):
         return Path(path_or_id)
     if not re.fullmatch(r"[A-Za-z0-9._-]+", str(path_or_id)):
-        raise ConfigError(f"standard id {path_or_id!r}: only letters, digits, '.', '_' and '-'")
+        raise ConfigError(
+            f"standard id {path_or_id!r} is not allowed; expected letters, digits, '.', '_' "
+            "and '-', or the path of a .yaml file"
+        )
     path = _package_path(str(path_or_id))
     if not path.exists():
         have = sorted(p.stem for p in path.parent.glob("*.yaml"))
-        raise ConfigError(f"standard {path_or_id!r} not found (shipped: {', '.join(have)})")
+        raise ConfigError(
+            f"standard {path_or_id!r} is not allowed; expected one of the shipped standards "
+            f"({', '.join(have)}) or the path of a .yaml file"
+        )
     return path
 
 
@@ -551,71 +572,41 @@ def load_standard(path_or_id: str | Path | None = None) -> Standard:
     try:
         mtime = path.stat().st_mtime_ns
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the standard file ({exc.strerror})") from exc
+        raise ConfigError(
+            f"{inputs.display(path)}: cannot read the standard's file: {exc.strerror}"
+        ) from None
     return _load_cached(str(path), mtime)
 
 
 @lru_cache(maxsize=16)
 def _load_cached(path: str, _mtime: int) -> Standard:
-    text = Path(path).read_text(encoding="utf-8")
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    return build_standard(raw, Path(path))
+    raw, file = inputs.read(path, "the standard's file", ConfigError)
+    return build_standard(raw, Path(path), file)
 
 
-class _Reader:
-    """Reads one mapping of the file, refusing unknown keys, with the place named in errors."""
+def _node(file: str, path: str, data: Any, required=(), optional=()) -> inputs.Node:
+    """A mapping of the standard's file, its keys checked up front."""
+    node = inputs.Node(data, path, file=file, error=ConfigError)
+    return node.expect(required, optional)
 
-    def __init__(self, file: str, where: str, data: Any, required: tuple, optional: tuple = ()):
-        self.file, self.where = file, where
-        if not isinstance(data, dict):
-            self.fail(f"expected a mapping, got {type(data).__name__}")
-        unknown = sorted(set(data) - set(required) - set(optional), key=str)
-        if unknown:
-            self.fail(
-                f"unknown key {unknown[0]!r} (allowed: {', '.join(sorted((*required, *optional)))})"
-            )
-        missing = [k for k in required if k not in data]
-        if missing:
-            self.fail(f"missing key {missing[0]!r}")
-        self.data = data
 
-    def fail(self, msg: str):
-        raise ConfigError(f"{self.file}: {self.where}: {msg}")
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.data.get(key, default)
-
-    def str(self, key: str, default: str | None = None) -> str:
-        v = self.data.get(key, default)
-        if not isinstance(v, str):
-            self.fail(f"{key} must be text, got {v!r}")
-        return v
-
-    def num(self, key: str) -> float:
-        v = self.data.get(key)
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            self.fail(f"{key} must be a number, got {v!r}")
-        return v
-
-    def list(self, key: str) -> list:
-        v = self.data.get(key, [])
-        if not isinstance(v, list):
-            self.fail(f"{key} must be a list, got {v!r}")
-        return v
+def item_path(where: str, name: str, raw: Any) -> str:
+    """An id'd item's key path, `name[<id>]`, as soon as it has an id; else its position."""
+    rid = raw.get("id") if isinstance(raw, dict) else None
+    return f"{name}[{rid}]" if isinstance(rid, str) and rid else where
 
 
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+_ID_RULE = "lower-case letters, digits, '.', '_' or '-'"
 
 
-def build_standard(raw: Any, path: Path) -> Standard:
-    """Validate the parsed YAML and build the model. Raises ``ConfigError`` naming the row."""
-    f = path.name
-    top = _Reader(
+def build_standard(raw: Any, path: Path, file: str | None = None) -> Standard:
+    """Validate the parsed YAML and build the model. Raises ``ConfigError`` naming the file and
+    the key path (rows as ``rows[<row id>]``)."""
+    f = file or inputs.display(path)
+    top = _node(
         f,
-        "top level",
+        "",
         raw,
         (
             "id",
@@ -629,86 +620,98 @@ def build_standard(raw: Any, path: Path) -> Standard:
             "errata",
             "groups",
         ),
-        ("scales", "furnace_table", "source", "notes"),
+        ("scales", "furnace_table", "source", "notes", "revised_on"),
     )
-    total = top.num("total_points")
+    total = top.number("total_points", integer=True, above=0)
+    revised_on = top.date("revised_on", None)
 
     # decisions first: rows cite them
     errata = []
-    for i, d in enumerate(top.list("errata")):
-        r = _Reader(
-            f, f"errata[{i}]", d, ("id", "about", "decision", "reason"), ("affects", "source")
+    decision_ids: set[str] = set()
+    for where, d in top.items("errata"):
+        r = _node(
+            f,
+            item_path(where, "errata", d),
+            d,
+            ("id", "about", "decision", "reason"),
+            ("affects", "source"),
         )
+        did = r.text("id")
+        if did in decision_ids:
+            r.refuse("id", did, "an id no other decision has")
+        decision_ids.add(did)
+        r.path = f"errata[{did}]"
         errata.append(
             Decision(
-                r.str("id"),
-                r.str("about"),
-                r.str("decision"),
-                r.str("reason"),
+                did,
+                r.text("about"),
+                r.text("decision"),
+                r.text("reason"),
                 tuple(r.list("affects")),
                 r.get("source", ""),
             )
         )
-    decision_ids = {d.id for d in errata}
-    if len(decision_ids) != len(errata):
-        top.fail("two errata decisions share an id")
 
-    lp = _Reader(f, "li_policy", top.get("li_policy"), ("floors", "below", "source"), ("note",))
+    lp = _node(f, "li_policy", top.get("li_policy"), ("floors", "below", "source"), ("note",))
     floors = lp.get("floors")
     if not isinstance(floors, dict) or sorted(floors) != [1, 2, 3]:
-        lp.fail(f"floors must map tiers 1, 2, 3 to Li, got {floors!r}")
-    if not (1 >= floors[1] > floors[2] > floors[3] > lp.num("below") >= 0):
-        lp.fail(f"floors must fall with the tier, within [0, 1]: {floors!r}")
+        lp.refuse("floors", floors, "a mapping of tiers 1, 2, 3 to Li")
+    if not (1 >= floors[1] > floors[2] > floors[3] > lp.number("below") >= 0):
+        lp.refuse("floors", floors, "Li falling with the tier, within [0, 1], above `below`")
     li_policy = LiPolicy(
         {int(k): float(v) for k, v in floors.items()},
-        float(lp.num("below")),
-        lp.str("source"),
+        float(lp.number("below")),
+        lp.text("source"),
         lp.get("note", ""),
     )
 
     grades = []
-    for i, g in enumerate(top.list("grades")):
-        r = _Reader(f, f"grades[{i}]", g, ("level", "min_f", "name_zh", "name_en"))
+    for where, g in top.items("grades"):
+        r = _node(f, where, g, ("level", "min_f", "name_zh", "name_en"))
         grades.append(
-            Grade(int(r.num("level")), r.num("min_f"), r.str("name_zh"), r.str("name_en"))
+            Grade(
+                r.number("level", integer=True),
+                r.number("min_f"),
+                r.text("name_zh"),
+                r.text("name_en"),
+            )
         )
     if [g.min_f for g in grades] != sorted((g.min_f for g in grades), reverse=True):
-        top.fail("grades must be listed best first (min_f falling)")
+        top.refuse("grades", [g.min_f for g in grades], "grades listed best first (min_f falling)")
 
     context_keys = {}
-    for name, spec in (top.get("context_keys") or {}).items():
-        r = _Reader(f, f"context_keys.{name}", spec, ("type", "description"), ("values", "unit"))
-        if r.get("type") not in ("enum", "int", "number", "bool"):
-            r.fail(f"type must be enum, int, number or bool, got {r.get('type')!r}")
-        if r.get("type") == "enum" and not r.list("values"):
-            r.fail("an enum needs values")
+    for name, spec in top.child("context_keys").data.items():
+        r = _node(f, f"context_keys.{name}", spec, ("type", "description"), ("values", "unit"))
+        ctype = r.choice("type", ("enum", "int", "number", "bool"))
+        if ctype == "enum" and not r.list("values"):
+            r.refuse("values", r.get("values", None), "the allowed values of the enum")
         context_keys[name] = ContextKey(
             name,
-            r.get("type"),
+            ctype,
             tuple(r.list("values")),
             r.get("unit", ""),
-            r.str("description"),
+            r.text("description"),
         )
 
     scales = {}
-    for name, spec in (top.get("scales") or {}).items():
-        r = _Reader(f, f"scales.{name}", spec, ("levels", "source"))
+    for name, spec in top.child("scales", required=False).data.items():
+        r = _node(f, f"scales.{name}", spec, ("levels", "source"))
         levels = []
-        for j, lv in enumerate(r.list("levels")):
-            lr = _Reader(f, f"scales.{name}.levels[{j}]", lv, ("key", "zh", "en"))
-            levels.append(ScaleLevel(lr.str("key"), lr.str("zh"), lr.str("en")))
-        scales[name] = Scale(name, tuple(levels), r.str("source"))
+        for where, lv in r.items("levels"):
+            lr = _node(f, where, lv, ("key", "zh", "en"))
+            levels.append(ScaleLevel(lr.text("key"), lr.text("zh"), lr.text("en")))
+        scales[name] = Scale(name, tuple(levels), r.text("source"))
 
     furnace_table = None
-    if top.get("furnace_table") is not None:
+    if top.has("furnace_table"):
         from greenfoundry.scoring import table_c1
 
         furnace_table = table_c1.parse_table(top.get("furnace_table"), f, context_keys)
 
     std = Standard(
-        id=top.str("id"),
-        title_zh=top.str("title_zh"),
-        title_en=top.str("title_en"),
+        id=top.text("id"),
+        title_zh=top.text("title_zh"),
+        title_en=top.text("title_en"),
         total_points=int(total),
         groups=(),
         indicators={},
@@ -721,66 +724,66 @@ def build_standard(raw: Any, path: Path) -> Standard:
         furnace_table=furnace_table,
         path=path,
         structure=dict(top.get("structure") or {}),
+        revised_on=revised_on,
     )
 
-    def cite(r: _Reader, ids: list) -> tuple[str, ...]:
+    def cite(r: inputs.Node, key: str, ids: list) -> tuple[str, ...]:
         for d in ids:
             if d not in decision_ids:
-                r.fail(f"cites decision {d!r}, which is not in errata")
+                r.refuse(key, d, "the id of a decision in errata")
         return tuple(ids)
 
     groups = []
     seen_ids: set[str] = set()
 
-    def new_id(r: _Reader, i: str) -> str:
-        if not isinstance(i, str) or not _ID_RE.match(i):
-            r.fail(f"id {i!r} must be lower-case letters, digits, '.', '_' or '-'")
+    def new_id(r: inputs.Node) -> str:
+        i = r.text("id", pattern=_ID_RE, expected=_ID_RULE)
         if i in seen_ids:
-            r.fail(f"id {i!r} is used twice")
+            r.refuse("id", i, f"an id used once ({i!r} is used twice)")
         seen_ids.add(i)
         return i
 
-    for gi, g in enumerate(top.list("groups")):
-        gr = _Reader(
+    for where, g in top.items("groups"):
+        gr = _node(
             f,
-            f"groups[{gi}]",
+            item_path(where, "groups", g),
             g,
             ("id", "number", "name_zh", "name_en", "points", "source", "indicators"),
             ("points_printed", "decisions"),
         )
-        gid = new_id(gr, gr.get("id"))
-        gr.where = f"group {gid}"
-        cite(gr, gr.list("decisions"))
+        gid = new_id(gr)
+        gr.path = f"groups[{gid}]"
+        cite(gr, "decisions", gr.list("decisions"))
         indicators = []
-        for ii, ind in enumerate(gr.list("indicators")):
-            iid_raw = ind.get("id") if isinstance(ind, dict) else None
-            ir = _Reader(
+        for iwhere, ind in gr.items("indicators"):
+            ir = _node(
                 f,
-                f"indicator {iid_raw}"
-                if isinstance(iid_raw, str)
-                else f"group {gid} indicator[{ii}]",
+                item_path(iwhere, "indicators", ind),
                 ind,
                 ("id", "name_zh", "name_en", "points", "source", "rows"),
                 ("points_printed", "decisions", "scale_rows"),
             )
-            iid = new_id(ir, ir.get("id"))
-            ir.where = f"indicator {iid}"
-            decisions = cite(ir, ir.list("decisions"))
+            iid = new_id(ir)
+            ir.path = f"indicators[{iid}]"
+            decisions = cite(ir, "decisions", ir.list("decisions"))
             rows_raw = ir.list("rows")
             if not rows_raw:
-                ir.fail("has no rows")
-            rows = [_build_row(f, rr, iid, std, new_id, cite) for rr in rows_raw]
+                ir.refuse("rows", rows_raw, "at least one row")
+            rows = [
+                _build_row(f, f"{ir.path}.rows[{k}]", rr, iid, std, new_id, cite)
+                for k, rr in enumerate(rows_raw)
+            ]
             printed_sum = sum(Fraction(str(r.points_printed)) for r in rows)
-            in_force = Fraction(str(ir.num("points")))
+            in_force = Fraction(str(ir.number("points")))
             if printed_sum != in_force:
-                scale_by = ir.get("scale_rows")
+                scale_by = ir.get("scale_rows", None)
                 if scale_by is None:
                     ir.fail(
                         f"rows sum to {_num(float(printed_sum))} points but the indicator has "
                         f"{_num(float(in_force))} in force; fix the points or cite the decision "
                         "that scales the rows (scale_rows)"
                     )
-                cite(ir, [scale_by])
+                cite(ir, "scale_rows", [scale_by])
                 k = in_force / printed_sum
                 rows = [_rescale(r, k, scale_by) for r in rows]
             for r in rows:
@@ -788,28 +791,28 @@ def build_standard(raw: Any, path: Path) -> Standard:
             indicator = Indicator(
                 iid,
                 gid,
-                ir.str("name_zh"),
-                ir.str("name_en"),
-                ir.num("points"),
-                dict(ir.get("points_printed") or {}),
-                ir.str("source"),
+                ir.text("name_zh"),
+                ir.text("name_en"),
+                ir.number("points"),
+                dict(ir.get("points_printed", {})),
+                ir.text("source"),
                 decisions,
                 tuple(rows),
             )
             std.indicators[iid] = indicator
             indicators.append(indicator)
         isum = sum(i.points for i in indicators)
-        if isum != gr.num("points"):
-            gr.fail(f"indicators sum to {isum} points, the group has {gr.num('points')}")
+        if isum != gr.number("points"):
+            gr.fail(f"indicators sum to {isum} points, the group has {gr.number('points')}")
         groups.append(
             Group(
                 gid,
-                int(gr.num("number")),
-                gr.str("name_zh"),
-                gr.str("name_en"),
-                gr.num("points"),
-                dict(gr.get("points_printed") or {}),
-                gr.str("source"),
+                gr.number("number", integer=True),
+                gr.text("name_zh"),
+                gr.text("name_en"),
+                gr.number("points"),
+                dict(gr.get("points_printed", {})),
+                gr.text("source"),
                 tuple(indicators),
             )
         )
@@ -817,28 +820,34 @@ def build_standard(raw: Any, path: Path) -> Standard:
 
     gsum = sum(g.points for g in groups)
     if gsum != total:
-        top.fail(f"groups sum to {gsum} points, total_points is {total}")
+        top.fail(f"groups sum to {gsum} points, total_points is {total}", "groups")
     if std.points_in_force() != total:
-        top.fail(f"rows in force sum to {float(std.points_in_force())}, not {total}")
+        top.fail(f"rows in force sum to {float(std.points_in_force())}, not {total}", "groups")
     want = std.structure
     if want.get("first_level") not in (None, len(groups)):
         top.fail(
-            f"structure says {want['first_level']} first-level indicators, found {len(groups)}"
+            f"structure says {want['first_level']} first-level indicators, found {len(groups)}",
+            "structure",
         )
     if want.get("second_level") not in (None, len(std.indicators)):
         top.fail(
             f"structure says {want['second_level']} second-level indicators, "
-            f"found {len(std.indicators)}"
+            f"found {len(std.indicators)}",
+            "structure",
         )
     for d in errata:
         for a in d.affects:
             if a not in seen_ids and a not in ("li_policy", "furnace_table"):
-                top.fail(f"decision {d.id} affects {a!r}, which is no group, indicator or row id")
+                top.fail(
+                    f"{inputs.show(a)} is not allowed; expected a group, indicator or row id",
+                    at=f"errata[{d.id}].affects",
+                )
     if furnace_table is not None:
+        ft = top.child("furnace_table")
         fr = furnace_table.row_id
         if fr not in std.rows or std.rows[fr].limits_from != "C.1":
-            top.fail(f"furnace_table.row_id {fr!r} must be a row with limits_from: C.1")
-        cite(top, list(furnace_table.decision_ids))
+            ft.refuse("row_id", fr, "the id of a row with limits_from: C.1")
+        cite(ft, "decisions", list(furnace_table.decision_ids))
     return std
 
 
@@ -853,11 +862,10 @@ def _rescale(row: Row, k: Fraction, decision: str) -> Row:
     )
 
 
-def _build_row(f, raw, indicator_id, std: Standard, new_id, cite) -> Row:
-    rid_raw = raw.get("id") if isinstance(raw, dict) else None
-    r = _Reader(
+def _build_row(f, where, raw, indicator_id, std: Standard, new_id, cite) -> Row:
+    r = _node(
         f,
-        f"row {rid_raw}" if isinstance(rid_raw, str) else f"indicator {indicator_id} row",
+        item_path(where, "rows", raw),
         raw,
         ("id", "name_zh", "name_en", "points", "unit", "kind", "value_type", "source"),
         (
@@ -872,63 +880,61 @@ def _build_row(f, raw, indicator_id, std: Standard, new_id, cite) -> Row:
             "note",
         ),
     )
-    rid = new_id(r, r.get("id"))
-    r.where = f"row {rid}"
+    rid = new_id(r)
+    r.path = f"rows[{rid}]"
     if not rid.startswith(indicator_id + "."):
-        r.fail(f"a row id starts with its indicator id {indicator_id!r}.")
-    if r.get("kind") not in KINDS:
-        r.fail(f"kind must be one of {', '.join(KINDS)}, got {r.get('kind')!r}")
-    if r.get("value_type") not in VALUE_TYPES:
-        r.fail(f"value_type must be one of {', '.join(VALUE_TYPES)}, got {r.get('value_type')!r}")
-    decisions = cite(r, r.list("decisions"))
+        r.refuse("id", rid, f"an id that starts with its indicator id {indicator_id!r}.")
+    kind = r.choice("kind", KINDS)
+    value_type = r.choice("value_type", VALUE_TYPES)
+    decisions = cite(r, "decisions", r.list("decisions"))
     context = tuple(r.list("context"))
     for k in context:
         if k not in std.context_keys:
-            r.fail(f"context key {k!r} is not declared in context_keys")
+            r.refuse("context", k, "a key declared in context_keys")
     scale = None
-    if r.get("value_type") == "level":
-        if r.get("scale") not in std.scales:
-            r.fail(f"a level row needs a scale from scales, got {r.get('scale')!r}")
+    if value_type == "level":
+        r.choice("scale", tuple(std.scales))
         scale = std.scales[r.get("scale")]
-    elif r.get("scale") is not None:
-        r.fail("only a level row has a scale")
+    elif r.has("scale"):
+        r.fail("only a level row has a scale", "scale")
     conditions = []
-    for j, c in enumerate(r.list("conditions")):
-        cr = _Reader(f, f"row {rid} conditions[{j}]", c, ("key", "printed"))
-        key = cr.str("key")
+    for cwhere, c in r.items("conditions"):
+        cr = _node(f, cwhere, c, ("key", "printed"))
+        key = cr.text("key")
         if key not in context:
-            r.fail(f"condition key {key!r} must be listed in the row's context")
+            cr.refuse("key", key, "a key listed in the row's context")
         if std.context_keys[key].type != "bool":
-            r.fail(f"condition key {key!r} must be a bool context key")
-        conditions.append(Condition(key, cr.str("printed")))
+            cr.refuse("key", key, "a bool context key")
+        conditions.append(Condition(key, cr.text("printed")))
 
-    limits_from = r.get("limits_from")
+    limits_from = r.get("limits_from", None)
     variants: list[Variant] = []
     if limits_from is not None:
         if limits_from != "C.1" or std.furnace_table is None:
-            r.fail(f"limits_from {limits_from!r}: only 'C.1' with a furnace_table is known")
-        if r.get("variants") or r.get("tiers"):
-            r.fail("a row with limits_from has no tiers of its own")
+            r.refuse("limits_from", limits_from, "'C.1', with a furnace_table in the file")
+        if r.has("variants") or r.has("tiers"):
+            r.fail("a row with limits_from has no tiers of its own", "limits_from")
     else:
-        if (r.get("variants") is None) == (r.get("tiers") is None):
+        if r.has("variants") == r.has("tiers"):
             r.fail("give either tiers (one context) or variants, not both or neither")
-        raw_variants = r.list("variants") or [
-            {"id": "all", "label": "all", "tiers": r.list("tiers")}
-        ]
+        if r.has("tiers"):
+            raw_variants = [(r.path, {"id": "all", "label": "all", "tiers": r.list("tiers")})]
+        else:
+            raw_variants = list(r.items("variants"))
         vids = set()
-        for j, v in enumerate(raw_variants):
-            vr = _Reader(
-                f, f"row {rid} variants[{j}]", v, ("id", "tiers"), ("label", "when", "source")
-            )
-            vid = vr.str("id")
+        for vwhere, v in raw_variants:
+            path = vwhere if vwhere == r.path else item_path(vwhere, f"{r.path}.variants", v)
+            vr = _node(f, path, v, ("id", "tiers"), ("label", "when", "source"))
+            vid = vr.text("id")
             if vid in vids:
-                vr.fail(f"variant id {vid!r} is used twice")
+                vr.refuse("id", vid, "a variant id used once in the row")
             vids.add(vid)
-            vr.where = f"row {rid} variant {vid}"
-            when = vr.get("when") or {}
-            for key, want in when.items():
+            if vid != "all":
+                vr.path = f"rows[{rid}].variants[{vid}]"
+            when = vr.child("when", required=False)
+            for key, want in when.data.items():
                 if key not in context:
-                    vr.fail(f"when key {key!r} must be listed in the row's context")
+                    when.fail(f"{key!r} must be listed in the row's context", key)
                 spec = std.context_keys[key]
                 if isinstance(want, dict):
                     if (
@@ -936,26 +942,29 @@ def _build_row(f, raw, indicator_id, std: Standard, new_id, cite) -> Row:
                         or set(want) - set(BOUND_KEYS)
                         or spec.type not in ("int", "number")
                     ):
-                        vr.fail(f"when {key}: bounds take {', '.join(BOUND_KEYS)} on a number")
+                        when.refuse(key, want, f"bounds {', '.join(BOUND_KEYS)} on a number")
                 else:
-                    spec.check(want, rid)
-            tiers = _build_tiers(f, vr, rid, r.get("value_type"), scale, decisions, cite)
+                    try:
+                        spec.check(want, rid)
+                    except ContextError:
+                        when.refuse(key, want, spec.allowed())
+            tiers = _build_tiers(f, vr, value_type, scale, decisions, cite)
             variants.append(
-                Variant(vid, vr.get("label", vid), dict(when), tiers, vr.get("source", ""))
+                Variant(vid, vr.get("label", vid), dict(when.data), tiers, vr.get("source", ""))
             )
-    pts = r.num("points")
+    pts = r.number("points")
     status = "interpreted" if decisions else "as_printed"
     return Row(
         id=rid,
         indicator_id=indicator_id,
-        name_zh=r.str("name_zh"),
-        name_en=r.str("name_en"),
+        name_zh=r.text("name_zh"),
+        name_en=r.text("name_en"),
         points_exact=Fraction(str(pts)),
         points_printed=pts,
-        unit=r.str("unit"),
-        kind=r.get("kind"),
-        value_type=r.get("value_type"),
-        source=r.str("source"),
+        unit=r.text("unit"),
+        kind=kind,
+        value_type=value_type,
+        source=r.text("source"),
         status=status,
         decisions=decisions,
         context=context,
@@ -969,34 +978,29 @@ def _build_row(f, raw, indicator_id, std: Standard, new_id, cite) -> Row:
     )
 
 
-def _build_tiers(f, vr: _Reader, rid, value_type, scale, row_decisions, cite) -> tuple[Tier, ...]:
+def _build_tiers(f, vr: inputs.Node, value_type, scale, row_decisions, cite) -> tuple[Tier, ...]:
     tiers = []
-    for k, t in enumerate(vr.list("tiers")):
-        tr = _Reader(
-            f, f"{vr.where} tier[{k}]", t, ("tier", "cmp", "value", "printed"), ("decision",)
-        )
-        n = tr.get("tier")
-        if n != k + 1:
-            tr.fail(f"tiers are numbered 1, 2, 3 in order; found tier {n!r} at position {k + 1}")
-        cmp, value, printed = tr.get("cmp"), tr.get("value"), tr.str("printed")
-        if cmp not in CMPS:
-            tr.fail(f"comparator {cmp!r} is not one of {' '.join(CMPS)}")
-        decision = tr.get("decision")
+    for k, (twhere, t) in enumerate(vr.items("tiers")):
+        tr = _node(f, twhere, t, ("tier", "cmp", "value", "printed"), ("decision",))
+        n = tr.choice("tier", (k + 1,))
+        cmp = tr.choice("cmp", CMPS)
+        value, printed = tr.get("value"), tr.text("printed")
+        decision = tr.get("decision", None)
         if decision is not None:
-            cite(tr, [decision])
+            cite(tr, "decision", [decision])
         if value_type == "level":
             if cmp != "at_least":
-                tr.fail("a level row compares with at_least")
+                tr.refuse("cmp", cmp, "at_least (a level row)")
             try:
                 scale.rank(value)
-            except ContextError as exc:
-                tr.fail(str(exc))
+            except ContextError:
+                tr.refuse("value", value, "a level of scale " + scale.name)
         elif value_type == "boolean":
             if cmp != "=" or not isinstance(value, bool):
-                tr.fail("a boolean row's tier is cmp '=' with value true or false")
+                tr.refuse("value", value, "cmp '=' with value true or false (a boolean row)")
         else:
             if cmp == "at_least" or isinstance(value, bool) or not isinstance(value, (int, float)):
-                tr.fail(f"a {value_type} row compares a number with < ≤ > ≥ =, got {cmp} {value!r}")
+                tr.refuse("value", value, f"a number compared with < ≤ > ≥ = (a {value_type} row)")
         # The evaluated comparator and value must be what is printed, unless a decision says why.
         as_printed = value_type not in ("level", "boolean") and parse_printed(printed) == (
             cmp,
@@ -1009,12 +1013,12 @@ def _build_tiers(f, vr: _Reader, rid, value_type, scale, row_decisions, cite) ->
             )
         tiers.append(Tier(n, cmp, value, printed, decision))
     if not tiers:
-        vr.fail("has no tiers")
+        vr.refuse("tiers", vr.get("tiers", None), "at least one tier")
     _check_order(vr, tiers, scale)
     return tuple(tiers)
 
 
-def _check_order(vr: _Reader, tiers: list[Tier], scale: Scale | None) -> None:
+def _check_order(vr: inputs.Node, tiers: list[Tier], scale: Scale | None) -> None:
     """Tier 1 must be the hardest to meet, tier 3 the easiest, in one direction."""
     if len(tiers) < 2:
         return

@@ -1,7 +1,8 @@
 """Table C.1 of T/CFA 0308011.5-2024: energy per tonne of liquid iron, as a pure function.
 
-``table_c1_limits(furnace, capacity, product, dn=None, tap_temp_c=None, annual_mean_air_temp_c=None)`` picks
-the Table C.1 row for a furnace and returns its three limits corrected by notes 1, 2 and 4, with
+``table_c1_limits(furnace_kind, furnace_capacity, product, dn=None, tap_temp_c=None,
+annual_mean_air_temp_c=None)`` picks the Table C.1 row for a furnace and returns its three limits
+corrected by notes 1, 2 and 4, with
 every correction it applied (and every one it did not, and why). The rows, reference
 temperatures, note coefficients, the kWh -> kgce factor and the open readings (does note 4 apply
 to cupola rows?) are data in the standard's YAML (``furnace_table``), so they are visible and can
@@ -22,8 +23,13 @@ Notes as printed (T/CFA 0308011.5-2024, Table C.1):
 A capacity below every row (cupola < 5 t/h, induction ≤ 5 t) raises ``NotCoveredError``: the
 standard sets no limit there, and a tier would be invented.
 
-Public API: ``table_c1_limits``, ``limits_for_context``, ``tier_for``,
-``weighted_tap_temp_c``, ``C1Limits``, ``Correction``, ``FurnaceTable`` (``parse_table``).
+Every number of the table (rows, reference tapping temperatures, the 1300 °C hot metal of the
+induction rows, note coefficients) is read from the standard's file; other code asks this module
+(``specified_tap_temp_c``, ``hot_metal_c``) instead of keeping copies.
+
+Public API: ``table_c1_limits``, ``limits_for_context``, ``tier_for``, ``row_for``,
+``specified_tap_temp_c``, ``hot_metal_c``, ``plant_furnace``, ``weighted_tap_temp_c``,
+``C1Limits``, ``Correction``, ``FurnaceTable`` (``parse_table``), ``FurnaceSpec``.
 """
 
 from __future__ import annotations
@@ -33,13 +39,14 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from greenfoundry.errors import ConfigError, NotCoveredError
+from greenfoundry import glossary, inputs
+from greenfoundry.errors import ConfigError, InputError, NotCoveredError
 from greenfoundry.scoring.standard import (
     NUMERIC_CMPS,
     ContextError,
     Tier,
-    _Reader,
     compare,
+    item_path,
     parse_printed,
 )
 
@@ -47,10 +54,25 @@ OPTION_NOTE4_CUPOLA = ("skip", "convert")
 
 
 @dataclass(frozen=True)
+class FurnaceSpec:
+    """A furnace kind as Table C.1 prints it."""
+
+    kind: str  # glossary.FURNACE_KINDS
+    name_zh: str
+    name_en: str
+    capacity_unit: str  # t/h (cupola) or t (induction)
+    capacity_printed: str
+    unit: str  # the unit of the row's value: kgce/t (cupola) or kWh/t (induction), D-c1-unit
+    decision: str | None = None
+    hot_metal_c: float | None = None  # the temperature of the iron it receives (induction: 1300)
+    hot_metal_printed: str = ""
+
+
+@dataclass(frozen=True)
 class C1Row:
     id: str
     label: str
-    furnace: str
+    furnace_kind: str
     product: str | None
     capacity_printed: str
     capacity_bound: tuple[str, float]  # ("ge" | "gt", lower bound)
@@ -60,7 +82,7 @@ class C1Row:
 
 @dataclass(frozen=True)
 class RefTemp:
-    furnace: str
+    furnace_kind: str
     product: str | None
     dn: dict[str, float] | None
     temp_c: float
@@ -71,7 +93,7 @@ class RefTemp:
 class Note:
     no: int
     kind: str  # "tap_temp" | "capacity_lower_row" | "ambient"
-    furnace: str | None
+    furnace_kind: str | None
     per_c: float | None
     unit: str
     reference_c: float | None
@@ -85,7 +107,7 @@ class FurnaceTable:
     id: str
     source: str
     row_id: str
-    furnaces: dict[str, dict[str, str]]
+    furnaces: dict[str, FurnaceSpec]
     rows: tuple[C1Row, ...]
     reference_tap_temps: tuple[RefTemp, ...]
     notes: tuple[Note, ...]
@@ -95,9 +117,9 @@ class FurnaceTable:
     option_help: dict[str, str]
     decision_ids: tuple[str, ...]
 
-    def note(self, kind: str, furnace: str | None = None) -> Note | None:
+    def note(self, kind: str, furnace_kind: str | None = None) -> Note | None:
         for n in self.notes:
-            if n.kind == kind and (furnace is None or n.furnace in (None, furnace)):
+            if n.kind == kind and (furnace_kind is None or n.furnace_kind in (None, furnace_kind)):
                 return n
         return None
 
@@ -119,9 +141,9 @@ class C1Limits:
     table: str
     row_id: str
     label: str
-    furnace: str
-    capacity: float
-    capacity_unit: str
+    furnace_kind: str
+    furnace_capacity: float
+    furnace_capacity_unit: str
     product: str
     dn: int | None
     unit: str
@@ -153,145 +175,159 @@ class C1Limits:
 # --------------------------------------------------------------------------- parsing
 
 
+def _node(file: str, path: str, data: Any, required=(), optional=()) -> inputs.Node:
+    return inputs.Node(data, path, file=file, error=ConfigError).expect(required, optional)
+
+
 def parse_table(raw: Any, file: str, context_keys: Mapping[str, Any]) -> FurnaceTable:
     """Validate the ``furnace_table`` section of a standard file."""
-    top = _Reader(
+    top = _node(
         file,
         "furnace_table",
         raw,
         ("id", "source", "row_id", "furnaces", "rows", "notes", "factors", "options"),
         ("reference_tap_temp_c", "decisions"),
     )
-    furnaces = {}
-    for name, spec in (top.get("furnaces") or {}).items():
-        r = _Reader(
+    furnaces: dict[str, FurnaceSpec] = {}
+    kinds_key = context_keys.get("furnace_kind")
+    for kind, spec in top.child("furnaces").data.items():
+        r = _node(
             file,
-            f"furnace_table.furnaces.{name}",
+            f"furnace_table.furnaces.{kind}",
             spec,
             ("name_zh", "name_en", "capacity_unit", "capacity_printed", "unit"),
-            ("decision",),
+            ("decision", "hot_metal_c", "hot_metal_printed"),
         )
-        furnaces[name] = {k: str(v) for k, v in r.data.items()}
-    if "furnace" in context_keys and set(furnaces) != set(context_keys["furnace"].values):
-        top.fail(f"furnaces {sorted(furnaces)} must match context_keys.furnace values")
+        if kind not in glossary.FURNACE_KINDS:
+            top.child("furnaces").fail(
+                f"unknown furnace kind; expected one of {', '.join(glossary.FURNACE_KINDS)} "
+                "(greenfoundry.glossary)",
+                str(kind),
+            )
+        furnaces[kind] = FurnaceSpec(
+            kind,
+            r.text("name_zh"),
+            r.text("name_en"),
+            r.choice("capacity_unit", (glossary.CAPACITY_UNITS[kind],)),
+            r.text("capacity_printed"),
+            r.text("unit"),
+            r.get("decision", None),
+            r.number("hot_metal_c", None, low=0, high=2000, unit="°C"),
+            r.get("hot_metal_printed", ""),
+        )
+    if kinds_key is not None and set(furnaces) != set(kinds_key.values):
+        top.refuse(
+            "furnaces",
+            sorted(furnaces),
+            f"the values of context_keys.furnace_kind ({', '.join(kinds_key.values)})",
+        )
 
     rows = []
-    for i, row in enumerate(top.list("rows")):
-        r = _Reader(
+    for where, row in top.items("rows"):
+        r = _node(
             file,
-            f"furnace_table.rows[{i}]",
+            item_path(where, "furnace_table.rows", row),
             row,
-            ("id", "label", "furnace", "capacity", "tiers"),
+            ("id", "label", "furnace_kind", "capacity", "tiers"),
             ("product",),
         )
-        r.where = f"Table C.1 row {r.get('id')}"
-        if r.get("furnace") not in furnaces:
-            r.fail(f"furnace {r.get('furnace')!r} is not in furnaces")
-        cap = _Reader(
-            file, f"{r.where} capacity", r.get("capacity"), ("printed",), ("ge", "gt", "le")
-        )
-        bounds = [k for k in ("ge", "gt") if k in cap.data]
+        kind = r.choice("furnace_kind", tuple(furnaces))
+        cap = _node(file, f"{r.path}.capacity", r.get("capacity"), ("printed",), ("ge", "gt", "le"))
+        bounds = [k for k in ("ge", "gt") if cap.has(k)]
         if len(bounds) != 1:
             cap.fail("give exactly one lower bound, ge or gt (note 3 makes the next row the top)")
         tiers = []
-        for k, t in enumerate(r.list("tiers")):
-            tr = _Reader(file, f"{r.where} tier[{k}]", t, ("tier", "cmp", "value", "printed"))
-            if tr.get("tier") != k + 1 or tr.get("cmp") not in NUMERIC_CMPS[:4]:
-                tr.fail("tiers are numbered 1, 2, 3 with a comparator < ≤ > ≥")
-            if parse_printed(tr.str("printed")) != (tr.get("cmp"), float(tr.num("value"))):
-                tr.fail(
-                    f"evaluated as {tr.get('cmp')} {tr.get('value')} but printed {tr.get('printed')!r}"
-                )
-            tiers.append(Tier(k + 1, tr.get("cmp"), tr.num("value"), tr.str("printed")))
+        for k, (twhere, t) in enumerate(r.items("tiers")):
+            tr = _node(file, twhere, t, ("tier", "cmp", "value", "printed"))
+            tr.choice("tier", (k + 1,))
+            cmp = tr.choice("cmp", NUMERIC_CMPS[:4])
+            if parse_printed(tr.text("printed")) != (cmp, float(tr.number("value"))):
+                tr.fail(f"evaluated as {cmp} {tr.get('value')} but printed {tr.get('printed')!r}")
+            tiers.append(Tier(k + 1, cmp, tr.number("value"), tr.text("printed")))
         vals = [t.value for t in tiers]
         if len(tiers) != 3 or vals != sorted(vals):
-            r.fail(f"needs three '<' limits rising from tier 1 to tier 3, got {vals}")
+            r.refuse("tiers", vals, "three '<' limits rising from tier 1 to tier 3")
         rows.append(
             C1Row(
-                r.str("id"),
-                r.str("label"),
-                r.get("furnace"),
-                r.get("product"),
+                r.text("id"),
+                r.text("label"),
+                kind,
+                r.get("product", None),
                 str(cap.get("printed")),
-                (bounds[0], cap.num(bounds[0])),
-                cap.num("le") if "le" in cap.data else None,
+                (bounds[0], cap.number(bounds[0])),
+                cap.number("le", None),
                 tuple(tiers),
             )
         )
 
     refs = []
-    for i, ref in enumerate(top.list("reference_tap_temp_c")):
-        r = _Reader(
-            file,
-            f"furnace_table.reference_tap_temp_c[{i}]",
-            ref,
-            ("furnace", "temp_c", "printed"),
-            ("product", "dn"),
-        )
+    for where, ref in top.items("reference_tap_temp_c"):
+        r = _node(file, where, ref, ("furnace_kind", "temp_c", "printed"), ("product", "dn"))
         refs.append(
             RefTemp(
-                r.get("furnace"), r.get("product"), r.get("dn"), r.num("temp_c"), r.str("printed")
+                r.choice("furnace_kind", tuple(furnaces)),
+                r.get("product", None),
+                r.get("dn", None),
+                r.number("temp_c", unit="°C"),
+                r.text("printed"),
             )
         )
 
     notes = []
-    for i, n in enumerate(top.list("notes")):
-        r = _Reader(
+    for where, n in top.items("notes"):
+        r = _node(
             file,
-            f"furnace_table.notes[{i}]",
+            where,
             n,
             ("number", "kind", "printed"),
-            ("furnace", "per_c", "unit", "reference_c"),
+            ("furnace_kind", "per_c", "unit", "reference_c"),
         )
-        if r.get("kind") not in ("tap_temp", "capacity_lower_row", "ambient"):
-            r.fail(f"kind {r.get('kind')!r}: allowed tap_temp, capacity_lower_row, ambient")
         notes.append(
             Note(
-                int(r.num("number")),
-                r.get("kind"),
-                r.get("furnace"),
-                r.get("per_c"),
+                r.number("number", integer=True),
+                r.choice("kind", ("tap_temp", "capacity_lower_row", "ambient")),
+                r.choice("furnace_kind", tuple(furnaces), None),
+                r.number("per_c", None),
                 r.get("unit", ""),
-                r.get("reference_c"),
-                r.str("printed"),
+                r.number("reference_c", None, unit="°C"),
+                r.text("printed"),
             )
         )
 
-    fac = _Reader(file, "furnace_table.factors", top.get("factors"), ("kwh_to_kgce",))
-    k2k = _Reader(
+    fac = _node(file, "furnace_table.factors", top.get("factors"), ("kwh_to_kgce",))
+    k2k = _node(
         file,
         "furnace_table.factors.kwh_to_kgce",
         fac.get("kwh_to_kgce"),
         ("value", "unit", "source"),
     )
-    opts = _Reader(file, "furnace_table.options", top.get("options"), ("note4_cupola",))
-    o4 = _Reader(
+    opts = _node(file, "furnace_table.options", top.get("options"), ("note4_cupola",))
+    o4 = _node(
         file,
         "furnace_table.options.note4_cupola",
         opts.get("note4_cupola"),
         ("value", "allowed", "help"),
         ("decision",),
     )
-    if o4.get("value") not in OPTION_NOTE4_CUPOLA or o4.list("allowed") != list(
-        OPTION_NOTE4_CUPOLA
-    ):
-        o4.fail(f"value must be one of {', '.join(OPTION_NOTE4_CUPOLA)}")
+    o4.choice("value", OPTION_NOTE4_CUPOLA)
+    if o4.list("allowed") != list(OPTION_NOTE4_CUPOLA):
+        o4.refuse("allowed", o4.get("allowed"), ", ".join(OPTION_NOTE4_CUPOLA))
     decision_ids = list(top.list("decisions"))
-    for d in (*(f.get("decision") for f in furnaces.values()), o4.get("decision")):
+    for d in (*(spec.decision for spec in furnaces.values()), o4.get("decision", None)):
         if d:
             decision_ids.append(d)
     return FurnaceTable(
-        id=top.str("id"),
-        source=top.str("source"),
-        row_id=top.str("row_id"),
+        id=top.text("id"),
+        source=top.text("source"),
+        row_id=top.text("row_id"),
         furnaces=furnaces,
         rows=tuple(rows),
         reference_tap_temps=tuple(refs),
         notes=tuple(notes),
-        kwh_to_kgce=k2k.num("value"),
-        kwh_to_kgce_source=k2k.str("source"),
+        kwh_to_kgce=k2k.number("value", above=0, unit="kgce/kWh"),
+        kwh_to_kgce_source=k2k.text("source"),
         options={"note4_cupola": o4.get("value")},
-        option_help={"note4_cupola": o4.str("help")},
+        option_help={"note4_cupola": o4.text("help")},
         decision_ids=tuple(dict.fromkeys(decision_ids)),
     )
 
@@ -317,9 +353,153 @@ def _frac(x: float) -> Fraction:
     return Fraction(str(x))
 
 
+def _spec(table: FurnaceTable, furnace_kind: str, product: str) -> FurnaceSpec:
+    if furnace_kind not in table.furnaces:
+        raise ContextError(
+            f"Table C.1: furnace_kind {inputs.show(furnace_kind)} is not allowed; expected one "
+            f"of {', '.join(table.furnaces)}"
+        )
+    if product not in glossary.PRODUCTS:
+        raise ContextError(
+            f"Table C.1: product {inputs.show(product)} is not allowed; expected one of "
+            f"{', '.join(glossary.PRODUCTS)}"
+        )
+    return table.furnaces[furnace_kind]
+
+
+def row_for(
+    furnace_kind: str,
+    furnace_capacity: float,
+    product: str,
+    *,
+    table: FurnaceTable | None = None,
+) -> C1Row:
+    """The Table C.1 row of a furnace (note 3: a capacity between two rows takes the lower row).
+
+    Raises ``NotCoveredError`` below every row (cupola < 5 t/h, induction ≤ 5 t; D-c1-outside).
+    """
+    table = table or _default_table()
+    spec = _spec(table, furnace_kind, product)
+    if isinstance(furnace_capacity, bool) or not isinstance(furnace_capacity, (int, float)):
+        raise ContextError(
+            f"Table C.1: furnace_capacity {inputs.show(furnace_capacity)} is not allowed; "
+            f"expected a number ({spec.capacity_unit})"
+        )
+    candidates = [
+        r for r in table.rows if r.furnace_kind == furnace_kind and r.product in (None, product)
+    ]
+    # Note 3: a capacity between two rows is scored on the lower row, so each row covers from its
+    # own lower bound up to the next row's; the row with the highest bound the capacity reaches.
+    reached = [
+        r
+        for r in candidates
+        if compare(
+            furnace_capacity, "≥" if r.capacity_bound[0] == "ge" else ">", r.capacity_bound[1]
+        )
+    ]
+    if not reached:
+        printed = ", ".join(f"{r.capacity_printed} {spec.capacity_unit}" for r in candidates)
+        raise NotCoveredError(
+            f"Table C.1 does not cover a {spec.name_en} of {furnace_capacity:g} "
+            f"{spec.capacity_unit}: its rows start at {printed}"
+        )
+    return max(reached, key=lambda r: r.capacity_bound[1])
+
+
+def _references(table: FurnaceTable, furnace_kind: str, product: str) -> list[RefTemp]:
+    return [
+        t
+        for t in table.reference_tap_temps
+        if t.furnace_kind == furnace_kind and t.product in (None, product)
+    ]
+
+
+def _reference_for_dn(
+    table: FurnaceTable, furnace_kind: str, product: str, dn: int | None, note_no: int
+) -> RefTemp:
+    spec = table.furnaces[furnace_kind]
+    refs = _references(table, furnace_kind, product)
+    if any(t.dn for t in refs):
+        if dn is None:
+            raise ContextError(
+                f"Table C.1 note {note_no}: a {product} pipe {spec.name_en} needs --dn: the "
+                "specified tapping temperature depends on the DN range ("
+                + "; ".join(t.printed for t in refs)
+                + ")"
+            )
+        refs = [t for t in refs if _dn_in(t.dn, dn)]
+        if not refs:
+            raise NotCoveredError(
+                f"Table C.1 note {note_no}: DN {dn} is in no DN range of the table ("
+                + "; ".join(t.printed for t in _references(table, furnace_kind, product) if t.dn)
+                + ")"
+            )
+    if not refs:
+        raise ContextError(
+            f"Table C.1 gives no specified tapping temperature for a {product} pipe {spec.name_en}"
+        )
+    return refs[0]
+
+
+def specified_tap_temp_c(
+    furnace_kind: str, product: str, dn: int | None = None, *, table: FurnaceTable | None = None
+) -> float:
+    """The tapping temperature Table C.1 specifies (notes 1 and 2 correct from it), in °C: a
+    cupola 1480 °C; an induction furnace 1480 °C for gray pipe, and for ductile pipe DN80–300
+    1500 °C, DN350–1000 and above DN1000 1450 °C. The numbers are the standard file's."""
+    table = table or _default_table()
+    _spec(table, furnace_kind, product)
+    note = table.note("tap_temp", furnace_kind)
+    return _reference_for_dn(table, furnace_kind, product, dn, note.no if note else 0).temp_c
+
+
+def hot_metal_c(furnace_kind: str, *, table: FurnaceTable | None = None) -> float | None:
+    """The temperature of the iron a furnace of this kind receives, as Table C.1 states it
+    (induction rows: hot metal received at 1300 °C and superheated); None when it says none."""
+    table = table or _default_table()
+    spec = table.furnaces.get(furnace_kind)
+    return spec.hot_metal_c if spec else None
+
+
+def plant_furnace(
+    furnaces: Iterable[Any], product: str, *, table: FurnaceTable | None = None, source: str = ""
+) -> tuple[str, float] | None:
+    """The (furnace_kind, furnace_capacity) Table C.1 scores a plant on, from its furnaces
+    (`greenfoundry.plant.Furnace`: `id`, `kind`, `capacity`); None when it lists none.
+
+    Table C.1 gives one row per plant. When every furnace falls on the same row (or none is
+    covered, on the same kind), that row is the plant's: the capacity returned is the smallest
+    (any furnace of the row gives the same limits). Furnaces on different rows are refused with
+    an `InputError`: a plant-level value then needs the metrics' multi-furnace decision (score
+    each furnace on its row, or combine them), which is not made yet.
+    """
+    table = table or _default_table()
+    furnaces = list(furnaces)
+    if not furnaces:
+        return None
+    rows = {}
+    for f in furnaces:
+        try:
+            rows[f.id] = row_for(f.kind, f.capacity, product, table=table).id
+        except NotCoveredError:
+            rows[f.id] = "not covered"
+    kinds = {f.kind for f in furnaces}
+    if len(kinds) == 1 and len(set(rows.values())) == 1:
+        return furnaces[0].kind, min(f.capacity for f in furnaces)
+    prefix = f"{source}: " if source else ""
+    shown = ", ".join(
+        f"{f.id} ({f.kind} {f.capacity:g} {f.capacity_unit}: {rows[f.id]})" for f in furnaces
+    )
+    raise InputError(
+        f"{prefix}furnaces: {shown} fall on different Table C.1 rows; a plant-level Table C.1 "
+        "value needs the metrics' multi-furnace decision (each furnace on its own row, or one "
+        "combined value), which is not made yet: score a plant whose furnaces share one row"
+    )
+
+
 def table_c1_limits(
-    furnace: str,
-    capacity: float,
+    furnace_kind: str,
+    furnace_capacity: float,
     product: str,
     dn: int | None = None,
     tap_temp_c: float | None = None,
@@ -331,52 +511,33 @@ def table_c1_limits(
 ) -> C1Limits:
     """The Table C.1 row and its three corrected limits (T/CFA 0308011.5-2024, Table C.1, notes 1–4).
 
-    ``furnace`` is "cupola" or "induction"; ``capacity`` is the melting capacity in t/h for a
-    cupola and the furnace capacity in t for an induction furnace; ``product`` "gray" or
-    "ductile"; ``dn`` is needed for a ductile-pipe induction furnace when a tapping temperature
-    is given (it picks the specified temperature of note 2); ``tap_temp_c`` is the
-    tonnage-weighted mean tapping temperature (see ``weighted_tap_temp_c``); ``annual_mean_air_temp_c`` the
-    site's mean air temperature of the latest calendar year (note 4). A temperature not given
-    means its note is not applied, and the result says so.
+    ``furnace_kind`` is "cupola" or "induction"; ``furnace_capacity`` is the melting capacity in
+    t/h for a cupola and the furnace capacity in t for an induction furnace; ``product`` "gray"
+    or "ductile"; ``dn`` is needed for a ductile-pipe induction furnace when a tapping
+    temperature is given (it picks the specified temperature of note 2); ``tap_temp_c`` is the
+    tonnage-weighted mean tapping temperature (see ``weighted_tap_temp_c``);
+    ``annual_mean_air_temp_c`` the site's mean air temperature of the latest calendar year
+    (note 4). A temperature not given means its note is not applied, and the result says so.
 
     Raises ``NotCoveredError`` for a capacity below every row or a DN in no printed range, and
-    ``ContextError`` for a furnace or product the table does not know.
+    ``ContextError`` for a furnace kind or product the table does not know.
     """
     table = table or _default_table()
     opts = {**table.options, **(options or {})}
     if opts["note4_cupola"] not in OPTION_NOTE4_CUPOLA:
         raise ContextError(
-            f"option note4_cupola={opts['note4_cupola']!r}: allowed {', '.join(OPTION_NOTE4_CUPOLA)}"
+            f"option note4_cupola {inputs.show(opts['note4_cupola'])} is not allowed; expected "
+            f"one of {', '.join(OPTION_NOTE4_CUPOLA)}"
         )
     factor = table.kwh_to_kgce if kwh_to_kgce is None else kwh_to_kgce
-    if furnace not in table.furnaces:
-        raise ContextError(
-            f"Table C.1: furnace {furnace!r} is not covered (allowed: {', '.join(table.furnaces)})"
-        )
-    if product not in ("gray", "ductile"):
-        raise ContextError(f"Table C.1: product {product!r} (allowed: gray, ductile)")
-    if isinstance(capacity, bool) or not isinstance(capacity, (int, float)):
-        raise ContextError(f"Table C.1: capacity must be a number, got {capacity!r}")
-    fdef = table.furnaces[furnace]
-    cap_unit = fdef["capacity_unit"]
-
-    candidates = [r for r in table.rows if r.furnace == furnace and r.product in (None, product)]
-    # Note 3: a capacity between two rows is scored on the lower row, so each row covers from its
-    # own lower bound up to the next row's; the row with the highest bound the capacity reaches.
-    reached = [
-        r
-        for r in candidates
-        if compare(capacity, "≥" if r.capacity_bound[0] == "ge" else ">", r.capacity_bound[1])
-    ]
-    if not reached:
-        printed = ", ".join(f"{r.capacity_printed} {cap_unit}" for r in candidates)
-        raise NotCoveredError(
-            f"Table C.1 does not cover a {fdef['name_en']} of {capacity:g} {cap_unit}: "
-            f"its rows start at {printed}"
-        )
-    row = max(reached, key=lambda r: r.capacity_bound[1])
+    row = row_for(furnace_kind, furnace_capacity, product, table=table)
+    spec = table.furnaces[furnace_kind]
+    cap_unit = spec.capacity_unit
     corrections: list[Correction] = []
-    if row.capacity_top is not None and capacity > row.capacity_top:
+    if row.capacity_top is not None and furnace_capacity > row.capacity_top:
+        candidates = [
+            r for r in table.rows if r.furnace_kind == furnace_kind and r.product in (None, product)
+        ]
         higher = [r for r in candidates if r.capacity_bound[1] > row.capacity_bound[1]]
         nxt = min(higher, key=lambda r: r.capacity_bound[1]).capacity_printed if higher else "-"
         corrections.append(
@@ -384,23 +545,19 @@ def table_c1_limits(
                 3,
                 True,
                 0.0,
-                f"note 3: {capacity:g} {cap_unit} lies between row {row.capacity_printed} "
+                f"note 3: {furnace_capacity:g} {cap_unit} lies between row {row.capacity_printed} "
                 f"and row {nxt}; scored on the lower row",
             )
         )
 
-    unit = fdef["unit"]
+    unit = spec.unit
     delta = Fraction(0)
 
     # Notes 1 and 2: tapping temperature against the reference for this furnace/product/DN.
-    tap_note = table.note("tap_temp", furnace)
+    tap_note = table.note("tap_temp", furnace_kind)
     ref_c = None
     if tap_note is not None:
-        refs = [
-            t
-            for t in table.reference_tap_temps
-            if t.furnace == furnace and t.product in (None, product)
-        ]
+        refs = _references(table, furnace_kind, product)
         if tap_temp_c is None:
             corrections.append(
                 Correction(
@@ -414,27 +571,7 @@ def table_c1_limits(
             if len({t.temp_c for t in refs}) == 1:
                 ref_c = refs[0].temp_c
         else:
-            if any(t.dn for t in refs):
-                if dn is None:
-                    raise ContextError(
-                        f"Table C.1 note {tap_note.no}: a {product} pipe {fdef['name_en']} needs "
-                        "--dn: the specified tapping temperature depends on the DN range ("
-                        + "; ".join(t.printed for t in refs)
-                        + ")"
-                    )
-                refs = [t for t in refs if _dn_in(t.dn, dn)]
-                if not refs:
-                    raise NotCoveredError(
-                        f"Table C.1 note {tap_note.no}: DN {dn} is in no DN range of the table "
-                        + "("
-                        + "; ".join(
-                            t.printed
-                            for t in table.reference_tap_temps
-                            if t.furnace == furnace and t.product == product
-                        )
-                        + ")"
-                    )
-            ref = refs[0]
+            ref = _reference_for_dn(table, furnace_kind, product, dn, tap_note.no)
             ref_c = ref.temp_c
             d = (_frac(tap_temp_c) - _frac(ref.temp_c)) * _frac(tap_note.per_c)
             delta += d
@@ -452,7 +589,7 @@ def table_c1_limits(
     # note4_cupola says whether it is skipped or converted at the equivalent value.
     amb = table.note("ambient")
     if amb is not None:
-        applies = amb.furnace in (None, furnace)
+        applies = amb.furnace_kind in (None, furnace_kind)
         per_c = _frac(amb.per_c)
         unit_note = amb.unit
         if not applies and opts["note4_cupola"] == "convert" and unit == "kgce/t":
@@ -465,7 +602,7 @@ def table_c1_limits(
                     amb.no,
                     False,
                     0.0,
-                    f"note {amb.no}: not applied to {fdef['name_en']} rows "
+                    f"note {amb.no}: not applied to {spec.name_en} rows "
                     f"(option note4_cupola=skip: the note is in {amb.unit}, the row in {unit})",
                 )
             )
@@ -487,8 +624,8 @@ def table_c1_limits(
                     amb.no,
                     True,
                     float(d),
-                    f"note {amb.no}: site mean {annual_mean_air_temp_c:g} °C vs {amb.reference_c:g} °C "
-                    f"-> limits {float(d):+g} {unit_note}",
+                    f"note {amb.no}: site mean {annual_mean_air_temp_c:g} °C vs "
+                    f"{amb.reference_c:g} °C -> limits {float(d):+g} {unit_note}",
                 )
             )
 
@@ -502,9 +639,9 @@ def table_c1_limits(
         table=table.id,
         row_id=row.id,
         label=row.label,
-        furnace=furnace,
-        capacity=capacity,
-        capacity_unit=cap_unit,
+        furnace_kind=furnace_kind,
+        furnace_capacity=furnace_capacity,
+        furnace_capacity_unit=cap_unit,
         product=product,
         dn=dn,
         unit=unit,
@@ -530,13 +667,15 @@ def tier_for(limits: C1Limits, value: float) -> int | None:
 def limits_for_context(
     table: FurnaceTable, context: Mapping[str, Any], *, row_id: str = ""
 ) -> C1Limits:
-    """``table_c1_limits`` fed from a scorer context (keys furnace, furnace_capacity, product, dn,
-    tap_temp_c, annual_mean_air_temp_c, and optionally c1_options)."""
-    for key in ("furnace", "furnace_capacity", "product"):
+    """``table_c1_limits`` fed from a scorer context (keys furnace_kind, furnace_capacity,
+    product, dn, tap_temp_c, annual_mean_air_temp_c, and optionally c1_options)."""
+    for key in ("furnace_kind", "furnace_capacity", "product"):
         if context.get(key) is None:
-            raise ContextError(f"row {row_id} (Table C.1) needs context key '{key}'")
+            raise ContextError(
+                f"rows[{row_id}].context.{key}: missing; Table C.1 needs it to choose its row"
+            )
     return table_c1_limits(
-        context["furnace"],
+        context["furnace_kind"],
         context["furnace_capacity"],
         context["product"],
         dn=context.get("dn"),

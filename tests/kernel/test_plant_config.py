@@ -1,5 +1,6 @@
-"""The plant config: the example is valid; every invalid value stops with a message that
-names the key, the value and what is allowed; secrets never come from the YAML."""
+"""The plant config: the example is valid and holds the plant's facts; every invalid value stops
+with a message that names the key, the value and what is allowed; secrets never come from the
+YAML."""
 
 from __future__ import annotations
 
@@ -30,6 +31,42 @@ def test_the_example_config_is_valid():
     assert cfg.routes[("env", "melt-stack", "dust")].tags == (("pollutant", "particulate"),)
     assert cfg.topic_for(cfg.routes[("melt", "if1", "energy")]) == "gf/v1/demo-dip/melt/if1/energy"
     assert cfg.furnaces[0].dn_min == 80 and cfg.furnaces[1].dn_max == 1000
+
+
+def test_the_example_holds_the_plants_facts():
+    # As written in config/plants/demo-dip/plant.yaml: a ductile-pipe plant, two 12 t induction
+    # furnaces feeding DN80–300 and DN350–1000, declared by its energy manager on 2026-01-12.
+    cfg = plant.load(plant_file(), resolve_secrets=False)
+    p = cfg.plant
+    assert (p.product, p.iron_source, p.residential_within_1200m) == ("ductile", None, False)
+    assert p.annual_mean_air_temp_c == 16.2
+    assert (p.declared_by, p.declared_on.isoformat()) == (
+        "Wang Fang (energy manager)",
+        "2026-01-12",
+    )
+    assert p.references[0] == "pollutant discharge permit 91320000MA1X0001"
+    assert [(f.id, f.kind, f.capacity, f.capacity_unit) for f in cfg.furnaces] == [
+        ("if1", "induction", 12.0, "t"),
+        ("if2", "induction", 12.0, "t"),
+    ]
+    assert cfg.dn_ranges == ((80, 300), (350, 1000))
+
+
+def test_the_dn_ranges_cast_are_the_furnaces_merged():
+    # [80, 300] and [200, 600] overlap: one range DN80–600; [700, 1000] stays apart.
+    raw = copy.deepcopy(EXAMPLE)
+    raw["furnaces"][0]["dn_range"] = [200, 600]
+    raw["furnaces"].append({**raw["furnaces"][1], "id": "if3", "dn_range": [80, 300]})
+    raw["furnaces"][1]["dn_range"] = [700, 1000]
+    assert _parse(raw).dn_ranges == ((80, 600), (700, 1000))
+
+
+def test_a_gray_plant_needs_no_dn_range():
+    raw = _with("plant.product", "gray")
+    for f in raw["furnaces"]:
+        del f["dn_range"]
+    cfg = _parse(raw)
+    assert cfg.dn_ranges == () and cfg.furnaces[0].dn_range is None
 
 
 def _with(path: str, value):
@@ -65,6 +102,19 @@ BAD = [
         "true or false",
     ),
     ("plant.colour", "green", "plant.colour", "unknown key"),
+    (
+        "plant.product",
+        "steel",
+        "plant.product",
+        "'steel' is not allowed; expected one of gray, ductile",
+    ),
+    ("plant.product", _DELETE, "plant.product", "missing; this key is required"),
+    ("plant.iron_source", "scrap", "plant.iron_source", "expected one of blast_furnace_or_cupola"),
+    ("plant.declared_on", "12/01/2026", "plant.declared_on", "expected a date YYYY-MM-DD"),
+    ("plant.declared_on", "2026-02-30", "plant.declared_on", "day is out of range for month"),
+    ("plant.valid_until", "2025-12-31", "plant.valid_until", "on or after declared_on"),
+    ("plant.declared_by", "", "plant.declared_by", "'' is not allowed; expected a text"),
+    ("plant.references", [3], "plant.references", "expected a list of texts"),
     ("mqtt.port", 70000, "mqtt.port", "between 1 and 65535"),
     ("mqtt.password", "hunter2", "mqtt.password", "not read from the YAML"),
     ("mqtt.password_env", "GF_NOT_SET", "mqtt.password_env", "is not set"),
@@ -82,10 +132,18 @@ BAD = [
         "furnaces.0.capacity",
         {"value": 12, "unit": "t/h"},
         "furnaces[0].capacity.unit",
-        "expected one of t",
+        "'t/h' is not allowed; expected t",
     ),
     ("furnaces.0.dn_range", [300, 80], "furnaces[0].dn_range", "DN_MIN ≤ DN_MAX"),
     ("furnaces.0.dn_range", _DELETE, "furnaces[0].dn_range", "ductile pipe needs"),
+    (
+        "furnaces.0.capacity",
+        {"value": -1, "unit": "t"},
+        "furnaces[0].capacity.value",
+        "-1 is not allowed; expected a number above 0 t",
+    ),
+    # A furnace's iron is the plant's product: it is not declared again per furnace.
+    ("furnaces.0.product", "ductile", "furnaces[0].product", "unknown key"),
     ("furnaces.1.id", "if1", "furnaces[1].id", "used twice"),
     (
         "stacks.0.pollutants",

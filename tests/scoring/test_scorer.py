@@ -1,8 +1,9 @@
 """The scorer against the demo plant, scored by hand from the standard's tables.
 
-The demo plant is the shipped example: config/plants/demo-dip/evidence.yaml and
-indicators.example.yaml, a centrifugal ductile-iron pipe plant (DN80–1000, two 12 t coreless
-induction furnaces, no residential area within 1200 m), evaluated as of 2026-03-31.
+The demo plant is the shipped example: config/plants/demo-dip/plant.yaml (its facts: ductile
+pipe, two 12 t coreless induction furnaces casting DN80–300 and DN350–1000, no residential area
+within 1200 m, a site mean air temperature of 16.2 °C), evidence.yaml and indicators.example.yaml,
+evaluated as of 2026-03-31.
 
 Hand computation (T/CFA 0308011.5-2024; Li at the tier floor of clause 5.2.2: tier 1 0.90,
 tier 2 0.75, tier 3 0.60, below 0; points fi in force after the errata decisions E1 (Table B.1
@@ -31,7 +32,7 @@ moulds 20, cleaning 20, quality 10, utilities 20, pollution equipment 5/3/2/5/5)
 Group 4, energy (Table 5, Table C.1):
   pipe 108.4 kgce/t (ductile ≤100/≤120/≤140) → tier 2, 60 × 0.75 = 45
   liquid iron 205.0 kWh/t, induction ductile ＜200/＜250/＜300, DN600 → specified tapping
-    1450 °C; note 2: tapping 1462 °C → +12 × 0.6 = +7.2; note 4: site 16.2 °C → (25 − 16.2)
+    1450 °C; note 2: tapping 1462 °C → +12 × 0.6 = +7.2; note 4: site 16.2 °C (plant.yaml) → (25 − 16.2)
     × 0.4 = +3.52; limits 210.72 / 260.72 / 310.72; 205.0 < 210.72 → tier 1, 30 × 0.9 = 27
     (without the notes it would be tier 2: the corrections decide this row)
   resin sand 91 % (≥95/92/90) → tier 3, 20 × 0.6 = 12;  sand and slag 86 % (≥95/90/80) → tier 3, 6
@@ -69,19 +70,14 @@ from __future__ import annotations
 
 import datetime as dt
 from fractions import Fraction
-from pathlib import Path
 
 import pytest
 
-from greenfoundry.config import plant_file
 from greenfoundry.scoring import scorer
-from greenfoundry.scoring.evidence import load_evidence
-from greenfoundry.scoring.indicators import load_indicators
 from greenfoundry.scoring.standard import load_standard
+from tests.scoring import rows
 from tests.scoring.rows import with_row
 
-ROOT = Path(__file__).resolve().parents[2]
-DEMO = plant_file().parent
 AS_OF = dt.date(2026, 3, 31)
 F = Fraction
 
@@ -175,14 +171,13 @@ def standard():
 
 @pytest.fixture()
 def demo_inputs():
-    return (
-        load_indicators(DEMO / "indicators.example.yaml"),
-        load_evidence(DEMO / "evidence.yaml"),
+    return rows.demo_inputs()
+
+
+def run(standard, plant, indicators, evidence, **options):
+    return scorer.score(
+        standard, plant, indicators, evidence, scorer.Options(as_of=AS_OF, **options)
     )
-
-
-def run(standard, indicators, evidence, **options):
-    return scorer.score(standard, indicators, evidence, scorer.Options(as_of=AS_OF, **options))
 
 
 def test_the_hand_table_covers_every_row_of_the_standard(standard):
@@ -242,9 +237,9 @@ def test_the_same_plant_one_row_short_of_level_2_names_the_air_row(standard, dem
     Every other row adds at most 9 (energy per tonne of pipe, 60 × 0.15). One row is the
     fewest; the least relative change is the air row to tier 2, adding 18 points.
     """
-    indicators, evidence = demo_inputs
+    plant, indicators, evidence = demo_inputs
     indicators = with_row(indicators, "emissions.air.multiple_of_c", value=0.85)
-    result = run(standard, indicators, evidence)
+    result = run(standard, plant, indicators, evidence)
     assert result.row("emissions.air.multiple_of_c").tier == 3
     assert result.f == F("738.6")
     assert result.grade.level == 3
@@ -262,21 +257,21 @@ def test_the_same_plant_one_row_short_of_level_2_names_the_air_row(standard, dem
 
 def test_following_the_plan_reaches_the_grade(standard, demo_inputs):
     # The plan above says: air below 0.8 C. At 0.79 C the plant scores 738.6 + 18 = 756.6 again.
-    indicators, evidence = demo_inputs
+    plant, indicators, evidence = demo_inputs
     indicators = with_row(indicators, "emissions.air.multiple_of_c", value=0.79)
-    result = run(standard, indicators, evidence)
+    result = run(standard, plant, indicators, evidence)
     assert result.f == HAND_F
     assert result.grade.level == 2
 
 
 def test_a_boundary_value_is_decided_by_the_printed_comparator(standard, demo_inputs):
     # Exactly 0.8 C is not ＜0.8C: tier 3 (Table 6 prints strict comparators).
-    indicators, evidence = demo_inputs
+    plant, indicators, evidence = demo_inputs
     indicators = with_row(indicators, "emissions.air.multiple_of_c", value=0.8)
-    assert run(standard, indicators, evidence).row("emissions.air.multiple_of_c").tier == 3
+    assert run(standard, plant, indicators, evidence).row("emissions.air.multiple_of_c").tier == 3
     # Exactly 120 kgce/t is ≤120: tier 2 (Table 5 prints ≤).
     indicators = with_row(indicators, "energy.pipe.kgce_per_t", value=120.0)
-    assert run(standard, indicators, evidence).row("energy.pipe.kgce_per_t").tier == 2
+    assert run(standard, plant, indicators, evidence).row("energy.pipe.kgce_per_t").tier == 2
 
 
 def test_a_row_below_tier_3_is_a_scored_zero_not_missing(standard, demo_inputs):

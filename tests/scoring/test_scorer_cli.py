@@ -3,12 +3,16 @@
 Expected numbers are the demo plant's hand computation in test_scorer.py (F = 756.6, level 2;
 with stack emissions at 0.85 C, F = 738.6, 11.4 short of level 2, and the plan names the air
 row). Nothing here is copied from the command's own output.
+
+The command takes the plant config (--config); the evidence defaults to the evidence.yaml beside
+it, and the indicators are always given.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -19,9 +23,10 @@ from greenfoundry.config import plant_file
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = plant_file().parent
+CONFIG = DEMO / "plant.yaml"
 INDICATORS = DEMO / "indicators.example.yaml"
 EVIDENCE = DEMO / "evidence.yaml"
-DEMO_ARGS = ["score", "--indicators", str(INDICATORS), "--evidence", str(EVIDENCE)]
+DEMO_ARGS = ["score", "--config", str(CONFIG), "--indicators", str(INDICATORS)]
 AS_OF = ["--as-of", "2026-03-31"]
 
 
@@ -31,6 +36,85 @@ def changed_copy(src: Path, tmp_path: Path, change) -> Path:
     out = tmp_path / src.name
     out.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return out
+
+
+def test_the_evidence_defaults_to_the_plant_folders(capsys, tmp_path):
+    # Without --evidence the demo folder's evidence.yaml is scored: the hand-computed 756.6.
+    assert main([*DEMO_ARGS, *AS_OF, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["f"] == 756.6
+    # Given explicitly, the same file gives the same F.
+    assert main([*DEMO_ARGS, *AS_OF, "--json", "--evidence", str(EVIDENCE)]) == 0
+    assert json.loads(capsys.readouterr().out)["f"] == 756.6
+    # A plant folder without evidence.yaml says which file it looked for.
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    shutil.copy(CONFIG, lone / "plant.yaml")
+    rc = main(["score", "--config", str(lone / "plant.yaml"), "--indicators", str(INDICATORS)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1
+    assert err[0].startswith(f"error: {lone / 'evidence.yaml'}: cannot read the evidence file")
+    assert "give --evidence FILE" in err[0]
+
+
+def test_two_plants_side_by_side_are_scored_each_from_its_own_folder(capsys, tmp_path):
+    # A second plant, the demo plant made a gray-pipe plant with one 7.5 t/h cupola under another
+    # id, lives beside it; each folder's files are scored for its own plant.
+    plants = tmp_path / "plants"
+    shutil.copytree(DEMO, plants / "demo-dip")
+    other = plants / "other-gray"
+    other.mkdir()
+
+    def gray(data):
+        data["plant"]["id"] = "other-gray"
+        data["plant"]["product"] = "gray"
+        data["plant"]["iron_source"] = "blast_furnace_or_cupola"
+        data["furnaces"] = [
+            {"id": "cu1", "kind": "cupola", "capacity": {"value": 7.5, "unit": "t/h"}}
+        ]
+
+    shutil.move(changed_copy(CONFIG, tmp_path, gray), other / "plant.yaml")
+    ev = changed_copy(EVIDENCE, tmp_path, lambda d: d.update(plant="other-gray"))
+    shutil.move(ev, other / "evidence.yaml")
+
+    def gray_values(data):
+        data["plant"] = "other-gray"
+        # Gray pipe: the first-pass rows have one variant, no DN; Table C.1 (cupola) is kgce/t.
+        for rid in ("techeco.quality.hydro_first_pass", "techeco.quality.pipe_first_pass"):
+            data["rows"][rid].pop("context")
+        data["rows"]["energy.liquid_iron.energy_per_t"] = {
+            "value": 118.0,
+            "unit": "kgce/t",
+            "coverage": 0.96,
+        }
+
+    ind = changed_copy(INDICATORS, tmp_path, gray_values)
+    shutil.move(ind, other / "indicators.yaml")
+
+    args = [*AS_OF, "--json"]
+    demo = ["score", "--config", str(plants / "demo-dip" / "plant.yaml")]
+    assert main([*demo, "--indicators", str(plants / "demo-dip" / INDICATORS.name), *args]) == 0
+    assert json.loads(capsys.readouterr().out)["f"] == 756.6
+    gray_args = ["score", "--config", str(other / "plant.yaml")]
+    assert main([*gray_args, "--indicators", str(other / "indicators.yaml"), *args]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["plant"]["id"] == "other-gray" and out["plant"]["product"] == "gray"
+    c1 = next(r for r in out["rows"] if r["row_id"] == "energy.liquid_iron.energy_per_t")
+    # Table C.1, cupola 6～9 t/h (7.5 t/h): ＜120 ＜125 ＜135 kgce/t; 118 → tier 1.
+    assert (c1["variant"], c1["unit"], c1["tier"]) == ("cupola-6-9", "kgce/t", 1)
+    # Mixing the folders is refused: the demo evidence names plant demo-dip.
+    rc = main([*gray_args, "--evidence", str(plants / "demo-dip" / "evidence.yaml"),
+               "--indicators", str(other / "indicators.yaml"), *AS_OF])  # fmt: skip
+    assert rc == 1
+    assert "expected the plant config's plant.id 'other-gray'" in capsys.readouterr().err
+
+
+def test_the_help_says_where_the_inputs_come_from(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["score", "--help"])
+    assert exc.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--config FILE" in out and "--indicators FILE" in out
+    assert "(default: evidence.yaml in the folder of --config)" in out
 
 
 def test_the_table_shows_groups_names_f_and_grade(capsys):
@@ -58,7 +142,7 @@ def test_the_gap_names_the_one_row_short(capsys, tmp_path):
         data["rows"]["emissions.air.multiple_of_c"]["value"] = 0.85
 
     indicators = changed_copy(INDICATORS, tmp_path, air_085)
-    args = ["score", "--indicators", str(indicators), "--evidence", str(EVIDENCE), *AS_OF]
+    args = ["score", "--config", str(CONFIG), "--indicators", str(indicators), *AS_OF]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "F = Σ fi × Li = 738.60 / 1000 → level 3" in out
@@ -94,6 +178,7 @@ def test_json_follows_the_documented_schema(capsys):
     doc = (ROOT / "docs" / "score-json-schema.md").read_text(encoding="utf-8")
     documented = set(re.findall(r"`([a-z0-9_]+)`", doc))
     keys = set(data) | set(data["plant"]) | set(data["li_policy"]) | set(data["groups"][0])
+    keys |= set(data["plant"]["furnaces"][0])
     keys |= set(data["groups"][0]["indicators"][0]) | set(data["rows"][0]) | set(data["gap"])
     keys |= set(data["gap"]["plan"][0]) | set(data["rows"][0]["thresholds"][0])
     keys |= set(next(r for r in data["rows"] if r["evidence"])["evidence"])
@@ -117,13 +202,13 @@ def test_an_unknown_row_id_is_one_error_line(capsys, tmp_path):
         data["rows"]["energy.pipe.kgce_per_tonne"] = data["rows"].pop("energy.pipe.kgce_per_t")
 
     indicators = changed_copy(INDICATORS, tmp_path, typo)
-    rc = main(["score", "--indicators", str(indicators), "--evidence", str(EVIDENCE), *AS_OF])
+    rc = main(["score", "--config", str(CONFIG), "--indicators", str(indicators), *AS_OF])
     captured = capsys.readouterr()
     assert rc == 1
     assert captured.out == ""
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1
-    assert lines[0].startswith("error: indicators.example.yaml: row energy.pipe.kgce_per_tonne:")
+    assert lines[0].startswith(f"error: {indicators}: rows[energy.pipe.kgce_per_tonne]: not a row")
 
 
 def test_evidence_dates_in_the_wrong_order_are_one_error_line(capsys, tmp_path):
@@ -131,12 +216,12 @@ def test_evidence_dates_in_the_wrong_order_are_one_error_line(capsys, tmp_path):
         data["rows"]["mgmt.digital.level"]["valid_until"] = "2025-12-31"
 
     evidence = changed_copy(EVIDENCE, tmp_path, backwards)
-    rc = main(["score", "--indicators", str(INDICATORS), "--evidence", str(evidence), *AS_OF])
+    rc = main([*DEMO_ARGS, "--evidence", str(evidence), *AS_OF])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 1
     assert err == [
-        "error: evidence.yaml: row mgmt.digital.level: valid_until 2025-12-31 is before "
-        "declared_on 2026-01-15"
+        f"error: {evidence}: rows[mgmt.digital.level].valid_until: '2025-12-31' is not allowed; "
+        "expected a date on or after declared_on (2026-01-15)"
     ]
 
 
@@ -156,4 +241,4 @@ def test_a_bad_as_of_date_is_refused_by_the_parser(capsys):
     with pytest.raises(SystemExit) as exc:
         main([*DEMO_ARGS, "--as-of", "31/03/2026"])
     assert exc.value.code == 2
-    assert "is not a date (YYYY-MM-DD)" in capsys.readouterr().err
+    assert "'31/03/2026' is not allowed; expected a date YYYY-MM-DD" in capsys.readouterr().err

@@ -2,7 +2,8 @@
 
 Every case starts from the demo plant (config/plants/demo-dip, F = 756.6 by hand in
 test_scorer.py) and changes one thing, so each expected F is 756.6 minus the points of the row
-that stops scoring, taken from that hand computation.
+that stops scoring, taken from that hand computation. A bad input is one line naming the file,
+the key path (`rows[<row id>]…`), the value and what is allowed.
 """
 
 from __future__ import annotations
@@ -13,15 +14,12 @@ from fractions import Fraction
 
 import pytest
 
-from greenfoundry.config import plant_file
-from greenfoundry.errors import ConfigError
+from greenfoundry.errors import ConfigError, InputError
 from greenfoundry.scoring import scorer
-from greenfoundry.scoring.evidence import Declaration, Furnace, load_evidence
-from greenfoundry.scoring.indicators import load_indicators
+from greenfoundry.scoring.evidence import Declaration
 from greenfoundry.scoring.standard import load_standard
-from tests.scoring.rows import with_row, without_row
+from tests.scoring.rows import demo_inputs, with_furnaces, with_plant, with_row, without_row
 
-DEMO = plant_file().parent
 AS_OF = dt.date(2026, 3, 31)
 HAND_F = Fraction("756.6")
 
@@ -32,21 +30,23 @@ def standard():
 
 
 @pytest.fixture()
+def cfg():
+    return demo_inputs()[0]
+
+
+@pytest.fixture()
 def ind():
-    return load_indicators(DEMO / "indicators.example.yaml")
+    return demo_inputs()[1]
 
 
 @pytest.fixture()
 def ev():
-    return load_evidence(DEMO / "evidence.yaml")
+    return demo_inputs()[2]
 
 
-def run(standard, ind, ev, as_of=AS_OF, **options):
-    return scorer.score(standard, ind, ev, scorer.Options(as_of=as_of, **options))
-
-
-def plant(ev, **changes):
-    return dataclasses.replace(ev, plant=dataclasses.replace(ev.plant, **changes))
+def run(standard, ind, ev, as_of=AS_OF, cfg=None, **options):
+    cfg = cfg or demo_inputs()[0]
+    return scorer.score(standard, cfg, ind, ev, scorer.Options(as_of=as_of, **options))
 
 
 def declaration(row_id, value, **kw):
@@ -59,8 +59,8 @@ def declaration(row_id, value, **kw):
     return Declaration(row_id=row_id, value=value, **base)
 
 
-def one_line_error(call) -> str:
-    with pytest.raises(ConfigError) as err:
+def one_line_error(call, error=InputError) -> str:
+    with pytest.raises(error) as err:
         call()
     text = str(err.value)
     assert "\n" not in text
@@ -139,10 +139,10 @@ def test_a_row_with_no_value_is_no_data_and_named_in_the_gap(standard, ind, ev):
     assert (missing.row_id, missing.points_max) == ("emissions.water.multiple_of_d", 20)
 
 
-def test_a_furnace_the_standard_does_not_cover_is_not_covered_not_zero(standard, ind, ev):
-    # Table C.1 has induction rows only for > 5 t; a 5 t furnace is outside every row.
-    ev = plant(ev, furnace=Furnace("induction", 5.0))
-    result = run(standard, ind, ev)
+def test_a_furnace_the_standard_does_not_cover_is_not_covered_not_zero(standard, ind, ev, cfg):
+    # Table C.1 has induction rows only for > 5 t; 5 t furnaces are outside every row.
+    cfg = with_furnaces(cfg, ("if1", "induction", 5, 80, 300), ("if2", "induction", 5, 350, 1000))
+    result = run(standard, ind, ev, cfg=cfg)
     r = result.row("energy.liquid_iron.energy_per_t")
     assert r.status == scorer.STATUS_NOT_COVERED
     assert r.points == 0 and r.li is None
@@ -150,14 +150,74 @@ def test_a_furnace_the_standard_does_not_cover_is_not_covered_not_zero(standard,
     assert r not in result.gap.missing_data
 
 
-def test_a_plant_within_one_dn_range_needs_no_dn_per_row(standard, ind, ev):
-    # A DN80–300 plant: the hydrostatic row (98.2 %) is read on the DN80-300 tiers ≥97/95/93,
-    # tier 1, without the row naming its DN.
-    ev = plant(ev, dn_min=80, dn_max=300)
+def test_a_plant_within_one_dn_range_needs_no_dn_per_row(standard, ind, ev, cfg):
+    # A plant whose furnaces both cast DN80–300: the hydrostatic row (98.2 %) is read on the
+    # DN80-300 tiers ≥97/95/93, tier 1, without the row naming its DN.
+    cfg = with_furnaces(cfg, ("if1", "induction", 12, 80, 300), ("if2", "induction", 12, 80, 200))
     rid = "techeco.quality.hydro_first_pass"
     ind = with_row(ind, rid, context={})
-    r = run(standard, ind, ev).row(rid)
+    r = run(standard, ind, ev, cfg=cfg).row(rid)
     assert (r.variant, r.tier, r.context["dn"]) == ("ductile-dn80-300", 1, 80)
+
+
+# --- the plant's facts come from its config ---------------------------------------------------
+
+C1 = "energy.liquid_iron.energy_per_t"
+
+
+def test_two_furnaces_on_one_table_c1_row_are_the_plants_row(standard, ind, ev, cfg):
+    # The demo plant's two 12 t induction furnaces both fall on row induction-ductile (>5 t):
+    # the row scores as for one such furnace, 27 points by hand (test_scorer.py). Furnaces of
+    # 8 t and 20 t fall on the same row, with the same limits: the same 27 points.
+    result = run(standard, ind, ev, cfg=cfg)
+    assert result.row(C1).context["furnace_kind"] == "induction"
+    assert result.furnace == ("induction", 12.0)
+    cfg = with_furnaces(cfg, ("if1", "induction", 8, 80, 300), ("if2", "induction", 20, 350, 1000))
+    result = run(standard, ind, ev, cfg=cfg)
+    assert (result.row(C1).variant, result.row(C1).points) == ("induction-ductile", 27)
+    assert result.f == HAND_F
+
+
+def test_furnaces_on_different_table_c1_rows_need_the_multi_furnace_decision(
+    standard, ind, ev, cfg
+):
+    # A 12 t furnace (row induction-ductile) and a 4 t one (no row: ≤ 5 t) give no one plant
+    # row; the metrics' multi-furnace decision is not made yet, so the row is refused.
+    cfg = with_furnaces(cfg, ("if1", "induction", 12, 80, 300), ("if2", "induction", 4, 350, 1000))
+    text = one_line_error(lambda: run(standard, ind, ev, cfg=cfg))
+    assert text.startswith("config/plants/demo-dip/plant.yaml: furnaces: ")
+    assert "if1 (induction 12 t: induction-ductile), if2 (induction 4 t: not covered)" in text
+    assert "multi-furnace decision" in text
+    # Without a Table C.1 value there is nothing to refuse: the row has no data.
+    result = run(standard, without_row(ind, C1), ev, cfg=cfg)
+    assert result.row(C1).status == scorer.STATUS_NO_DATA
+    assert result.furnace is None
+
+
+def test_the_configured_air_temperature_is_the_plants(standard, ind, ev, cfg):
+    # plant.yaml configures 16.2 °C (note 4: limits + (25 − 16.2) × 0.4 = +3.52). The same value
+    # in a row's context is accepted; another one contradicts the plant config.
+    rid = C1
+    ctx = {"dn": 600, "tap_temp_c": 1462.0, "annual_mean_air_temp_c": 16.2}
+    r = run(standard, with_row(ind, rid, context=ctx), ev).row(rid)
+    assert r.tiers[0].value == pytest.approx(210.72, abs=1e-9)
+    text = one_line_error(
+        lambda: run(standard, with_row(ind, rid, context={**ctx, "annual_mean_air_temp_c": 20}), ev)
+    )
+    assert f"rows[{rid}].context.annual_mean_air_temp_c: 20 is not allowed" in text
+    assert "expected the plant config's annual_mean_air_temp_c 16.2" in text
+    # Without a configured value, the row's own (computed by the metrics) is used: 20 °C gives
+    # + (25 − 20) × 0.4 = +2 on top of note 2's +7.2: 209.2.
+    cfg = with_plant(cfg, annual_mean_air_temp_c=None)
+    ind = with_row(ind, rid, context={**ctx, "annual_mean_air_temp_c": 20})
+    r = run(standard, ind, ev, cfg=cfg).row(rid)
+    assert r.tiers[0].value == pytest.approx(209.2, abs=1e-9)
+
+
+def test_a_plant_config_without_its_declaration_is_not_scored(standard, ind, ev, cfg):
+    cfg = with_plant(cfg, declared_on=None)
+    text = one_line_error(lambda: run(standard, ind, ev, cfg=cfg), ConfigError)
+    assert text.startswith("config/plants/demo-dip/plant.yaml: plant.declared_on: missing")
 
 
 def test_no_gap_plan_when_scored_rows_cannot_reach_the_next_grade(standard, ind, ev):
@@ -183,24 +243,33 @@ def test_an_unknown_row_id_is_named_with_the_closest_id(standard, ind, ev):
     )
     ind = dataclasses.replace(ind, rows=rows)
     text = one_line_error(lambda: run(standard, ind, ev))
-    assert "row energy.pipe.kgce_per_tonne: not a row of t-cfa-0308011.5-2024" in text
+    assert "rows[energy.pipe.kgce_per_tonne]: not a row of t-cfa-0308011.5-2024" in text
     assert "did you mean energy.pipe.kgce_per_t?" in text
 
 
 @pytest.mark.parametrize(
     ("row_id", "value", "message"),
     [
-        ("energy.pipe.kgce_per_t", "108.4", "row energy.pipe.kgce_per_t: expected a number"),
-        ("energy.pipe.kgce_per_t", True, "row energy.pipe.kgce_per_t: expected a number"),
+        (
+            "energy.pipe.kgce_per_t",
+            "108.4",
+            "rows[energy.pipe.kgce_per_t].value: '108.4' is not allowed; expected a number",
+        ),
+        (
+            "energy.pipe.kgce_per_t",
+            True,
+            "rows[energy.pipe.kgce_per_t].value: True is not allowed; expected a number",
+        ),
         (
             "energy.water.reclaimed_share",
             410,
-            "row energy.water.reclaimed_share: 410 is not a percent",
+            "rows[energy.water.reclaimed_share].value: 410 is not allowed; expected a percent",
         ),
         (
             "emissions.air.multiple_of_c",
             -0.2,
-            "row emissions.air.multiple_of_c: -0.2 must not be negative",
+            "rows[emissions.air.multiple_of_c].value: -0.2 is not allowed; expected a number "
+            "that is not negative",
         ),
     ],
 )
@@ -209,7 +278,7 @@ def test_a_measured_value_of_the_wrong_type_or_range_stops(
 ):
     text = one_line_error(lambda: run(standard, with_row(ind, row_id, value=value), ev))
     assert message in text
-    assert text.startswith("indicators.example.yaml: ")
+    assert text.startswith("config/plants/demo-dip/indicators.example.yaml: ")
 
 
 @pytest.mark.parametrize(
@@ -218,14 +287,21 @@ def test_a_measured_value_of_the_wrong_type_or_range_stops(
         (
             "process.melting.checklist",
             16,
-            "row process.melting.checklist: 16 items, but the row lists 15",
+            "rows[process.melting.checklist].value: 16 is not allowed; expected a count from 0 "
+            "to 15",
         ),
-        ("process.melting.checklist", 9.5, "a count of items must be whole"),
-        ("ohs.safety_standardisation.level", "level_0", "level 'level_0' is not on scale"),
+        ("process.melting.checklist", 9.5, "9.5 is not allowed; expected a whole count of items"),
+        (
+            "ohs.safety_standardisation.level",
+            "level_0",
+            "'level_0' is not allowed; expected a level of scale safety_standardisation: "
+            "level_1, level_2, level_3, none",
+        ),
         (
             "ohs.major_accident.no_major_incident",
             1,
-            "row ohs.major_accident.no_major_incident: a boolean row takes true/false",
+            "rows[ohs.major_accident.no_major_incident].value: 1 is not allowed; expected true "
+            "or false",
         ),
     ],
 )
@@ -239,18 +315,21 @@ def test_a_value_in_another_unit_stops(standard, ind, ev):
     text = one_line_error(
         lambda: run(standard, with_row(ind, "energy.pipe.kgce_per_t", unit="kWh/t"), ev)
     )
-    assert "row energy.pipe.kgce_per_t: unit 'kWh/t' is not the row's unit (kgce/t)" in text
+    assert (
+        "rows[energy.pipe.kgce_per_t].unit: 'kWh/t' is not allowed; expected the row's unit "
+        "kgce/t" in text
+    )
     # Table C.1 for an induction furnace is kWh/t, not kgce/t (decision D-c1-unit).
     rid = "energy.liquid_iron.energy_per_t"
     text = one_line_error(lambda: run(standard, with_row(ind, rid, unit="kgce/t"), ev))
-    assert f"row {rid}: unit 'kgce/t' is not the row's unit (kWh/t)" in text
+    assert f"rows[{rid}].unit: 'kgce/t' is not allowed; expected the row's unit kWh/t" in text
 
 
 def test_a_ductile_row_without_its_dn_stops_when_the_plant_spans_dn_ranges(standard, ind, ev):
-    # The demo plant casts DN80–1000: DN80-300 and DN350-1000 have different tiers.
+    # The demo plant casts DN80–300 and DN350–1000, which have different tiers.
     rid = "techeco.quality.hydro_first_pass"
     text = one_line_error(lambda: run(standard, with_row(ind, rid, context={}), ev))
-    assert f"row {rid}: the plant casts DN80–1000, which spans DN ranges" in text
+    assert f"rows[{rid}].context.dn: missing; the plant casts DN80–300 and DN350–1000" in text
     assert "context: {dn: …}" in text
 
 
@@ -258,10 +337,7 @@ def test_a_missing_printed_condition_stops(standard, ind, ev):
     # The VOC row's tiers are printed as "使用水性涂料VOC<1%": it needs water_based_coating.
     rid = "emissions.voc.voc_content"
     text = one_line_error(lambda: run(standard, ind, with_row(ev, rid, context={})))
-    assert f"row {rid}" in text and "water_based_coating" in text
-
-
-C1 = "energy.liquid_iron.energy_per_t"
+    assert f"rows[{rid}].context.water_based_coating: missing" in text
 
 
 @pytest.mark.parametrize(
@@ -270,26 +346,31 @@ C1 = "energy.liquid_iron.energy_per_t"
         (
             "emissions.air.multiple_of_c",
             {"product": "ductile"},
-            "context key 'product' is not used by this row",
+            "context.product: not used by this row; allowed here: none",
         ),
         (
             "energy.pipe.kgce_per_t",
             {"product": "gray"},
-            "context product='gray' contradicts the plant's declared product='ductile'",
+            "context.product: 'gray' is not allowed; expected the plant config's product "
+            "'ductile' (config/plants/demo-dip/plant.yaml), or leave it out",
         ),
         (
             C1,
-            {"dn": 600, "furnace": "cupola"},
-            "context furnace='cupola' contradicts the plant's declared furnace='induction'",
+            {"dn": 600, "furnace_kind": "cupola"},
+            "context.furnace_kind: 'cupola' is not allowed; expected the plant config's "
+            "furnace_kind 'induction'",
         ),
-        (C1, {"dn": 600, "tap_temp": 1460}, "unknown context key 'tap_temp'"),
-        (C1, {"dn": "600"}, "context dn='600' is not allowed"),
+        (C1, {"dn": 600, "tap_temp": 1460}, "context.tap_temp: unknown key for this row"),
+        (
+            C1,
+            {"dn": "600"},
+            "context.dn: '600' is not allowed; expected a whole number (mm)",
+        ),
     ],
 )
 def test_a_bad_row_context_stops(standard, ind, ev, row_id, context, message):
     text = one_line_error(lambda: run(standard, with_row(ind, row_id, context=context), ev))
-    assert f"row {row_id}" in text
-    assert message in text
+    assert f"rows[{row_id}].{message}" in text
 
 
 def test_a_row_given_in_both_files_stops(standard, ind, ev):
@@ -297,25 +378,42 @@ def test_a_row_given_in_both_files_stops(standard, ind, ev):
     rows["energy.pipe.kgce_per_t"] = declaration("energy.pipe.kgce_per_t", 99.0)
     ev = dataclasses.replace(ev, rows=rows)
     text = one_line_error(lambda: run(standard, ind, ev))
-    assert "row energy.pipe.kgce_per_t: also given in indicators.example.yaml" in text
-
-
-def test_a_window_ending_after_the_evaluation_date_stops(standard, ind, ev):
-    # The demo windows end 2026-01-01 (exclusive): on 2025-12-30 the year is not over. (The
-    # plant context is re-dated so that its own declaration date is not the error.)
-    ev = dataclasses.replace(
-        ev, rows={}, plant=dataclasses.replace(ev.plant, declared_on=dt.date(2025, 1, 1))
+    assert (
+        "rows[energy.pipe.kgce_per_t]: also given in config/plants/demo-dip/"
+        "indicators.example.yaml" in text
     )
-    text = one_line_error(lambda: run(standard, ind, ev, as_of=dt.date(2025, 12, 30)))
-    assert "window ends 2026-01-01 (exclusive), after the evaluation date 2025-12-30" in text
+
+
+def test_a_window_ending_after_the_evaluation_date_stops(standard, ind, ev, cfg):
+    # The demo windows end 2026-01-01 (exclusive): on 2025-12-30 the year is not over. (The
+    # plant's facts are re-dated so that their own declaration date is not the error.)
+    ev = dataclasses.replace(ev, rows={})
+    cfg = with_plant(cfg, declared_on=dt.date(2025, 1, 1))
+    text = one_line_error(lambda: run(standard, ind, ev, as_of=dt.date(2025, 12, 30), cfg=cfg))
+    assert (
+        "rows[scale.output.annual_output].window: ends 2026-01-01 (exclusive), after the "
+        "evaluation date 2025-12-30" in text
+    )
     # On 2025-12-31 the last day of the window is the evaluation date itself: allowed.
-    run(standard, ind, ev, as_of=dt.date(2025, 12, 31))
+    run(standard, ind, ev, as_of=dt.date(2025, 12, 31), cfg=cfg)
 
 
-def test_plant_ids_must_match_and_the_plant_declaration_must_hold(standard, ind, ev):
-    text = one_line_error(lambda: run(standard, dataclasses.replace(ind, plant="other"), ev))
-    assert "plant 'other' is not the evidence file's plant 'demo-dip'" in text
-    text = one_line_error(lambda: run(standard, ind, plant(ev, valid_until=dt.date(2026, 3, 1))))
-    assert "plant context declared by Wang Fang (energy manager) expired on 2026-03-01" in text
+def test_plant_ids_must_match_and_the_plant_declaration_must_hold(standard, ind, ev, cfg):
+    for other in (dataclasses.replace(ind, plant="other"), dataclasses.replace(ev, plant="other")):
+        args = (other, ev) if other is not ev and hasattr(other, "window") else (ind, other)
+        text = one_line_error(lambda args=args: run(standard, *args))
+        assert (
+            "plant: 'other' is not allowed; expected the plant config's plant.id 'demo-dip' "
+            "(config/plants/demo-dip/plant.yaml)" in text
+        )
+    expired = with_plant(cfg, valid_until=dt.date(2026, 3, 1))
+    text = one_line_error(lambda: run(standard, ind, ev, cfg=expired))
+    assert (
+        "plant.yaml: plant.valid_until: the plant's facts declared by Wang Fang (energy manager) "
+        "hold until 2026-03-01, before the evaluation date 2026-03-31" in text
+    )
     text = one_line_error(lambda: run(standard, ind, ev, as_of=dt.date(2026, 1, 11)))
-    assert "plant context was declared on 2026-01-12, after the evaluation date 2026-01-11" in text
+    assert (
+        "plant.yaml: plant.declared_on: the plant's facts were declared on 2026-01-12, after "
+        "the evaluation date 2026-01-11" in text
+    )

@@ -15,13 +15,10 @@ from fractions import Fraction
 
 import pytest
 
-from greenfoundry.config import plant_file
 from greenfoundry.scoring import scorer
-from greenfoundry.scoring.evidence import load_evidence
-from greenfoundry.scoring.indicators import load_indicators
 from greenfoundry.scoring.standard import Tier, load_standard
+from tests.scoring.rows import demo_inputs
 
-DEMO = plant_file().parent
 F = Fraction
 
 
@@ -29,8 +26,7 @@ F = Fraction
 def interpolated():
     return scorer.score(
         load_standard(),
-        load_indicators(DEMO / "indicators.example.yaml"),
-        load_evidence(DEMO / "evidence.yaml"),
+        *demo_inputs(),
         scorer.Options(as_of=dt.date(2026, 3, 31), li_mode="interpolate"),
     )
 

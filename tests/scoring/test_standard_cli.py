@@ -27,7 +27,7 @@ def test_limits_cupola_between_rows_with_tapping_temperature(capsys):
     # 9.5 t/h -> 6～9 row (note 3), 120/125/135; tapping 1500 °C: +20 × 0.6 = +12 -> 132/137/147.
     # 130 < 132 -> tier 1, Li 0.9 (floor).
     code, out, _ = run(
-        capsys, "limits", "--furnace", "cupola", "--capacity", "9.5", "--product", "gray",
+        capsys, "limits", "--furnace-kind", "cupola", "--furnace-capacity", "9.5", "--product", "gray",
         "--tap-temp-c", "1500", "--value", "130",
     )  # fmt: skip
     assert code == 0
@@ -43,12 +43,18 @@ def test_limits_induction_json(capsys):
     # Ductile DN600 (1450 °C), tapping 1470: +12; site 28 °C: -1.2 -> 210.8/260.8/310.8 kWh/t.
     # 260.8 is not < 260.8 -> tier 3, Li 0.6.
     code, out, _ = run(
-        capsys, "limits", "--furnace", "induction", "--capacity", "20", "--product", "ductile",
+        capsys, "limits", "--furnace-kind", "induction", "--furnace-capacity", "20", "--product", "ductile",
         "--dn", "600", "--tap-temp-c", "1470", "--annual-mean-air-temp-c", "28", "--value", "260.8", "--json",
     )  # fmt: skip
     assert code == 0
     data = json.loads(out)
     assert data["row"] == "induction-ductile" and data["unit"] == "kWh/t"
+    # The glossary's names, as in the plant config and the score's JSON.
+    assert (data["furnace_kind"], data["furnace_capacity"], data["furnace_capacity_unit"]) == (
+        "induction",
+        20,
+        "t",
+    )
     assert data["limits"] == [210.8, 260.8, 310.8]
     assert data["comparators"] == ["<", "<", "<"]
     assert data["tier"] == 3 and data["li"] == 0.6
@@ -58,7 +64,7 @@ def test_limits_induction_json(capsys):
 def test_limits_value_below_every_tier(capsys):
     # Induction gray ＜180 ＜220 ＜250; 250 meets none -> "tier none", Li 0.
     code, out, _ = run(
-        capsys, "limits", "--furnace", "induction", "--capacity", "8", "--product", "gray",
+        capsys, "limits", "--furnace-kind", "induction", "--furnace-capacity", "8", "--product", "gray",
         "--value", "250",
     )  # fmt: skip
     assert code == 0
@@ -68,7 +74,7 @@ def test_limits_value_below_every_tier(capsys):
 def test_limits_note4_cupola_convert(capsys):
     # Convert: -0.4 × 0.1229 × (30 - 25) = -0.2458 on 110/115/125 -> 109.754 / 114.754 / 124.754.
     code, out, _ = run(
-        capsys, "limits", "--furnace", "cupola", "--capacity", "12", "--product", "gray",
+        capsys, "limits", "--furnace-kind", "cupola", "--furnace-capacity", "12", "--product", "gray",
         "--annual-mean-air-temp-c", "30", "--note4-cupola", "convert", "--json",
     )  # fmt: skip
     assert code == 0
@@ -80,7 +86,14 @@ def test_limits_note4_cupola_convert(capsys):
 )
 def test_limits_not_covered_exits_2_with_one_line(capsys, furnace, capacity):
     code, out, err = run(
-        capsys, "limits", "--furnace", furnace, "--capacity", capacity, "--product", "gray"
+        capsys,
+        "limits",
+        "--furnace-kind",
+        furnace,
+        "--furnace-capacity",
+        capacity,
+        "--product",
+        "gray",
     )
     assert code == 2
     assert out == ""
@@ -90,7 +103,7 @@ def test_limits_not_covered_exits_2_with_one_line(capsys, furnace, capacity):
 
 def test_limits_dn_outside_every_range_exits_2(capsys):
     code, _, err = run(
-        capsys, "limits", "--furnace", "induction", "--capacity", "12", "--product", "ductile",
+        capsys, "limits", "--furnace-kind", "induction", "--furnace-capacity", "12", "--product", "ductile",
         "--dn", "320", "--tap-temp-c", "1480",
     )  # fmt: skip
     assert code == 2 and "DN 320" in err
@@ -98,7 +111,7 @@ def test_limits_dn_outside_every_range_exits_2(capsys):
 
 def test_limits_missing_dn_is_an_error_not_a_guess(capsys):
     code, _, err = run(
-        capsys, "limits", "--furnace", "induction", "--capacity", "12", "--product", "ductile",
+        capsys, "limits", "--furnace-kind", "induction", "--furnace-capacity", "12", "--product", "ductile",
         "--tap-temp-c", "1480",
     )  # fmt: skip
     assert code == 1 and "--dn" in err
@@ -126,7 +139,8 @@ def test_check_of_a_broken_file_is_one_error_line(capsys, tmp_path):
     bad.write_text("id: x\n", encoding="utf-8")
     code, out, err = run(capsys, "check", "--standard", str(bad))
     assert code == 1 and out == ""
-    assert err.startswith("error: bad.yaml: top level: missing key")
+    # The file has an id and nothing else: the first required key it lacks is named.
+    assert err.startswith(f"error: {bad}: title_zh: missing; this key is required")
 
 
 def test_show_lists_rows_with_printed_cells(capsys):
@@ -151,7 +165,7 @@ def test_help_texts_are_reference(capsys):
             main(argv)
         assert exc.value.code == 0
     out = capsys.readouterr().out
-    for flag in ("--furnace", "--capacity", "--product", "--dn", "--tap-temp-c", "--annual-mean-air-temp-c",
+    for flag in ("--furnace-kind", "--furnace-capacity", "--product", "--dn", "--tap-temp-c", "--annual-mean-air-temp-c",
                  "--value", "--json", "--note4-cupola", "--kwh-to-kgce"):  # fmt: skip
         assert flag in out
     assert "not covered" in out

@@ -39,7 +39,7 @@ def test_cupola_rows(capacity, row, limits):
     res = table_c1_limits("cupola", capacity, "gray")
     assert res.row_id == row
     assert res.limits == limits == res.base_limits
-    assert res.unit == "kgce/t" and res.capacity_unit == "t/h"
+    assert res.unit == "kgce/t" and res.furnace_capacity_unit == "t/h"
     assert res.comparators == ("<", "<", "<")
     assert res.printed == tuple(f"＜{v}" for v in limits)
 
@@ -61,7 +61,7 @@ def test_induction_rows(product, row, limits):
     for capacity in (5.01, 12, 60):
         res = table_c1_limits("induction", capacity, product)
         assert res.row_id == row and res.limits == limits
-        assert res.unit == "kWh/t" and res.capacity_unit == "t"  # D-c1-unit
+        assert res.unit == "kWh/t" and res.furnace_capacity_unit == "t"  # D-c1-unit
 
 
 # --------------------------------------------------------------------------- note 3 and outside
