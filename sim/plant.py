@@ -18,14 +18,18 @@ day. So the same seed gives the same reading for the same instant whatever range
 a 90-day backfill followed by a live run continues the same counters without a step.
 
 Physics (domain.md §5 and Table C.1 of T/CFA 0308011.5-2024), per coreless induction furnace:
-hot metal arrives at about 1300 °C, is charged (85–100 % of capacity), superheated to the tapping
-temperature of the furnace's product and DN range at 0.40–0.45 kWh/(t·K) (150–250 K: about 60–90
+hot metal arrives at about the temperature Table C.1 states (1300 °C), is charged (85–100 % of
+capacity), superheated to the tapping temperature Table C.1 specifies for the plant's product and
+the furnace's DN range at 0.40–0.45 kWh/(t·K) (150–250 K: about 60–90
 kWh/t), held until the casting machines call for it and tapped, every 10–20 minutes. Holding
 losses run all the time at 45–65 kW per tonne of capacity (10–30 kWh/t at these cycle times). The
 energy counter is the exact integral of that power profile; a power reading is the mean power of
 the sampling interval that ends at its timestamp (a power meter's demand register), so counter
 increments and power readings agree. A cupola melts cold charge continuously at 80–100 % of its
-capacity (t/h) on 100–130 kgce/t of coke and about 30 kWh/t for its blower.
+capacity (t/h) on 100–130 kgce/t of coke and about 30 kWh/t for its blower, and taps up to 40 K
+above its specified temperature. The standard's numbers (the 1300 °C hot metal, the specified
+tapping temperatures) are asked of `greenfoundry.scoring.table_c1`, which reads them from the
+standard's file; the constants here are physics and plant behaviour only.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ import numpy as np
 from greenfoundry import glossary
 from greenfoundry.ingest import units
 from greenfoundry.plant import Furnace, PlantConfig, SignalRoute
+from greenfoundry.scoring import table_c1
 from greenfoundry.sim.faults import (
     Faults,
     bad_payload_plan,
@@ -60,7 +65,8 @@ DAY_MS = DAY_S * 1000
 BLOCK_S = 900  # slow process variations (flows, concentrations) change every 15 minutes
 BLOCKS = DAY_S // BLOCK_S
 
-HOT_METAL_C = 1300.0  # Table C.1: hot metal received at 1300 °C
+# σ of the received hot metal around Table C.1's temperature, clipped at 2.5 σ.
+HOT_METAL_SPREAD_C = 8.0
 SUPERHEAT_KWH_PER_T_K = (0.40, 0.45)  # 150–250 K of superheat → about 60–90 kWh/t (domain.md §5)
 HOLDING_KW_PER_T = (45.0, 65.0)  # holding losses per tonne of capacity → 10–30 kWh/t per tap
 RATED_KW_PER_T = 600.0  # induction furnace supply rating per tonne of capacity
@@ -106,15 +112,11 @@ FAULTY_SENSORS = {
 }
 
 
-def tapping_temp_spec_c(furnace: Furnace) -> float:
-    """Specified tapping temperature, T/CFA 0308011.5-2024 Table C.1: gray iron (and a cupola)
-    1480 °C; ductile DN80–300 1500 °C, DN350–1000 and above DN1000 1450 °C. A furnace whose DN
-    range reaches above DN300 is taken at 1450 °C."""
-    if furnace.kind == "cupola" or furnace.product == "gray":
-        return 1480.0
-    if furnace.dn_max is not None and furnace.dn_max <= 300:
-        return 1500.0
-    return 1450.0
+def tapping_temp_spec_c(furnace: Furnace, product: str) -> float:
+    """The tapping temperature Table C.1 specifies for the furnace's iron (asked of the standard:
+    `table_c1.specified_tap_temp_c`), at the largest DN the furnace feeds: a furnace whose DN
+    range reaches above DN300 taps at the temperature of the larger pipe."""
+    return table_c1.specified_tap_temp_c(furnace.kind, product, dn=furnace.dn_max)
 
 
 def pipe_mass_t(dn: int) -> float:
@@ -264,6 +266,8 @@ class PlantModel:
         stacks = {s.id: s for s in cfg.stacks}
         sole = cfg.furnaces[0] if len(cfg.furnaces) == 1 else None
         self._stacks = stacks
+        # Table C.1's induction rows: hot metal received at this temperature and superheated.
+        self._hot_metal_c = table_c1.hot_metal_c("induction")
         for index, route in enumerate(cfg.routes.values()):
             topic = cfg.topic_for(route)
             tags = dict(route.tags)
@@ -551,9 +555,13 @@ class PlantModel:
         hold_kw_nominal = self._furnace_const(f)[0]
         cap = f.capacity
         tonnes = cap * rng.uniform(0.85, 1.0, n)
-        spec = tapping_temp_spec_c(f)
+        spec = tapping_temp_spec_c(f, self.cfg.plant.product)
         temp = np.clip(spec + rng.uniform(-5.0, 25.0, n), *TAP_TEMP_RANGE_C)
-        hot_metal = np.clip(HOT_METAL_C + rng.normal(0.0, 8.0, n), 1280.0, 1320.0)
+        received = self._hot_metal_c
+        spread = 2.5 * HOT_METAL_SPREAD_C
+        hot_metal = np.clip(
+            received + rng.normal(0.0, HOT_METAL_SPREAD_C, n), received - spread, received + spread
+        )
         e_superheat = tonnes * (temp - hot_metal) * rng.uniform(*SUPERHEAT_KWH_PER_T_K, n)
         p_heat = cap * RATED_KW_PER_T * rng.uniform(0.85, 0.95, n)
         p_hold = hold_kw_nominal * rng.uniform(0.95, 1.05, n)
@@ -584,7 +592,8 @@ class PlantModel:
         ends = np.cumsum(durations)
         m = int(np.searchsorted(ends, DAY_S, side="right"))
         tonnes = rate_t_h * durations[:m] / 3600.0
-        temp = np.clip(1480.0 + rng.uniform(0.0, 40.0, n), *TAP_TEMP_RANGE_C)[:m]
+        spec = tapping_temp_spec_c(f, self.cfg.plant.product)
+        temp = np.clip(spec + rng.uniform(0.0, 40.0, n), *TAP_TEMP_RANGE_C)[:m]
         measured = np.clip(temp + rng.normal(0.0, 2.0, m), *TAP_TEMP_RANGE_C)
         bounds = np.array([0.0, float(DAY_S)])
         cum_kwh = np.array([0.0, blower_kw * 24.0])

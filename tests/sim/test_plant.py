@@ -6,6 +6,7 @@ Expected bands come from domain.md §5 (realistic plant values) and Table C.1 of
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import time
@@ -195,6 +196,38 @@ def test_the_hotter_furnace_uses_more_energy_per_tonne(clean_day):
     assert 10.0 <= per_t("if1") - per_t("if2") <= 35.0
 
 
+def test_the_standards_temperatures_come_from_the_standard(cfg, monkeypatch):
+    """The simulator asks Table C.1 (the standard's file, through scoring.table_c1) for the hot
+    metal and tapping temperatures instead of keeping copies: with a standard edited to specify
+    1480 °C for DN350–1000 (printed: 1450 °C) and hot metal received at 1270 °C (printed:
+    1300 °C), if2's taps and its energy per tonne follow the edit."""
+    from greenfoundry.scoring import table_c1
+
+    real = table_c1._default_table()
+    refs = tuple(
+        dataclasses.replace(r, temp_c=1480)
+        if r.dn == {"ge": 350, "le": 1000} and r.product == "ductile"
+        else r
+        for r in real.reference_tap_temps
+    )
+    furnaces = dict(real.furnaces)
+    furnaces["induction"] = dataclasses.replace(furnaces["induction"], hot_metal_c=1270)
+    edited = dataclasses.replace(real, reference_tap_temps=refs, furnaces=furnaces)
+    monkeypatch.setattr(table_c1, "_default_table", lambda: edited)
+    model = PlantModel(cfg, seed=1)
+    events = list(model.events(DAY0, DAY0 + timedelta(days=1)))
+    temps = [v for _, v in by_topic(events, "melt/if2/tap_temp")]
+    # Taps are drawn at the specified temperature −5 … +25 °C (sim/README.md), 10 K above it on
+    # average: 1490 °C, against 1460 °C with the printed 1450 °C. A day's ~100 taps give the mean
+    # to within a few K; ±6 K keeps the two apart.
+    assert 1484.0 <= float(np.mean(temps)) <= 1496.0
+    energy = by_topic(events, "melt/if2/energy")
+    tonnes = sum(v for _, v in by_topic(events, "melt/if2/tap_weight"))
+    # Superheat 1270 → 1490 °C is 220 K at 0.40–0.45 kWh/(t·K): 88–99 kWh/t, plus 10–30 kWh/t
+    # holding: 98–129 kWh/t (with the printed 1300 °C and 1450 °C: 160 K, 74–102 kWh/t).
+    assert 98.0 <= (energy[-1][1] - energy[0][1]) / tonnes <= 129.0
+
+
 # ------------------------------------------------------------------------ emissions, water, weather
 
 
@@ -310,13 +343,9 @@ def test_a_cupola_plant_with_other_units_and_pollutants(tmp_path):
     analyser, a route the model cannot fill (reported, not invented)."""
 
     def edit(raw):
+        raw["plant"]["product"] = "gray"
         raw["furnaces"] = [
-            {
-                "id": "cu1",
-                "kind": "cupola",
-                "capacity": {"value": 10, "unit": "t/h"},
-                "product": "gray",
-            }
+            {"id": "cu1", "kind": "cupola", "capacity": {"value": 10, "unit": "t/h"}}
         ]
         raw["stacks"] = [
             {
