@@ -334,10 +334,6 @@ class PlantModel:
             return 25.0
         return 0.0
 
-    @property
-    def simulated_topics(self) -> list[str]:
-        return [s.topic for s in self._sims]
-
     # ---------------------------------------------------------------- the events
     def events(self, start: datetime, end: datetime | None = None) -> Iterator[Event]:
         """The plant's messages with start ≤ timestamp < end, in time order (end None: forever)."""
