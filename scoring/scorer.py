@@ -119,13 +119,13 @@ class Options:
     def __post_init__(self) -> None:
         if self.li_mode not in LI_MODES:
             raise InputError(
-                f"Li policy {inputs.show(self.li_mode)} is not allowed; expected one of "
-                + ", ".join(LI_MODES)
+                f"li_mode (--li-policy): {inputs.show(self.li_mode)} is not allowed; expected "
+                "one of " + ", ".join(LI_MODES)
             )
         if not 0.0 <= self.min_coverage <= 1.0:
             raise InputError(
-                f"min coverage {inputs.show(self.min_coverage)} is not allowed; expected a share "
-                "of the window from 0 to 1"
+                f"min_coverage (--min-coverage): {inputs.show(self.min_coverage)} is not allowed; "
+                "expected a share of the window from 0 to 1"
             )
 
 

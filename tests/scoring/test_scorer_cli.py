@@ -242,3 +242,13 @@ def test_a_bad_as_of_date_is_refused_by_the_parser(capsys):
         main([*DEMO_ARGS, "--as-of", "31/03/2026"])
     assert exc.value.code == 2
     assert "'31/03/2026' is not allowed; expected a date YYYY-MM-DD" in capsys.readouterr().err
+
+
+def test_a_coverage_share_outside_0_to_1_is_one_error_line(capsys):
+    # --min-coverage is a share of the window (0.9 by default), not a percent.
+    assert main([*DEMO_ARGS, *AS_OF, "--min-coverage", "90"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "error: min_coverage (--min-coverage): 90.0 is not allowed; expected a share of the "
+        "window from 0 to 1"
+    ]
