@@ -43,3 +43,19 @@ def test_the_readme_commands_exist_and_ci_runs_the_test_command():
     for script in ("scripts/demo.sh", "scripts/test.sh", "scripts/setup.sh"):
         assert (REPO / script).exists(), script
     assert "scripts/test.sh" in (REPO / ".ci" / "run").read_text()
+
+
+def _options(parser: argparse.ArgumentParser, path: list[str]) -> list[str]:
+    for name in path:
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        parser = sub.choices[name]
+    return [o for a in parser._actions for o in a.option_strings if o.startswith("--")]
+
+
+def test_every_scoring_option_is_in_the_scoring_readme():
+    # scoring/README.md documents the options of `standard show/check/limits` and `score`.
+    text = (REPO / "scoring" / "README.md").read_text(encoding="utf-8")
+    parser = build_parser()
+    for path in (["standard", "show"], ["standard", "check"], ["standard", "limits"], ["score"]):
+        missing = [o for o in _options(parser, path) if o != "--help" and o not in text]
+        assert not missing, f"greenfoundry {' '.join(path)}: {missing} not in scoring/README.md"
