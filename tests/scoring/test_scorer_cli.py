@@ -252,3 +252,11 @@ def test_a_coverage_share_outside_0_to_1_is_one_error_line(capsys):
         "error: min_coverage (--min-coverage): 90.0 is not allowed; expected a share of the "
         "window from 0 to 1"
     ]
+
+
+def test_scoring_needs_none_of_the_configs_secrets(capsys, monkeypatch):
+    # plant.yaml names GF_MQTT_PASSWORD and GF_INFLUX_PASSWORD; the scorer reads only facts.
+    for name in ("GF_MQTT_PASSWORD", "GF_INFLUX_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    assert main([*DEMO_ARGS, *AS_OF, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["f"] == 756.6  # hand: test_scorer.py
