@@ -244,6 +244,26 @@ def parse(
     top = _ConfigNode(raw, "", file=file, error=ConfigError)
     top.choice("version", (1,))
 
+    plant = _plant(top)
+    config = PlantConfig(
+        path or Path("<memory>"),
+        plant,
+        _mqtt(top, plant, env),
+        _influxdb(top, env),
+        _ingest(top, base),
+        _furnaces(top, plant),
+        _stacks(top),
+        _water_meters(top),
+        _signals(top),
+    )
+    top.done()
+    return config
+
+
+# Each section of the file has its own function, in the file's order; each reads only its keys.
+
+
+def _plant(top: inputs.Node) -> PlantInfo:
     p = top.child("plant")
     site = p.child("site", required=False)
     tz = p.text("timezone")
@@ -274,7 +294,10 @@ def parse(
     )
     site.done()
     p.done()
+    return plant
 
+
+def _mqtt(top: inputs.Node, plant: PlantInfo, env: dict[str, str] | None) -> MqttConfig:
     m = top.child("mqtt")
     mqtt = MqttConfig(
         host=m.text("host", "127.0.0.1"),
@@ -306,7 +329,10 @@ def parse(
         )
     mqtt = dataclasses.replace(mqtt, subscribe=tuple(filters))
     m.done()
+    return mqtt
 
+
+def _influxdb(top: inputs.Node, env: dict[str, str] | None) -> InfluxConfig:
     i = top.child("influxdb")
     influx = InfluxConfig(
         url=i.text("url", "http://127.0.0.1:8086").rstrip("/"),
@@ -326,7 +352,10 @@ def parse(
     if not influx.url.startswith(("http://", "https://")):
         i.refuse("url", influx.url, "http(s)://…")
     i.done()
+    return influx
 
+
+def _ingest(top: inputs.Node, base: Path) -> IngestConfig:
     g = top.child("ingest", required=False)
     ingest = IngestConfig(
         batch_max_readings=g.number(
@@ -347,7 +376,10 @@ def parse(
         queue_budget_mb=g.number("queue_budget_mb", 256, low=16, high=65536, integer=True),
     )
     g.done()
+    return ingest
 
+
+def _furnaces(top: inputs.Node, plant: PlantInfo) -> tuple[Furnace, ...]:
     furnaces = []
     for where, item in top.items("furnaces"):
         f = top.node(item, where)
@@ -376,7 +408,10 @@ def parse(
         furnaces.append(Furnace(_id(f), kind, float(capacity), cap_unit, dn_min, dn_max))
         f.done()
     _unique(top, furnaces, "furnaces")
+    return tuple(furnaces)
 
+
+def _stacks(top: inputs.Node) -> tuple[Stack, ...]:
     stacks = []
     for where, item in top.items("stacks"):
         s = top.node(item, where)
@@ -394,14 +429,20 @@ def parse(
         stacks.append(Stack(_id(s), s.text("source", ""), limits))
         s.done()
     _unique(top, stacks, "stacks")
+    return tuple(stacks)
 
+
+def _water_meters(top: inputs.Node) -> tuple[WaterMeter, ...]:
     meters = []
     for where, item in top.items("water_meters"):
         w = top.node(item, where)
         meters.append(WaterMeter(_id(w), w.choice("role", glossary.WATER_ROLES)))
         w.done()
     _unique(top, meters, "water_meters")
+    return tuple(meters)
 
+
+def _signals(top: inputs.Node) -> dict[tuple[str, str, str], SignalRoute]:
     routes: dict[tuple[str, str, str], SignalRoute] = {}
     for where, item in top.items("signals"):
         r = top.node(item, where)
@@ -449,19 +490,7 @@ def parse(
             r.fail(f"{topic} is mapped twice", "topic")
         routes[route.key] = route
         r.done()
-
-    top.done()
-    return PlantConfig(
-        path or Path("<memory>"),
-        plant,
-        mqtt,
-        influx,
-        ingest,
-        tuple(furnaces),
-        tuple(stacks),
-        tuple(meters),
-        routes,
-    )
+    return routes
 
 
 def _unique(top: inputs.Node, items: list[Any], key: str) -> None:

@@ -133,11 +133,6 @@ def _cmd_simulate(args) -> int:
             backfill_days=args.backfill,
             max_inflight=args.max_inflight,
         )
-    except ValueError as exc:
-        # The plant model (sim/plant.py) still raises ValueError for what it refuses: a --interval
-        # that does not divide a day, a --backfill reaching before its first day. Every other
-        # bad option is a UsageError where it is found.
-        raise UsageError(str(exc)) from None
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)

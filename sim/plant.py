@@ -45,6 +45,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from greenfoundry import glossary
+from greenfoundry.errors import UsageError
 from greenfoundry.ingest import units
 from greenfoundry.plant import Furnace, PlantConfig, SignalRoute
 from greenfoundry.scoring import table_c1
@@ -242,7 +243,7 @@ class PlantModel:
         faults: Faults | None = None,
     ):
         if interval_s <= 0 or DAY_S % interval_s:
-            raise ValueError(
+            raise UsageError(
                 f"sampling interval {interval_s!r} s is not allowed; expected a whole number of "
                 "seconds that divides a day (10, 15, 30, 60, 300 …)"
             )
@@ -340,7 +341,7 @@ class PlantModel:
         start_ms = _ms(start)
         end_ms = None if end is None else _ms(end)
         if start_ms < EPOCH_MS:
-            raise ValueError(f"the simulated plant starts on {EPOCH:%Y-%m-%d} (UTC)")
+            raise UsageError(f"the simulated plant starts on {EPOCH:%Y-%m-%d} (UTC)")
         day = (start_ms - EPOCH_MS) // DAY_MS
         while end_ms is None or EPOCH_MS + day * DAY_MS < end_ms:
             yield from self._day_events(day, start_ms, end_ms)

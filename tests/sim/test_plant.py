@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from greenfoundry import glossary
+from greenfoundry.errors import UsageError
 from greenfoundry.ingest.payload import PayloadParser
 from greenfoundry.sim.faults import Faults
 from greenfoundry.sim.plant import EPOCH, PlantModel, iter_batches, pipe_mass_t
@@ -395,9 +396,11 @@ def test_a_cupola_plant_with_other_units_and_pollutants(tmp_path):
 
 
 def test_time_before_the_epoch_and_a_bad_interval_are_refused(cfg):
-    with pytest.raises(ValueError, match="starts on"):
+    # What a user can ask for wrongly is a usage error (one `error:` line from the CLI) …
+    with pytest.raises(UsageError, match="starts on"):
         next(PlantModel(cfg).events(EPOCH - timedelta(seconds=1)))
-    with pytest.raises(ValueError, match="divides a day"):
+    with pytest.raises(UsageError, match="divides a day"):
         PlantModel(cfg, interval_s=7)
+    # … a naive datetime is the caller's bug.
     with pytest.raises(ValueError, match="time zone"):
         next(PlantModel(cfg).events(datetime(2026, 1, 1)))
