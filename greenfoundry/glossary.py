@@ -166,6 +166,123 @@ SIGNALS: dict[str, Signal] = {
         Signal(
             "pipe_output_count", "pcs", "event", 0.0, 1e5, "Number of finished pipes in one batch"
         ),
+        # Site energy (Table 5: plant energy per tonne of pipe, power factor). The site meter is
+        # the incoming one: the furnaces' meters are sub-meters of it, never added to it.
+        Signal(
+            "site_energy_kwh",
+            "kWh",
+            "counter",
+            0.0,
+            1e12,
+            "Active electricity imported by the whole site (its incoming meter), cumulative",
+        ),
+        Signal(
+            "site_reactive_kvarh",
+            "kvarh",
+            "counter",
+            0.0,
+            1e12,
+            "Reactive energy at the site's incoming meter, cumulative (for the power factor)",
+        ),
+        Signal(
+            "oxygen_m3",
+            "m3",
+            "counter",
+            0.0,
+            1e12,
+            "Oxygen drawn by the plant, cumulative, at standard conditions",
+        ),
+        # Stack analysers: the flue gas's oxygen for the reference-O2 correction, and the
+        # analyser's status, a numeric code in force from its timestamp until the next one:
+        # 0 normal (HJ 212 flag N), 1 calibration (C), 2 maintenance (M), 3 fault (D),
+        # 4 source stopped (F), 5 over range (T), 6 communication fault (B). Only 0 is valid data.
+        Signal(
+            "stack_o2_pct",
+            "%",
+            "instantaneous",
+            0.0,
+            25.0,
+            "Oxygen content of a stack's flue gas, % by volume, dry",
+        ),
+        Signal(
+            "stack_analyser_status",
+            "code",
+            "instantaneous",
+            0.0,
+            9.0,
+            "Status code of a stack's analyser (0 normal, 1 calibration, 2 maintenance, 3 fault, "
+            "4 source stopped, 5 over range, 6 communication fault)",
+        ),
+        # Production events of Table A.1, one batch per casting line and DN: every event of a
+        # batch carries the same timestamp, and pipe_dn at it names the batch's nominal size.
+        Signal("pipe_dn", "DN", "event", 40.0, 3000.0, "Nominal size DN of one batch of pipe"),
+        Signal(
+            "pipe_cast_count",
+            "pcs",
+            "event",
+            0.0,
+            1e5,
+            "Pipes cast in one batch, good and scrap (off the centrifugal machines)",
+        ),
+        Signal(
+            "pipe_scrap_t",
+            "t",
+            "event",
+            0.0,
+            1000.0,
+            "Scrap pipe of one batch, t (rejected at any stage, customer returns included)",
+        ),
+        Signal(
+            "hydro_tested_count",
+            "pcs",
+            "event",
+            0.0,
+            1e5,
+            "Pipes of one batch given their first hydrostatic test on line",
+        ),
+        Signal(
+            "hydro_passed_count",
+            "pcs",
+            "event",
+            0.0,
+            1e5,
+            "Pipes of one batch that passed their first hydrostatic test",
+        ),
+        Signal(
+            "inspected_count",
+            "pcs",
+            "event",
+            0.0,
+            1e5,
+            "Pipes of one batch through the online pipe inspection (first inspection)",
+        ),
+        Signal(
+            "inspection_passed_count",
+            "pcs",
+            "event",
+            0.0,
+            1e5,
+            "Pipes of one batch that passed their first inspection",
+        ),
+        # Table 5 reuse rows: resin sand (cores) and metal returns, per batch or shift.
+        Signal("sand_used_t", "t", "event", 0.0, 1e4, "Core sand (resin sand) mixed, t"),
+        Signal("sand_reclaimed_t", "t", "event", 0.0, 1e4, "Reclaimed sand in the sand mixed, t"),
+        Signal(
+            "returns_arising_t",
+            "t",
+            "event",
+            0.0,
+            1e4,
+            "Metal returns arising: scrap pipe, cut ends, runners, chips, t",
+        ),
+        Signal(
+            "returns_charged_t",
+            "t",
+            "event",
+            0.0,
+            1e4,
+            "Metal returns charged to the furnaces as return material, t",
+        ),
     )
 }
 
