@@ -290,3 +290,89 @@ SIGNALS: dict[str, Signal] = {
 def signal(name: str) -> Signal | None:
     """The signal of that name, or None."""
     return SIGNALS.get(name)
+
+
+# --------------------------------------------------------------------------- plausible ranges
+# What no plant can have is refused, not scored. These are the ranges of the scorer's values
+# (the standard's rows and context keys), wide enough for any real plant and narrow enough to
+# refuse a value in the wrong unit (a percent given as a fraction is the exception: 0.985 is a
+# possible percent, so the scorer only warns). A row of the standard may narrow its unit's range
+# with its own `plausible` (the power factor's unit "1" has none here).
+
+
+@dataclass(frozen=True)
+class Range:
+    """A closed or open interval of plausible values, with what the value is, for messages."""
+
+    low: float | None
+    high: float | None
+    what: str  # "a percent", "a tonnage-weighted tapping temperature", …
+    unit: str = ""
+    low_open: bool = False  # True: the value must be above `low`, not equal to it
+    high_open: bool = False
+
+    def holds(self, value: float) -> bool:
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or (value >= self.high if self.high_open else value <= self.high)
+
+    def describe(self) -> str:
+        """``a percent from 0 to 100 %``, ``… above 0 and at most 1500 kWh/t``."""
+        unit = f" {self.unit}" if self.unit else ""
+        if self.low is not None and self.high is not None and not (self.low_open or self.high_open):
+            return f"{self.what} from {self.low:g} to {self.high:g}{unit}"
+        parts = []
+        if self.low is not None:
+            parts.append(f"{'above' if self.low_open else 'at least'} {self.low:g}")
+        if self.high is not None:
+            parts.append(f"{'below' if self.high_open else 'at most'} {self.high:g}")
+        return f"{self.what} {' and '.join(parts)}{unit}"
+
+
+# By the unit of a row of the standard (its `unit`; for Table C.1 the furnace's row unit).
+PLAUSIBLE_BY_UNIT: dict[str, Range] = {
+    "%": Range(0, 100, "a percent", "%"),
+    "‰": Range(0, 1000, "a per mille rate", "‰"),
+    # Energy per tonne: realistic values are 90-140 kgce/t for a cupola, 60-120 kWh/t for an
+    # induction furnace superheating hot metal and 500-600 kWh/t melting cold charge, at most a
+    # few hundred kgce/t for a whole pipe plant (domain.md §5, Tables 5 and C.1). Zero energy is
+    # no plant's; the highs leave room for a poor plant and refuse a value in kWh or kgce per kg.
+    "kgce/t": Range(0, 1000, "an energy per tonne", "kgce/t", low_open=True),
+    "kWh/t": Range(0, 2000, "an energy per tonne", "kWh/t", low_open=True),
+    # Table 6: the measured level divided by its limit C, D or E (decision D-multiple). A value
+    # in mg/m³, mg/L or dB(A) (usually above 10) is refused; a stack at 10 × its limit is not a
+    # plant being evaluated.
+    "C": Range(0, 10, "a multiple of the limit C", "C"),
+    "D": Range(0, 10, "a multiple of the limit D", "D"),
+    "E": Range(0, 10, "a multiple of the limit E", "E"),
+    "a": Range(0, 100, "a number of years", "a"),
+    # Tables 2 and A.1: yearly output in 10⁴ t (the largest pipe plants cast a few hundred), sales
+    # in 10⁴ yuan, labour productivity. The highs refuse a value given in t or yuan.
+    "万吨/年": Range(0, 1000, "a yearly output in 10⁴ t", "万吨/年"),
+    "万元/年": Range(0, 1e7, "yearly sales in 10⁴ yuan", "万元/年"),
+    "t/(person·a)": Range(0, 20000, "tonnes per person and year", "t/(person·a)"),
+    "万元/(person·a)": Range(0, 10000, "output value per person and year", "万元/(person·a)"),
+}
+
+# By context key (the standard's `context_keys`, the plant config and `standard limits` flags).
+PLAUSIBLE_BY_KEY: dict[str, Range] = {
+    # Cast iron is tapped for pipe at about 1450-1550 °C (domain.md §5; Table C.1 specifies
+    # 1450-1500 °C); below 1200 °C it is near its liquidus, above 1650 °C no cupola or induction
+    # furnace of a pipe plant runs. 1773 is a temperature in K, not °C.
+    "tap_temp_c": Range(1200, 1650, "a tonnage-weighted mean tapping temperature", "°C"),
+    # The coldest and the hottest inhabited places have yearly means of about −15 °C and 35 °C.
+    "annual_mean_air_temp_c": Range(-30, 40, "a site's yearly mean air temperature", "°C"),
+    # Table C.1 capacities: the largest cupolas melt about 100 t/h, the largest coreless
+    # induction furnaces hold about 100 t. A capacity in kg or kg/h is refused.
+    "furnace_capacity.cupola": Range(0, 200, "a cupola melting capacity", "t/h", low_open=True),
+    "furnace_capacity.induction": Range(
+        0, 300, "an induction furnace capacity", "t", low_open=True
+    ),
+}
+
+
+def plausible_for_key(key: str, furnace_kind: str | None = None) -> Range | None:
+    """The plausible range of a context key (``furnace_capacity`` by furnace kind), or None."""
+    if key == "furnace_capacity":
+        return PLAUSIBLE_BY_KEY.get(f"furnace_capacity.{furnace_kind}")
+    return PLAUSIBLE_BY_KEY.get(key)

@@ -126,6 +126,8 @@ def score_text(result: scorer.ScoreResult) -> str:
             lines.append(f"      {r.name_zh} · {r.name_en}")
             if r.status != scorer.STATUS_SCORED:
                 lines.append(f"      why: {r.reason}")
+            lines.extend(_correction_lines(r))
+            lines.extend(f"      warning: {w}" for w in r.warnings)
         lines.append("")
     grade = result.grade
     grade_text = (
@@ -134,8 +136,28 @@ def score_text(result: scorer.ScoreResult) -> str:
         else "not rated (F < 600, Table 9)"
     )
     lines.append(f"F = Σ fi × Li = {_pts(result.f)} / {s.total_points} → {grade_text}")
+    if result.warnings:
+        lines.append(f"Warnings ({len(result.warnings)}): values scored as given, check them")
+        lines.extend(f"  {message}" for _row, message in result.warnings)
+    if result.assumptions:
+        lines.append("Assumed, because a temperature was not given (decision D-c1-no-temp):")
+        lines.extend(f"  {a.row_id}: {a.message}" for a in result.assumptions)
     lines.extend(_gap_lines(result))
     return "\n".join(lines)
+
+
+def _correction_lines(r: scorer.RowScore) -> list[str]:
+    """A Table C.1 row's notes as applied, with their amounts, its corrected limits and what a
+    missing temperature was assumed to be."""
+    if not r.corrections:
+        return []
+    lines = [f"      {r.notes[0]}"] if r.notes else []
+    lines.extend(f"      {c.explanation}" for c in r.corrections)
+    if r.tiers:
+        lims = " / ".join(f"{t.cmp} {float(t.value):g}" for t in r.tiers)
+        lines.append(f"      limits (tier 1 / 2 / 3) after the notes: {lims} {r.unit}")
+    lines.extend(f"      assumed: {a.message}" for a in r.assumptions)
+    return lines
 
 
 def _gap_lines(result: scorer.ScoreResult) -> list[str]:
@@ -149,6 +171,8 @@ def _gap_lines(result: scorer.ScoreResult) -> list[str]:
             f"Gap to level {g.level} {g.name_zh} ({g.name_en}, F ≥ {g.min_f:g}): "
             f"{_pts(gap.deficit)} points"
         )
+        if gap.note:
+            lines.append(f"  {gap.note}")
         if gap.plan is None:
             lines.append(f"  {gap.reason}")
         else:
@@ -158,8 +182,6 @@ def _gap_lines(result: scorer.ScoreResult) -> list[str]:
                 "then smallest relative change of value, then most points)"
                 + ("" if gap.exact else " — search budget reached, not proven optimal")
             )
-            if gap.note:
-                lines.append(f"  {gap.note}")
             for m in gap.plan:
                 unit = result.row(m.row_id).unit
                 now = _value(m.value, unit)

@@ -130,6 +130,31 @@ class Options:
 
 
 @dataclass(frozen=True)
+class TierChange:
+    """A tier the row would move to if an assumed temperature were another."""
+
+    tier: int | None  # None: below tier 3
+    temp_c: float  # the boundary temperature
+    side: str  # "above", "at or above", "below", "at or below": where the change lies
+    points: Fraction  # points gained (moving up) or lost (moving down)
+    plausible: bool  # False when no real plant or site has such a temperature
+
+
+@dataclass(frozen=True)
+class Assumption:
+    """A Table C.1 note not applied because its temperature was not given (decision D-c1-no-temp):
+    what was assumed and what it can cost, a tier up or down."""
+
+    row_id: str
+    note: int
+    missing: str  # the context key: tap_temp_c or annual_mean_air_temp_c
+    assumed_c: float | None  # None when the DN needed to pick the specified temperature is unknown
+    better: TierChange | None
+    worse: TierChange | None
+    message: str
+
+
+@dataclass(frozen=True)
 class RowScore:
     row_id: str
     group_id: str
@@ -154,6 +179,9 @@ class RowScore:
     coverage: float | None = None
     declaration: Declaration | None = None
     would_be_tier: int | None = None  # for an expired or low-coverage value: the tier it meets
+    warnings: tuple[str, ...] = ()  # e.g. a percent that looks like a fraction
+    corrections: tuple = ()  # table_c1.Correction: Table C.1 notes applied or not, with amounts
+    assumptions: tuple[Assumption, ...] = ()  # a missing temperature and what it can cost
 
 
 @dataclass(frozen=True)
@@ -191,6 +219,15 @@ class ScoreResult:
     # Table C.1's (furnace_kind, furnace_capacity) for the plant; None when it has none or its
     # furnaces fall on different rows (then the row could not score)
     furnace: tuple[str, float] | None = None
+
+    @property
+    def warnings(self) -> tuple[tuple[str, str], ...]:
+        """(row id, message) of every value scored with a warning, in table order."""
+        return tuple((r.row_id, w) for r in self.rows for w in r.warnings)
+
+    @property
+    def assumptions(self) -> tuple[Assumption, ...]:
+        return tuple(a for r in self.rows for a in r.assumptions)
 
     def row(self, row_id: str) -> RowScore:
         for r in self.rows:
@@ -263,6 +300,7 @@ def check_inputs(
             f"until {info.valid_until}, before the evaluation date {options.as_of}; renew the "
             "declaration"
         )
+    check_plant_facts(plant)
     if options.as_of < info.declared_on:
         raise InputError(
             f"{config}: plant.declared_on: the plant's facts were declared on "
@@ -309,23 +347,81 @@ def _check_unit(standard, row, measured: Measured, context: Mapping[str, Any], s
         )
 
 
-def _check_range(row, value: Any, source: str) -> None:
-    """Physical ranges the standard's tiers assume: a percent 0..100, a count of listed items."""
-    if value is std_mod.NOT_APPLICABLE or isinstance(value, (bool, str)):
+def _hint(rng: glossary.Range, value: float) -> str:
+    """A likely slip behind a value outside its range, or ""."""
+    if rng.high == 1 and 1 < value <= 100:
+        return f" ({value:g} looks like a percent: give {value / 100:g})"
+    if rng.unit == "°C" and rng.holds(value - 273.15):
+        return f" ({value:g} looks like kelvin: {value - 273.15:g} °C)"
+    return ""
+
+
+def check_plausible(rng: glossary.Range | None, value: Any, where: str) -> None:
+    """Refuse a number no plant can have: one `InputError` naming `where`, the value and the
+    plausible range (greenfoundry.glossary.PLAUSIBLE_BY_UNIT / PLAUSIBLE_BY_KEY)."""
+    if rng is None or isinstance(value, bool) or not isinstance(value, (int, float)):
         return
+    if not rng.holds(value):
+        raise InputError(
+            f"{where}: {inputs.show(value)} is not allowed; expected {rng.describe()}"
+            + _hint(rng, value)
+        )
+
+
+def fraction_warning(row_id: str, value: Any, unit: str) -> str | None:
+    """A percent of at most 1 is more often a fraction (0.985 for 98.5 %) than a real value."""
+    if unit != "%" or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if 0 < value <= 1:
+        return (
+            f"rows[{row_id}].value: {value:g} % looks like a fraction; if it is one, the "
+            f"percent is {value * 100:g} (scored as {value:g} %)"
+        )
+    return None
+
+
+def _check_range(row, value: Any, source: str, unit: str | None = None) -> tuple[str, ...]:
+    """What no plant can have is refused (a count above the items listed, a percent above 100, a
+    power factor of 93, an energy per tonne of 0); a percent that looks like a fraction is
+    scored with a warning, returned."""
+    if value is std_mod.NOT_APPLICABLE or isinstance(value, (bool, str)):
+        return ()
     if not isinstance(value, (int, float)):
-        return  # the standard's own check names the wrong type
+        return ()  # the standard's own check names the wrong type
     where = f"{_where(source, row.id, 'value')}: {inputs.show(value)} is not allowed; expected"
-    vt = row.value_type
-    if vt == "percent" and not 0 <= value <= 100:
-        raise InputError(f"{where} a percent from 0 to 100 ({row.unit})")
-    if vt in ("ratio", "years", "number") and value < 0:
-        raise InputError(f"{where} a number that is not negative ({row.unit})")
-    if vt == "count":
+    if row.value_type == "count":
         if isinstance(value, float) and not value.is_integer():
             raise InputError(f"{where} a whole count of items")
         if value < 0 or (row.items and value > len(row.items)):
             raise InputError(f"{where} a count from 0 to {len(row.items)}, the items the row lists")
+        return ()
+    check_plausible(row.plausible_range(unit), value, _where(source, row.id, "value"))
+    warning = fraction_warning(row.id, value, unit or row.unit)
+    return (f"{source}: {warning}",) if warning else ()
+
+
+def check_plant_facts(plant: PlantConfig) -> None:
+    """The plant config's numbers the thresholds depend on, against their plausible ranges."""
+    config = plant_source(plant)
+    temp = plant.plant.annual_mean_air_temp_c
+    if temp is not None:
+        try:
+            check_plausible(
+                glossary.plausible_for_key("annual_mean_air_temp_c"),
+                temp,
+                f"{config}: plant.site.annual_mean_air_temp_c",
+            )
+        except InputError as exc:
+            raise ConfigError(str(exc)) from None
+    for f in plant.furnaces:
+        try:
+            check_plausible(
+                glossary.plausible_for_key("furnace_capacity", f.kind),
+                f.capacity,
+                f"{config}: furnaces[{f.id}].capacity.value",
+            )
+        except InputError as exc:
+            raise ConfigError(str(exc)) from None
 
 
 def plant_furnace(standard, plant: PlantConfig) -> tuple[str, float] | None:
@@ -371,6 +467,18 @@ def _tiers_or_exc(row, ctx):
         return ("error", str(exc)), None
 
 
+def _check_dn(plant: PlantConfig, dn: int, where: str) -> None:
+    """A row's DN must be one the plant casts (its furnaces' DN ranges), or it would be scored on
+    the band of a pipe the plant does not make."""
+    ranges = plant.dn_ranges
+    if ranges and not any(low <= dn <= high for low, high in ranges):
+        cast = " and ".join(f"DN{low}–{high}" for low, high in ranges)
+        raise InputError(
+            f"{where}: DN {dn} is not allowed; expected a DN the plant casts: {cast} (the "
+            f"furnaces' dn_range in {plant_source(plant)})"
+        )
+
+
 def row_context(
     standard, row, plant: PlantConfig, extra: Mapping[str, Any], source: str
 ) -> dict[str, Any]:
@@ -400,6 +508,9 @@ def row_context(
             standard.context_keys[key].check(value, row.id)
         except GreenfoundryError as exc:
             raise InputError(f"{source}: {exc}") from None
+        check_plausible(glossary.plausible_for_key(key, ctx.get("furnace_kind")), value, where)
+        if key == "dn":
+            _check_dn(plant, value, where)
         ctx[key] = value
     if "dn" in row.context and "dn" not in ctx and plant.plant.product == "ductile":
         ranges = plant.dn_ranges
@@ -528,8 +639,13 @@ def score_row(standard, row, plant, indicators, evidence, options) -> RowScore:
     base["unit"] = _row_unit(standard, row, ctx)
     if measured is not None:
         _check_unit(standard, row, measured, ctx, src_name)
-    _check_range(row, value, src_name)
+    warnings = _check_range(row, value, src_name, base["unit"])
     ev = _evaluate(row, value, ctx, src_name)  # validates the value's type, even if not scored
+    corrections: tuple = ()
+    if row.limits_from == "C.1" and ev.status in (std_mod.STATUS_TIER, std_mod.STATUS_BELOW):
+        corrections = table_c1.limits_for_context(
+            standard.furnace_table, ctx, row_id=row.id
+        ).corrections
     provenance = {
         "source": source,
         "value": None if value is std_mod.NOT_APPLICABLE else value,
@@ -541,6 +657,8 @@ def score_row(standard, row, plant, indicators, evidence, options) -> RowScore:
         "tiers": ev.tiers,
         "next_tier": ev.next_tier,
         "notes": tuple(ev.notes),
+        "warnings": warnings,
+        "corrections": corrections,
     }
     unscored = {"tier": None, "li": None, "points": Fraction(0)}
 
@@ -601,7 +719,83 @@ def score_row(standard, row, plant, indicators, evidence, options) -> RowScore:
         li=li,
         points=row.points_exact * li,
         reason=ev.reason,
+        assumptions=assumptions(row, ev, li, corrections, policy),
     )
+
+
+# --------------------------------------------------------------------------- assumptions
+
+_WHAT_MISSING = {
+    "tap_temp_c": "tonnage-weighted tapping temperature",
+    "annual_mean_air_temp_c": "site mean air temperature",
+}
+
+
+def _change(row, value, tier_now, li_now, tiers, target, c, policy, up: bool):
+    """The temperature at which the assumed note moves the row to `target` (a tier, or None for
+    below tier 3), and the points that move gains or loses (Table C.1 note, linear in °C)."""
+    by_tier = {t.tier: t for t in tiers}
+    limit = by_tier[target if up else tier_now]
+    per_c = _frac(c.per_c)
+    # With the note applied at temperature T every limit moves by (T − assumed) × per_c; the
+    # value meets `limit` while value (cmp) limit + that shift.
+    boundary = _frac(c.assumed_c) + (_frac(value) - _frac(limit.value)) / per_c
+    strict = limit.cmp in ("<", ">")
+    if up:  # the shift must pass value − limit
+        side = (
+            ("above" if strict else "at or above")
+            if per_c > 0
+            else ("below" if strict else "at or below")
+        )
+        points = row.points_exact * (_frac(policy.li_floor(target)) - li_now)
+    else:  # the shift falls to value − limit or lower
+        side = (
+            ("at or below" if strict else "below")
+            if per_c > 0
+            else ("at or above" if strict else "above")
+        )
+        points = row.points_exact * (li_now - _frac(policy.li_floor(target)))
+    rng = glossary.plausible_for_key(c.missing)
+    return TierChange(target, float(boundary), side, points, rng is None or rng.holds(boundary))
+
+
+def assumptions(row, ev, li, corrections, policy) -> tuple[Assumption, ...]:
+    """For each Table C.1 note not applied because its temperature was missing (decision
+    D-c1-no-temp): the temperature assumed, and the temperatures at which the row would reach
+    the next better tier or fall to the next worse one, with the points each costs."""
+    out = []
+    numeric = [
+        t for t in ev.tiers if t.cmp in (*std_mod.LOWER_IS_BETTER, *std_mod.HIGHER_IS_BETTER)
+    ]
+    for c in corrections:
+        if c.applied or c.missing is None:
+            continue
+        what = _WHAT_MISSING.get(c.missing, c.missing)
+        better = worse = None
+        if c.assumed_c is not None and c.per_c and len(numeric) == len(ev.tiers) == 3:
+            if ev.tier != 1:
+                target = 3 if ev.tier is None else ev.tier - 1
+                better = _change(row, ev.value, ev.tier, li, ev.tiers, target, c, policy, True)
+            if ev.tier is not None:
+                target = None if ev.tier == 3 else ev.tier + 1
+                worse = _change(row, ev.value, ev.tier, li, ev.tiers, target, c, policy, False)
+        assumed = f"{c.assumed_c:g} °C" if c.assumed_c is not None else "the specified temperature"
+        parts = [f"note {c.note}: no {what} given, {assumed} assumed (limits not corrected)"]
+        for change, verb, sign in ((better, "would meet", "+"), (worse, "would fall to", "−")):
+            if change is None:
+                continue
+            to = f"tier {change.tier}" if change.tier else "below tier 3"
+            text = (
+                f"{change.side} {change.temp_c:.2f} °C it {verb} {to} "
+                f"({sign}{float(change.points):.2f} points)"
+            )
+            if not change.plausible:
+                text += ", a temperature no real plant has"
+            parts.append(text)
+        out.append(
+            Assumption(row.id, c.note, c.missing, c.assumed_c, better, worse, "; ".join(parts))
+        )
+    return tuple(out)
 
 
 def score(
@@ -799,6 +993,17 @@ def _row_dict(r: RowScore) -> dict[str, Any]:
         "thresholds": [_tier_dict(t) for t in r.tiers],
         "next_tier": _tier_dict(r.next_tier),
         "notes": list(r.notes),
+        "corrections": [
+            {
+                "note": c.note,
+                "applied": c.applied,
+                "delta": _num(c.delta, 6),
+                "explanation": c.explanation,
+            }
+            for c in r.corrections
+        ],
+        "assumptions": [_assumption_dict(a) for a in r.assumptions],
+        "warnings": list(r.warnings),
         "window": r.window.as_dict() if r.window else None,
         "coverage": r.coverage,
         "evidence": None
@@ -810,6 +1015,30 @@ def _row_dict(r: RowScore) -> dict[str, Any]:
             "references": list(d.references),
             "note": d.note,
         },
+    }
+
+
+def _change_dict(c: TierChange | None) -> dict[str, Any] | None:
+    if c is None:
+        return None
+    return {
+        "tier": c.tier,
+        "temp_c": _num(c.temp_c),
+        "side": c.side,
+        "points": _num(c.points),
+        "plausible": c.plausible,
+    }
+
+
+def _assumption_dict(a: Assumption) -> dict[str, Any]:
+    return {
+        "row_id": a.row_id,
+        "note": a.note,
+        "missing": a.missing,
+        "assumed_c": a.assumed_c,
+        "better": _change_dict(a.better),
+        "worse": _change_dict(a.worse),
+        "message": a.message,
     }
 
 
@@ -907,6 +1136,8 @@ def result_to_dict(result: ScoreResult) -> dict[str, Any]:
         "points_max": s.total_points,
         "grade": _grade_dict(result.grade),
         "status_counts": counts,
+        "warnings": [{"row_id": rid, "message": m} for rid, m in result.warnings],
+        "assumptions": [_assumption_dict(a) for a in result.assumptions],
         "groups": groups,
         "rows": [_row_dict(r) for r in result.rows],
         "gap": {

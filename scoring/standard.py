@@ -70,7 +70,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from greenfoundry import inputs
+from greenfoundry import glossary, inputs
 from greenfoundry.errors import ConfigError, ContextError, NotCoveredError
 
 DEFAULT_ID = "t-cfa-0308011.5-2024"
@@ -324,6 +324,7 @@ class Row:
     variants: tuple[Variant, ...]
     limits_from: str | None
     note: str
+    plausible: glossary.Range | None = None  # the row's own range, narrower than its unit's
     _standard: Standard | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -334,6 +335,15 @@ class Row:
     def standard(self) -> Standard | None:
         """The standard this row belongs to (its Li policy, context keys, Table C.1)."""
         return self._standard
+
+    def plausible_range(self, unit: str | None = None) -> glossary.Range | None:
+        """The values a plant can have: the row's own ``plausible``, else its unit's
+        (``glossary.PLAUSIBLE_BY_UNIT``; ``unit`` overrides the row's, for Table C.1 the unit of
+        the plant's furnace). None for rows that are not numbers (levels, yes/no) and counts,
+        whose range is their list of items."""
+        if self.value_type in ("level", "boolean", "count"):
+            return None
+        return self.plausible or glossary.PLAUSIBLE_BY_UNIT.get(unit or self.unit)
 
     # -- context ---------------------------------------------------------------------------
 
@@ -878,6 +888,7 @@ def _build_row(f, where, raw, indicator_id, std: Standard, new_id, cite) -> Row:
             "tiers",
             "limits_from",
             "note",
+            "plausible",
         ),
     )
     rid = new_id(r)
@@ -952,6 +963,7 @@ def _build_row(f, where, raw, indicator_id, std: Standard, new_id, cite) -> Row:
             variants.append(
                 Variant(vid, vr.get("label", vid), dict(when.data), tiers, vr.get("source", ""))
             )
+    plausible = _plausible(f, r, value_type, variants, std)
     pts = r.number("points")
     status = "interpreted" if decisions else "as_printed"
     return Row(
@@ -974,8 +986,55 @@ def _build_row(f, where, raw, indicator_id, std: Standard, new_id, cite) -> Row:
         variants=tuple(variants),
         limits_from=limits_from,
         note=r.get("note", ""),
+        plausible=plausible,
         _standard=std,
     )
+
+
+def _plausible(f, r: inputs.Node, value_type, variants, std) -> glossary.Range | None:
+    """The row's own ``plausible: {ge|gt: …, le|lt: …, what: …}``, and the check that every
+    numeric row has a range (its own or its unit's) holding all its thresholds: what no plant
+    can have is refused by the scorer, never scored."""
+    own = None
+    if r.has("plausible"):
+        if value_type in ("level", "boolean", "count"):
+            r.fail("a level, yes/no or checklist row has no plausible range", "plausible")
+        p = _node(f, f"{r.path}.plausible", r.get("plausible"), ("what",), BOUND_KEYS)
+        lows = [k for k in ("ge", "gt") if p.has(k)]
+        highs = [k for k in ("le", "lt") if p.has(k)]
+        if len(lows) > 1 or len(highs) > 1 or not (lows or highs):
+            p.fail("give at most one lower bound (ge or gt) and one upper (le or lt), at least one")
+        low = p.number(lows[0]) if lows else None
+        high = p.number(highs[0]) if highs else None
+        if low is not None and high is not None and not low < high:
+            p.refuse(highs[0], high, f"a bound above the lower bound {low:g}")
+        own = glossary.Range(
+            low, high, p.text("what"), r.get("unit"), lows == ["gt"], highs == ["lt"]
+        )
+    if value_type in ("level", "boolean", "count"):
+        return own
+    if r.get("limits_from", None) == "C.1":
+        table = std.furnace_table
+        checks = [
+            (c1.id, t, table.furnaces[c1.furnace_kind].unit) for c1 in table.rows for t in c1.tiers
+        ]
+    else:
+        checks = [(v.id, t, r.get("unit")) for v in variants for t in v.tiers]
+    for where, tier, unit in checks:
+        rng = own or glossary.PLAUSIBLE_BY_UNIT.get(unit)
+        if rng is None:
+            r.fail(
+                f"unit {unit!r} has no plausible range (greenfoundry.glossary.PLAUSIBLE_BY_UNIT); "
+                "give the row its own plausible: {ge|gt: …, le|lt: …, what: …}",
+                "plausible",
+            )
+        if not rng.holds(float(tier.value)):
+            r.fail(
+                f"[{where}] tier {tier.tier} threshold {tier.value:g} is outside the plausible "
+                f"range ({rng.describe()})",
+                "plausible",
+            )
+    return own
 
 
 def _build_tiers(f, vr: inputs.Node, value_type, scale, row_decisions, cite) -> tuple[Tier, ...]:

@@ -51,6 +51,8 @@ from greenfoundry.scoring.standard import (
 )
 
 OPTION_NOTE4_CUPOLA = ("skip", "convert")
+# The standard file's decision on one Table C.1 value for a plant with several furnaces.
+PLANT_DECISION = "D-c1-plant"
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,12 @@ class Correction:
     applied: bool
     delta: float
     explanation: str
+    # When a temperature was not given (decision D-c1-no-temp): the context key, the temperature
+    # assumed in its place (None when the DN needed to pick it is unknown), the note's slope in
+    # the row's unit per °C; the scorer says what the assumption can cost.
+    missing: str | None = None
+    assumed_c: float | None = None
+    per_c: float | None = None
 
 
 @dataclass(frozen=True)
@@ -467,11 +475,12 @@ def plant_furnace(
     """The (furnace_kind, furnace_capacity) Table C.1 scores a plant on, from its furnaces
     (`greenfoundry.plant.Furnace`: `id`, `kind`, `capacity`); None when it lists none.
 
-    Table C.1 gives one row per plant. When every furnace falls on the same row (or none is
+    Table C.1 gives one row per furnace. When every furnace falls on the same row (or none is
     covered, on the same kind), that row is the plant's: the capacity returned is the smallest
     (any furnace of the row gives the same limits). Furnaces on different rows are refused with
-    an `InputError`: a plant-level value then needs the metrics' multi-furnace decision (score
-    each furnace on its row, or combine them), which is not made yet.
+    an `InputError` citing decision D-c1-plant: the plant's one value is then Σ energy / Σ tonnes
+    against the tonnage-weighted corrected limits, which the metrics compute
+    (`greenfoundry.metrics.table_c1.plant_energy_per_t`), not this function.
     """
     table = table or _default_table()
     furnaces = list(furnaces)
@@ -491,9 +500,11 @@ def plant_furnace(
         f"{f.id} ({f.kind} {f.capacity:g} {f.capacity_unit}: {rows[f.id]})" for f in furnaces
     )
     raise InputError(
-        f"{prefix}furnaces: {shown} fall on different Table C.1 rows; a plant-level Table C.1 "
-        "value needs the metrics' multi-furnace decision (each furnace on its own row, or one "
-        "combined value), which is not made yet: score a plant whose furnaces share one row"
+        f"{prefix}furnaces: {shown} fall on different Table C.1 rows; their one plant value "
+        f"is decision {PLANT_DECISION}'s (Σ energy / Σ tonnes against the tonnage-weighted "
+        "corrected limits; a cupola with an induction furnace is refused), and the indicators "
+        "file from `greenfoundry metrics indicators` carries it; the scorer still takes one "
+        "Table C.1 row from the plant's furnaces, so score a plant whose furnaces share one row"
     )
 
 
@@ -559,17 +570,26 @@ def table_c1_limits(
     if tap_note is not None:
         refs = _references(table, furnace_kind, product)
         if tap_temp_c is None:
+            if len({t.temp_c for t in refs}) == 1:
+                ref_c = refs[0].temp_c
+            elif dn is not None:
+                try:
+                    ref_c = _reference_for_dn(table, furnace_kind, product, dn, tap_note.no).temp_c
+                except NotCoveredError:
+                    ref_c = None
+            assumed = "the specified temperature" + (f", {ref_c:g} °C," if ref_c else "")
             corrections.append(
                 Correction(
                     tap_note.no,
                     False,
                     0.0,
                     f"note {tap_note.no}: not applied, no tapping temperature given "
-                    "(the specified temperature is assumed)",
+                    f"({assumed} is assumed)",
+                    missing="tap_temp_c",
+                    assumed_c=ref_c,
+                    per_c=tap_note.per_c,
                 )
             )
-            if len({t.temp_c for t in refs}) == 1:
-                ref_c = refs[0].temp_c
         else:
             ref = _reference_for_dn(table, furnace_kind, product, dn, tap_note.no)
             ref_c = ref.temp_c
@@ -614,6 +634,9 @@ def table_c1_limits(
                     0.0,
                     f"note {amb.no}: not applied, no site mean air temperature given "
                     f"({amb.reference_c:g} °C is assumed)",
+                    missing="annual_mean_air_temp_c",
+                    assumed_c=amb.reference_c,
+                    per_c=float(per_c),
                 )
             )
         else:

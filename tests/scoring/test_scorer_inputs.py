@@ -156,6 +156,10 @@ def test_a_plant_within_one_dn_range_needs_no_dn_per_row(standard, ind, ev, cfg)
     cfg = with_furnaces(cfg, ("if1", "induction", 12, 80, 300), ("if2", "induction", 12, 80, 200))
     rid = "techeco.quality.hydro_first_pass"
     ind = with_row(ind, rid, context={})
+    # The Table C.1 value is then for a DN this plant casts (DN 600 is refused, below).
+    ind = with_row(
+        ind, "energy.liquid_iron.energy_per_t", context={"dn": 200, "tap_temp_c": 1462.0}
+    )
     r = run(standard, ind, ev, cfg=cfg).row(rid)
     assert (r.variant, r.tier, r.context["dn"]) == ("ductile-dn80-300", 1, 80)
 
@@ -178,16 +182,20 @@ def test_two_furnaces_on_one_table_c1_row_are_the_plants_row(standard, ind, ev, 
     assert result.f == HAND_F
 
 
-def test_furnaces_on_different_table_c1_rows_need_the_multi_furnace_decision(
-    standard, ind, ev, cfg
-):
+def test_furnaces_on_different_table_c1_rows_cite_the_plant_value_decision(standard, ind, ev, cfg):
     # A 12 t furnace (row induction-ductile) and a 4 t one (no row: ≤ 5 t) give no one plant
-    # row; the metrics' multi-furnace decision is not made yet, so the row is refused.
+    # row; their one plant value is decision D-c1-plant's, which the metrics compute into the
+    # indicators file, so the scorer refuses the row and says where the plant value comes from.
     cfg = with_furnaces(cfg, ("if1", "induction", 12, 80, 300), ("if2", "induction", 4, 350, 1000))
     text = one_line_error(lambda: run(standard, ind, ev, cfg=cfg))
     assert text.startswith("config/plants/demo-dip/plant.yaml: furnaces: ")
     assert "if1 (induction 12 t: induction-ductile), if2 (induction 4 t: not covered)" in text
-    assert "multi-furnace decision" in text
+    assert "decision D-c1-plant" in text
+    assert "the indicators file from `greenfoundry metrics indicators` carries it" in text
+    assert standard.decision("D-c1-plant").affects == (
+        "furnace_table",
+        "energy.liquid_iron.energy_per_t",
+    )
     # Without a Table C.1 value there is nothing to refuse: the row has no data.
     result = run(standard, without_row(ind, C1), ev, cfg=cfg)
     assert result.row(C1).status == scorer.STATUS_NO_DATA
@@ -268,8 +276,8 @@ def test_an_unknown_row_id_is_named_with_the_closest_id(standard, ind, ev):
         (
             "emissions.air.multiple_of_c",
             -0.2,
-            "rows[emissions.air.multiple_of_c].value: -0.2 is not allowed; expected a number "
-            "that is not negative",
+            "rows[emissions.air.multiple_of_c].value: -0.2 is not allowed; expected a multiple "
+            "of the limit C from 0 to 10 C",
         ),
     ],
 )
