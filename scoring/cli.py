@@ -186,8 +186,28 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_limits_args(args: argparse.Namespace, std) -> None:
+    """`standard limits` refuses what no furnace or site can have, as the scorer does
+    (greenfoundry.glossary.PLAUSIBLE_BY_KEY and PLAUSIBLE_BY_UNIT)."""
+    for flag, key in (
+        ("--furnace-capacity", "furnace_capacity"),
+        ("--tap-temp-c", "tap_temp_c"),
+        ("--annual-mean-air-temp-c", "annual_mean_air_temp_c"),
+    ):
+        value = getattr(args, key)
+        if value is not None:
+            scorer.check_plausible(glossary.plausible_for_key(key, args.furnace_kind), value, flag)
+    table = std.furnace_table
+    if args.value is not None and table is not None and args.furnace_kind in table.furnaces:
+        unit = table.furnaces[args.furnace_kind].unit
+        row = std.rows.get(table.row_id)
+        rng = row.plausible_range(unit) if row else glossary.PLAUSIBLE_BY_UNIT.get(unit)
+        scorer.check_plausible(rng, args.value, "--value")
+
+
 def cmd_limits(args: argparse.Namespace) -> int:
     std = load_standard(args.standard)
+    check_limits_args(args, std)
     options = {"note4_cupola": args.note4_cupola} if args.note4_cupola else None
     res = table_c1_limits(
         args.furnace_kind,
