@@ -1,4 +1,4 @@
-"""Fault modes of the simulated plant: gaps, drift, spikes and bad payloads.
+"""Fault modes of the simulated plant: transport, sensor, meter, analyser and process faults.
 
 Every mode is off by default. When on, a fault is a pure function of the seed, the device or topic
 and the day (or week), like the plant itself, so a run with faults is as reproducible as one
@@ -13,6 +13,27 @@ without and a time range can be simulated in pieces with the same result.
   contact): one reading many times too high, the next one normal again.
 - ``bad_payloads``: extra messages, sent between the good ones, that the ingest must reject, each
   with the rejection reason it must give (`ingest/README.md`, Rejections).
+- ``late``: a device's gateway buffers its readings for a while (10–120 min) and sends them when
+  it comes back, after the newer readings of other devices: readings arrive late and out of
+  order, with their own timestamps (``Event.sent_ms`` > ``ts_ms``). Nothing is lost.
+- ``resets``: a counter is replaced or reset (about one in two counters a week): from that
+  instant it reads from zero. Consumption is unchanged; the reading drops.
+- ``rollovers``: counters have a register that wraps at ``ROLLOVER_MODULUS`` of their canonical
+  unit (a 6-digit kWh register, a 5-digit m³ register): they read total mod M.
+- ``calibration``: each stack analyser calibrates for ``calibration_minutes`` (15) once a day at
+  a drawn time: its status reads 1 and its concentrations read the span gas (0.9 × C), which
+  are not valid data.
+- ``stack_drift``: a stack's filter wears: one stack and pollutant (``stack_drift_target``, by
+  default the config's first stack and its first pollutant) rises, in a 28-day cycle, from its
+  normal level on day 14 linearly to a mean of ``stack_drift_multiple`` (0.8) × C on day 28,
+  when the bags are changed and it drops back.
+- ``hot_furnace``: a furnace (``hot_furnace_id``, by default the first) taps ``hot_furnace_k``
+  (30 K) hotter than it should, within 1450–1550 °C, and its superheating takes the energy that
+  needs (the same cycle times, a higher heating power). This is the plant's truth, not a sensor
+  error: the ground truth follows it.
+
+Every event a fault changed carries its name in ``Event.fault`` (one name; a process fault wins
+over a meter fault, a meter fault over a sensor fault, and every other over ``late``).
 """
 
 from __future__ import annotations
@@ -24,7 +45,25 @@ import numpy as np
 
 from greenfoundry.errors import UsageError
 
-MODES = ("gaps", "drift", "spikes", "bad_payloads")
+MODES = (
+    "gaps",
+    "drift",
+    "spikes",
+    "bad_payloads",
+    "late",
+    "resets",
+    "rollovers",
+    "calibration",
+    "stack_drift",
+    "hot_furnace",
+)
+# Registers that wrap, by canonical unit: a 6-digit kWh/kvarh register, a 5-digit m³ register,
+# a 7-digit kg register.
+ROLLOVER_MODULUS = {"kWh": 1e6, "kvarh": 1e6, "m3": 1e5, "kg": 1e7}
+STACK_DRIFT_CYCLE_DAYS = 28
+STACK_DRIFT_START_DAY = 14  # of the cycle: the filter wears from here to the cycle's end
+# What the analyser status codes mean (glossary `stack_analyser_status`).
+ANALYSER_STATUS = {0: "normal", 1: "calibration", 2: "maintenance", 3: "fault"}
 
 # Rejection reasons the bad payloads exercise (ingest/README.md). `unknown_plant` is left out by
 # default: an ingest that subscribes to its own plant only never receives such a message, so it
@@ -64,10 +103,24 @@ class Faults:
     spike_probability: float = 0.002  # per reading of an eligible signal
     bad_payloads_per_hour: float = 6.0  # for the whole plant
     bad_kinds: tuple[str, ...] = field(default=BAD_KINDS)
+    late: bool = False
+    resets: bool = False
+    rollovers: bool = False
+    calibration: bool = False
+    stack_drift: bool = False
+    hot_furnace: bool = False
+    late_per_device_day: float = 1.0
+    late_minutes: tuple[float, float] = (10.0, 120.0)
+    resets_per_counter_week: float = 0.5
+    calibration_minutes: float = 15.0
+    stack_drift_target: str | None = None  # "stack/pollutant"; None: the first of the config
+    stack_drift_multiple: float = 0.8
+    hot_furnace_id: str | None = None  # None: the config's first furnace
+    hot_furnace_k: float = 30.0
 
     @classmethod
     def parse(cls, text: str | None, rate: float = 1.0) -> Faults:
-        """`"gaps,drift,spikes,bad_payloads"` (any subset, or `all`) → Faults. UsageError for an
+        """`"gaps,drift,late,…"` (any subset of MODES, or `all`) → Faults. UsageError for an
         unknown mode or a rate that is not above 0."""
         names = [x.strip() for x in (text or "").split(",") if x.strip()]
         if names == ["all"]:
@@ -84,7 +137,7 @@ class Faults:
 
     @property
     def any(self) -> bool:
-        return self.gaps or self.drift or self.spikes or self.bad_payloads
+        return any(getattr(self, x) for x in MODES)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -171,3 +224,55 @@ def bad_payload_plan(faults: Faults, seed: int, day: int) -> list[tuple[float, s
         (float(t), faults.bad_kinds[int(k)], float(u))
         for t, k, u in zip(times, kinds, targets, strict=True)
     )
+
+
+def late_intervals(faults: Faults, seed: int, device: str, day: int) -> list[tuple[float, float]]:
+    """Intervals of a day (s from its start, UTC) whose readings a device sends late: all of
+    them at the interval's end, oldest first. Each ends at least a minute before the day does,
+    so a day's messages are all sent within it."""
+    if not faults.late:
+        return []
+    rng = rng_for(seed, "fault-late", device, day)
+    n = rng.poisson(faults.late_per_device_day * faults.rate)
+    lengths = rng.uniform(*faults.late_minutes, n) * 60.0
+    starts = rng.uniform(0.0, 1.0, n) * (86400.0 - 60.0 - lengths)
+    return sorted((float(a), float(a + d)) for a, d in zip(starts, lengths, strict=True))
+
+
+def reset_times(faults: Faults, seed: int, topic: str, until_s: float) -> np.ndarray:
+    """The instants (s since the epoch) a counter was reset before until_s: at most one a week,
+    with probability resets_per_counter_week × rate, at a drawn moment of the week."""
+    if not faults.resets or until_s <= 0:
+        return np.array([])
+    week_s = 7 * 86400.0
+    p = min(1.0, faults.resets_per_counter_week * faults.rate)
+    out = []
+    for week in range(int(until_s // week_s) + 1):
+        rng = rng_for(seed, "fault-reset", topic, week)
+        if rng.random() < p:
+            t = week * week_s + rng.uniform(0.0, week_s)
+            if t < until_s:
+                out.append(t)
+    return np.array(out)
+
+
+def calibration_interval(
+    faults: Faults, seed: int, stack: str, day: int
+) -> tuple[float, float] | None:
+    """The calibration of a stack's analysers on a day (s from the day's start), or None."""
+    if not faults.calibration:
+        return None
+    length = faults.calibration_minutes * 60.0
+    start = float(rng_for(seed, "fault-calibration", stack, day).uniform(0.0, 86400.0 - length))
+    return start, start + length
+
+
+def stack_drift_weight(faults: Faults, abs_s: np.ndarray) -> np.ndarray:
+    """How far the drifting stack has gone towards its target at abs_s (s since the epoch), 0…1:
+    0 until day 14 of each 28-day cycle, then linear to 1 at the cycle's end."""
+    if not faults.stack_drift:
+        return np.zeros(np.shape(abs_s))
+    cycle = STACK_DRIFT_CYCLE_DAYS * 86400.0
+    start = STACK_DRIFT_START_DAY * 86400.0
+    into = np.mod(abs_s, cycle)
+    return np.clip((into - start) / (cycle - start), 0.0, 1.0)

@@ -50,13 +50,18 @@ from greenfoundry.ingest import units
 from greenfoundry.plant import Furnace, PlantConfig, SignalRoute
 from greenfoundry.scoring import table_c1
 from greenfoundry.sim.faults import (
+    ROLLOVER_MODULUS,
     Faults,
     bad_payload_plan,
+    calibration_interval,
     drift_fraction,
     gap_intervals,
     gap_mask,
+    late_intervals,
+    reset_times,
     rng_for,
     spike_mask,
+    stack_drift_weight,
 )
 
 EPOCH = datetime(2024, 1, 1, tzinfo=timezone.utc)  # the simulated plant's first day
@@ -73,6 +78,26 @@ HOLDING_KW_PER_T = (45.0, 65.0)  # holding losses per tonne of capacity → 10�
 RATED_KW_PER_T = 600.0  # induction furnace supply rating per tonne of capacity
 TAP_TEMP_RANGE_C = (1450.0, 1550.0)  # domain.md §5
 PIPE_YIELD = (0.88, 0.93)  # net pipe weight / liquid iron tapped
+# Production quality, drawn per casting line and day (Table A.1's tiers for ductile pipe lie
+# across these: scrap ≤ 6/8/10 %, first-pass hydrostatic 93–99 %, inspection rate 94–100 %).
+SCRAP_SHARE = (0.03, 0.06)  # scrap / (good + scrap), by pieces
+UNTESTED_SHARE = (0.0, 0.03)  # pipes that bypass the online test and inspection
+HYDRO_FIRST_PASS = (0.965, 0.995)
+INSPECTION_FIRST_PASS = (0.93, 0.975)
+SAND_RECLAIMED = (0.90, 0.97)  # reclaimed share of the core sand mixed
+RETURNS_CHARGED = (0.95, 1.0)  # share of the metal returns charged back to the furnaces
+CUT_ENDS = 0.015  # cut ends and chips, as a share of the good pipe's weight
+# Site utilities per tonne of furnace capacity (about 80 t/h of pipe for 24 t of induction
+# capacity): auxiliary electricity (casting machines, annealing fans, pumps, compressors,
+# lighting) 200 kW/t ≈ 60 kWh/t of pipe; natural gas for annealing, coating and ladle heating
+# 150 m³/h per t ≈ 45 m³/t of pipe; purchased oxygen 6.7 m³/h per t ≈ 2 m³/t. With the
+# furnaces' 70–120 kWh/t this gives about 70–80 kgce/t of pipe (Table 5, ductile ≤ 100).
+AUX_KW_PER_T = 200.0
+GAS_M3_H_PER_T = 150.0
+OXYGEN_M3_H_PER_T = 6.7
+POWER_FACTOR = (0.93, 0.97)  # the site's, drawn per day (Table 5 tiers 0.95 / 0.92 / 0.90)
+STACK_O2_PCT = (16.0, 18.5)  # flue gas after bag filters: much dilution air
+SPAN_OF_C = 0.9  # a calibrating analyser reads its span gas, 0.9 × C
 COKE_KGCE_PER_KG = 0.9714  # GB/T 2589
 STANDARD_DN = (80, 100, 150, 200, 250, 300, 350, 400, 450, 500, 600, 700, 800, 900, 1000, 1100,
                1200, 1400, 1500, 1600, 1800, 2000, 2200, 2400, 2600)  # fmt: skip
@@ -91,7 +116,52 @@ DECIMALS = {
     "ambient_temp_c": 1,
     "pipe_output_t": 3,
     "pipe_output_count": 0,
+    "site_energy_kwh": 1,
+    "site_reactive_kvarh": 1,
+    "fuel_gas_m3": 2,
+    "oxygen_m3": 2,
+    "stack_o2_pct": 2,
+    "stack_analyser_status": 0,
+    "pipe_dn": 0,
+    "pipe_cast_count": 0,
+    "pipe_scrap_t": 3,
+    "hydro_tested_count": 0,
+    "hydro_passed_count": 0,
+    "inspected_count": 0,
+    "inspection_passed_count": 0,
+    "sand_used_t": 3,
+    "sand_reclaimed_t": 3,
+    "returns_arising_t": 3,
+    "returns_charged_t": 3,
 }
+WHOLE = {s for s, d in DECIMALS.items() if d == 0 and s != "stack_flow_m3_h"}
+SITE_COUNTERS = ("site_energy_kwh", "site_reactive_kvarh", "fuel_gas_m3", "oxygen_m3")
+# One batch per casting line, furnace (its DN) and hour, all stamped alike; and per line and hour.
+BATCH_SIGNALS = (
+    "pipe_dn",
+    "pipe_cast_count",
+    "pipe_output_count",
+    "pipe_output_t",
+    "pipe_scrap_t",
+    "hydro_tested_count",
+    "hydro_passed_count",
+    "inspected_count",
+    "inspection_passed_count",
+)
+LINE_SIGNALS = ("sand_used_t", "sand_reclaimed_t", "returns_arising_t", "returns_charged_t")
+COUNTERS = {"furnace_energy_kwh", "fuel_coke_kg", "water_m3", *SITE_COUNTERS}
+# Event.fault names by priority, lowest first: a later one overwrites an earlier one.
+FAULT_LABELS = (
+    None,
+    "late",
+    "drift",
+    "spike",
+    "calibration",
+    "rollover",
+    "reset",
+    "stack_drift",
+    "hot_furnace",
+)
 GRID_SIGNALS = {
     "furnace_energy_kwh",
     "furnace_power_kw",
@@ -101,6 +171,9 @@ GRID_SIGNALS = {
     "water_m3",
     "water_flow_m3_h",
     "ambient_temp_c",
+    *SITE_COUNTERS,
+    "stack_o2_pct",
+    "stack_analyser_status",
 }
 # Sensors that can drift or spike: instantaneous signals and the tap thermocouple.
 FAULTY_SENSORS = {
@@ -157,9 +230,15 @@ class Event:
     unit: str | None
     seq: int | None
     raw: bytes | None = None
-    fault: str | None = None  # "spike", "drift" or "bad_payload"
+    fault: str | None = None  # a fault mode's name (FAULT_LABELS) or "bad_payload"
     reject: str | None = None  # for a bad payload: the ingest's rejection reason
     tz: tzinfo = field(default=timezone.utc, repr=False, compare=False)
+    sent_ms: int | None = None  # sent later than its time (fault `late`); None: at ts_ms
+
+    @property
+    def send_ms(self) -> int:
+        """When the message is sent: its time, or later for a late reading."""
+        return self.ts_ms if self.sent_ms is None else self.sent_ms
 
     @property
     def timestamp(self) -> datetime:
@@ -292,7 +371,11 @@ class PlantModel:
                 sim.gen, sim.key = sig, tags.get("role") or meters.get(route.device, "")
                 if not sim.key:
                     why = f"no water role: give the route a role tag or a meter id {route.device!r}"
-            elif sig in ("ambient_temp_c", "pipe_output_t", "pipe_output_count"):
+            elif sig in SITE_COUNTERS:
+                sim.gen, sim.key = sig, sig
+            elif sig in ("stack_o2_pct", "stack_analyser_status"):
+                sim.gen = sig
+            elif sig in ("ambient_temp_c", *BATCH_SIGNALS, *LINE_SIGNALS):
                 sim.gen, sim.key = sig, route.device
             else:
                 why = f"the simulator has no model of {sig}"
@@ -303,20 +386,51 @@ class PlantModel:
             sim.unit = route.unit if route.unit is not None else canonical
             sim.scale, sim.offset = units.conversion(sim.unit, canonical) or (1.0, 0.0)
             sim.decimals = max(0, DECIMALS[sig] + round(math.log10(sim.scale)))
-            if sig == "pipe_output_count":
+            if sig in WHOLE:
                 sim.decimals = 0
             sim.drift_abs = self._drift_scale(sim, stacks)
             self._sims.append(sim)
         self._devices = sorted({s.device for s in self._sims})
-        self._lines = sorted({s.key for s in self._sims if s.gen.startswith("pipe_output")})
+        self._lines = sorted(
+            {s.key for s in self._sims if s.gen in (*BATCH_SIGNALS, *LINE_SIGNALS)}
+        )
         self._capacity_t = (
             sum(f.capacity if f.kind == "induction" else f.capacity / 4.0 for f in cfg.furnaces)
             or 10.0
         )
         self._roles: dict[str, list[str]] = {}
         for s in self._sims:
-            if s.gen == "water_m3" and s.route.device not in self._roles.setdefault(s.key, []):
-                self._roles[s.key].append(s.route.device)
+            roles = self._roles.setdefault(s.key, [])
+            if s.gen in ("water_m3", *SITE_COUNTERS) and s.route.device not in roles:
+                roles.append(s.route.device)
+        faults = self.faults
+        ids = [f.id for f in cfg.furnaces]
+        if (
+            faults.hot_furnace
+            and faults.hot_furnace_id is not None
+            and faults.hot_furnace_id not in ids
+        ):
+            raise UsageError(
+                f"hot furnace {faults.hot_furnace_id!r} is not a furnace of the config; "
+                f"expected one of {', '.join(ids)}"
+            )
+        self._hot_id = (
+            (faults.hot_furnace_id or (ids[0] if ids else None)) if faults.hot_furnace else None
+        )
+        self._drift_target: tuple[str, str] | None = None
+        if faults.stack_drift:
+            target = faults.stack_drift_target
+            pairs = [(st.id, p) for st in cfg.stacks for p in st.limits_mg_m3]
+            if target is None:
+                self._drift_target = pairs[0] if pairs else None
+            else:
+                pair = tuple(target.split("/", 1))
+                if pair not in pairs:
+                    raise UsageError(
+                        f"stack drift target {target!r} is not a stack/pollutant of the config; "
+                        f"expected one of {', '.join('/'.join(x) for x in pairs)}"
+                    )
+                self._drift_target = pair
 
     def _drift_scale(self, sim: _Sim, stacks) -> float:
         """The offset a drifting sensor reaches at the end of an episode (canonical unit)."""
@@ -337,7 +451,9 @@ class PlantModel:
 
     # ---------------------------------------------------------------- the events
     def events(self, start: datetime, end: datetime | None = None) -> Iterator[Event]:
-        """The plant's messages with start ≤ timestamp < end, in time order (end None: forever)."""
+        """The plant's messages with start ≤ timestamp < end (end None: forever), in the order
+        they are sent: time order, except that a late reading (fault ``late``) comes when its
+        device sends it (``Event.sent_ms``). A late stretch stays within its day."""
         start_ms = _ms(start)
         end_ms = None if end is None else _ms(end)
         if start_ms < EPOCH_MS:
@@ -355,13 +471,15 @@ class PlantModel:
         n_grid = DAY_S // self.interval_s
         faults = self.faults
         pipes = self._pipe_batches(day) if self._lines else {}
-        out: list[tuple[int, int, Event]] = []
+        label = {name: k for k, name in enumerate(FAULT_LABELS)}
+        out: list[tuple[int, int, int, Event]] = []
         for device in self._devices:
             sims = [s for s in self._sims if s.device == device]
             phase_ms = int(rng_for(self.seed, "phase", "/".join(device)).integers(0, interval_ms))
             grid_ms = phase_ms + np.arange(n_grid, dtype=np.int64) * interval_ms
             parts_ts, parts_idx, parts_val, parts_fault = [], [], [], []
             seq0 = 0
+            calib = calibration_interval(faults, self.seed, device[1], day)
             for sim in sims:
                 ts_ms, values = self._series(sim, day, grid_ms, pipes)
                 seq0 += self._count_prefix(sim, day)
@@ -370,11 +488,25 @@ class PlantModel:
                     abs_s = (t0_ms - EPOCH_MS + ts_ms) / 1000.0
                     frac = drift_fraction(faults, self.seed, sim.topic, abs_s)
                     values = values + frac * sim.drift_abs
-                    flag[frac > 0] = 1
+                    flag[frac > 0] = label["drift"]
                     spikes = spike_mask(faults, self.seed, sim.topic, day, ts_ms.size)
                     hit = spikes > 0
                     values = np.where(hit, self._spiked(sim, values, spikes), values)
-                    flag[hit] = 2
+                    flag[hit] = label["spike"]
+                if calib and sim.gen in ("stack_conc_mg_m3", "stack_analyser_status"):
+                    inside = (ts_ms >= calib[0] * 1000) & (ts_ms < calib[1] * 1000)
+                    span = self._span_mg_m3(sim) if sim.gen == "stack_conc_mg_m3" else 1.0
+                    values = np.where(inside, span, values)
+                    flag[inside] = label["calibration"]
+                if sim.gen in COUNTERS and (faults.resets or faults.rollovers):
+                    values, reset, rolled = self._meter_faults(sim, day, ts_ms, values)
+                    flag[rolled] = label["rollover"]
+                    flag[reset] = label["reset"]
+                if sim.gen == "stack_conc_mg_m3" and self._drift_target == (device[1], sim.key):
+                    w = stack_drift_weight(faults, (t0_ms - EPOCH_MS + ts_ms) / 1000.0)
+                    flag[(w > 0) & (flag < label["stack_drift"])] = label["stack_drift"]
+                if self._hot_id is not None and self._touched_by_hot_furnace(sim):
+                    flag[:] = label["hot_furnace"]
                 parts_ts.append(ts_ms)
                 parts_idx.append(np.full(ts_ms.size, sim.index))
                 parts_val.append(np.round((values - sim.offset) / sim.scale, sim.decimals))
@@ -392,36 +524,91 @@ class PlantModel:
                 lost = gap_mask(gaps, ts_ms / 1000.0) & keep
                 self.stats["gap_dropped"] += int(lost.sum())
                 keep &= ~lost
+            # A late stretch is sent at its end, oldest first, a millisecond apart.
+            sent = ts_ms.copy()
+            is_late = np.zeros(ts_ms.size, bool)
+            for a_s, b_s in late_intervals(faults, self.seed, "/".join(device), day):
+                inside = (ts_ms >= a_s * 1000) & (ts_ms < b_s * 1000)
+                k = np.flatnonzero(inside)
+                sent[k] = round(b_s * 1000) + np.arange(k.size)
+                is_late |= inside
+            flag[is_late & (flag == 0)] = label["late"]
             by_index = {s.index: s for s in sims}
             integral = {s.index for s in sims if s.decimals == 0}
             tz = self.tz
-            for t, i, v, fl, q in zip(
+            for t, i, v, fl, q, snt, lt in zip(
                 (ts_ms[keep] + t0_ms).tolist(),
                 idx[keep].tolist(),
                 val[keep].tolist(),
                 flag[keep].tolist(),
                 seq[keep].tolist(),
+                (sent[keep] + t0_ms).tolist(),
+                is_late[keep].tolist(),
                 strict=True,
             ):
                 sim = by_index[i]
-                fault = None
-                if fl:
-                    fault = "drift" if fl == 1 else "spike"
+                fault = FAULT_LABELS[fl]
+                if fault:
                     self.stats[fault] += 1
                 if i in integral:
                     v = int(v)
-                out.append(
-                    (t, i, Event(t, sim.topic, sim.route, v, sim.unit, q, None, fault, None, tz))
-                )
+                ev = Event(t, sim.topic, sim.route, v, sim.unit, q, None, fault, None, tz,
+                           snt if lt else None)  # fmt: skip
+                out.append((snt, t, i, ev))
         for t_s, kind, u in bad_payload_plan(faults, self.seed, day):
             t = t0_ms + int(t_s * 1000)
             if lo <= t < hi and self._sims:
                 ev = self._bad_payload(t, kind, u)
                 self.stats["bad_payload"] += 1
-                out.append((t, 1 << 30, ev))
-        out.sort(key=lambda x: (x[0], x[1]))
-        self.stats["readings"] += sum(1 for x in out if x[2].raw is None)
-        return [x[2] for x in out]
+                out.append((t, t, 1 << 30, ev))
+        out.sort(key=lambda x: (x[0], x[1], x[2]))
+        self.stats["readings"] += sum(1 for x in out if x[3].raw is None)
+        return [x[3] for x in out]
+
+    def _touched_by_hot_furnace(self, sim: _Sim) -> bool:
+        """The topics a hot furnace changes: its own energy, power, coke and taps, and the site
+        meters that include its electricity. Its tap weights, times and the pipe cast from
+        them do not change (same cycles)."""
+        if sim.furnace is not None and sim.furnace.id == self._hot_id:
+            return sim.gen in (
+                "furnace_energy_kwh",
+                "furnace_power_kw",
+                "fuel_coke_kg",
+                "tap_temp_c",
+            )
+        return sim.gen in ("site_energy_kwh", "site_reactive_kvarh")
+
+    def _meter_faults(self, sim: _Sim, day: int, ts_ms: np.ndarray, values: np.ndarray):
+        """A counter's readings after resets (it reads from zero at each) and rollovers (it
+        wraps at ROLLOVER_MODULUS of its unit); with which readings each changed."""
+        abs_s = (day * DAY_MS + ts_ms) / 1000.0
+        reset = np.zeros(ts_ms.size, bool)
+        if self.faults.resets and ts_ms.size:
+            times = reset_times(self.faults, self.seed, sim.topic, float(abs_s[-1]) + 1.0)
+            if times.size:
+                at = np.searchsorted(times, abs_s, "right") - 1
+                has = at >= 0
+                offsets = np.array([self._counter_at(sim, t) for t in times])
+                values = values - np.where(has, offsets[np.maximum(at, 0)], 0.0)
+                reset = has
+        rolled = np.zeros(ts_ms.size, bool)
+        if self.faults.rollovers:
+            modulus = ROLLOVER_MODULUS.get(glossary.SIGNALS[sim.route.signal].unit)
+            if modulus:
+                rolled = values >= modulus
+                values = np.mod(values, modulus)
+        return values, reset, rolled
+
+    def _counter_at(self, sim: _Sim, abs_s: float) -> float:
+        """A counter's true reading (canonical unit, no faults) at an instant since the epoch."""
+        day = int(abs_s // DAY_S)
+        ms = np.array([round((abs_s - day * DAY_S) * 1000)], dtype=np.int64)
+        return float(self._series(sim, day, ms, None)[1][0])
+
+    def _span_mg_m3(self, sim: _Sim) -> float:
+        stack = self._stacks.get(sim.route.device)
+        limit = stack.limits_mg_m3.get(sim.key) if stack else None
+        return SPAN_OF_C * limit if limit else 4.0 * self._stack_level(sim.route.device, sim.key)
 
     def _spiked(self, sim: _Sim, values: np.ndarray, factors: np.ndarray) -> np.ndarray:
         """Outliers, but within the ingest's plausible range: a spike lands in InfluxDB and is
@@ -458,7 +645,7 @@ class PlantModel:
             ts = np.round(fd.tap_s * 1000.0).astype(np.int64)
             return ts, (fd.tap_t if g == "tap_iron_t" else fd.tap_c)
         if g == "stack_conc_mg_m3":
-            blocks = self._stack_blocks(sim.route.device, sim.key, day)
+            blocks = self.stack_blocks_mg_m3(sim.route.device, sim.key, day)
             noise = self._noise(sim, day).normal(0.0, 0.03, grid_s.size)
             return grid_ms, blocks[(grid_s // BLOCK_S).astype(int)] * (1.0 + noise)
         if g == "stack_flow_m3_h":
@@ -480,9 +667,22 @@ class PlantModel:
         if g == "ambient_temp_c":
             noise = self._noise(sim, day).normal(0.0, 0.15, grid_s.size)
             return grid_ms, self.ambient_temp_c(day, grid_s) + noise
-        if g in ("pipe_output_t", "pipe_output_count"):
-            ts, tonnes, count = pipes[sim.key]
-            return ts, (tonnes if g == "pipe_output_t" else count)
+        if g in BATCH_SIGNALS or g in LINE_SIGNALS:
+            if pipes is None:
+                pipes = self._pipe_batches(day)
+            return pipes[sim.key][g]
+        if g in SITE_COUNTERS:
+            share = self._meter_share(sim)
+            base = self._meter_base(sim) + self._site_prefix(g, day) * share
+            return grid_ms, base + self._site_since_day_start(g, day, grid_s) * share
+        if g == "stack_o2_pct":
+            rng = rng_for(self.seed, "stack-o2", sim.route.device, day)
+            level = rng_for(self.seed, "stack-o2", sim.route.device).uniform(*STACK_O2_PCT)
+            blocks = np.clip(level + rng.normal(0.0, 0.4, BLOCKS), 12.0, 20.5)
+            noise = self._noise(sim, day).normal(0.0, 0.05, grid_s.size)
+            return grid_ms, blocks[(grid_s // BLOCK_S).astype(int)] + noise
+        if g == "stack_analyser_status":
+            return grid_ms, np.zeros(grid_s.size)
         raise AssertionError(g)  # pragma: no cover - _build only keeps known generators
 
     def _noise(self, sim: _Sim, day: int) -> np.random.Generator:
@@ -494,7 +694,9 @@ class PlantModel:
             return day * (DAY_S // self.interval_s)
         if sim.gen in ("tap_iron_t", "tap_temp_c"):
             return int(self._furnace_prefix(sim.furnace, day)[1])
-        return day * 24  # hourly pipe batches
+        if sim.gen in BATCH_SIGNALS:
+            return day * 24 * len(self.cfg.furnaces)  # a batch per furnace and hour
+        return day * 24  # hourly line totals
 
     def _prefix(self, key: str, day: int, total) -> np.ndarray:
         """Sum of total(k) over the days k < day since the epoch, extended lazily and kept."""
@@ -553,7 +755,9 @@ class PlantModel:
         cap = f.capacity
         tonnes = cap * rng.uniform(0.85, 1.0, n)
         spec = tapping_temp_spec_c(f, self.cfg.plant.product)
-        temp = np.clip(spec + rng.uniform(-5.0, 25.0, n), *TAP_TEMP_RANGE_C)
+        drawn = spec + rng.uniform(-5.0, 25.0, n)
+        temp = np.clip(drawn, *TAP_TEMP_RANGE_C)
+        hot = f.id == self._hot_id
         received = self._hot_metal_c
         spread = 2.5 * HOT_METAL_SPREAD_C
         hot_metal = np.clip(
@@ -565,6 +769,12 @@ class PlantModel:
         t_charge = rng.uniform(120.0, 180.0, n)
         t_heat = e_superheat / (p_heat - p_hold) * 3600.0
         t_rest = rng.uniform(60.0, 360.0, n) + rng.uniform(60.0, 120.0, n)  # wait, then tap
+        if hot:
+            # Fault hot_furnace: the same cycles, hotter iron, the heating power that takes.
+            k_t = e_superheat / (tonnes * (temp - hot_metal))
+            temp = np.clip(drawn + self.faults.hot_furnace_k, *TAP_TEMP_RANGE_C)
+            e_hot = tonnes * (temp - hot_metal) * k_t
+            p_heat = p_hold + e_hot * 3600.0 / t_heat
         measured = np.clip(temp + rng.normal(0.0, 2.0, n), *TAP_TEMP_RANGE_C)
         ends = np.cumsum(t_charge + t_heat + t_rest)
         m = int(np.searchsorted(ends, DAY_S, side="right"))  # whole cycles within the day
@@ -590,7 +800,13 @@ class PlantModel:
         m = int(np.searchsorted(ends, DAY_S, side="right"))
         tonnes = rate_t_h * durations[:m] / 3600.0
         spec = tapping_temp_spec_c(f, self.cfg.plant.product)
-        temp = np.clip(spec + rng.uniform(0.0, 40.0, n), *TAP_TEMP_RANGE_C)[:m]
+        drawn = spec + rng.uniform(0.0, 40.0, n)
+        if f.id == self._hot_id:
+            # Fault hot_furnace: hotter iron, and the coke Table C.1 note 1 allows for it
+            # (0.6 kgce/t per K), so the cupola's limits and its use move together.
+            drawn = drawn + self.faults.hot_furnace_k
+            coke_kg_per_t += 0.6 * self.faults.hot_furnace_k / COKE_KGCE_PER_KG
+        temp = np.clip(drawn, *TAP_TEMP_RANGE_C)[:m]
         measured = np.clip(temp + rng.normal(0.0, 2.0, m), *TAP_TEMP_RANGE_C)
         bounds = np.array([0.0, float(DAY_S)])
         cum_kwh = np.array([0.0, blower_kw * 24.0])
@@ -598,19 +814,36 @@ class PlantModel:
         return _FurnaceDay(bounds, cum_kwh, cum_coke, ends[:m], tonnes, measured)
 
     # ---------------------------------------------------------------- casting
-    def _pipe_batches(self, day: int) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Hourly pipe batches per casting line: (ms from the day's start, t, count).
+    def _pipe_batches(self, day: int) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
+        """The production events of a day per casting line: {signal: (ms from the day's
+        start, values)}.
 
-        The batch stamped at hh:00 holds the pipe cast from the iron tapped in the hour before;
-        every furnace's iron is shared equally between the casting lines mapped in the config.
+        Every hour each line makes one batch per furnace (its iron, one DN drawn from the
+        furnace's DN range), stamped hh:00:00 plus the furnace's index in seconds: the batch
+        holds the pipe cast from the iron tapped in the hour before, every furnace's iron shared
+        equally between the casting lines. A batch's good pipes (``pipe_output_*``) come at a
+        yield of 0.88–0.93 of the iron; scrap adds SCRAP_SHARE of the cast pieces; all cast
+        pipes but UNTESTED_SHARE go through the online hydrostatic test and the inspection,
+        passing at first with the drawn first-pass shares. Per line and hour (at hh:00:00) come
+        the core sand mixed (4 kg + 1 % of a pipe's mass per pipe cast) and reclaimed, and the
+        metal returns arising (scrap, cut ends) and charged back.
         """
         out = {}
         hours_ms = np.arange(24, dtype=np.int64) * 3_600_000
         for line in self._lines:
             rng = rng_for(self.seed, "pipe", line, day)
-            tonnes = np.zeros(24)
-            count = np.zeros(24)
-            for f in self.cfg.furnaces:
+            q = rng_for(self.seed, "quality", line, day)
+            scrap_share = q.uniform(*SCRAP_SHARE)
+            untested = q.uniform(*UNTESTED_SHARE)
+            p_hydro = q.uniform(*HYDRO_FIRST_PASS)
+            p_insp = q.uniform(*INSPECTION_FIRST_PASS)
+            reclaimed = q.uniform(*SAND_RECLAIMED)
+            charged = q.uniform(*RETURNS_CHARGED)
+            cols: dict[str, list[np.ndarray]] = {k: [] for k in BATCH_SIGNALS}
+            stamps = []
+            sand = np.zeros(24)
+            returns = np.zeros(24)
+            for k, f in enumerate(self.cfg.furnaces):
                 iron = np.zeros(24)
                 for d, shift in ((day - 1, -DAY_S), (day, 0)):
                     if d < 0:
@@ -623,11 +856,89 @@ class PlantModel:
                 sizes = pipe_sizes(f)
                 dn = np.array(sizes)[rng.integers(0, len(sizes), 24)]
                 mass = np.array([pipe_mass_t(int(x)) for x in dn])
-                pieces = np.floor(iron * rng.uniform(*PIPE_YIELD, 24) / mass + rng.random(24))
-                count += pieces
-                tonnes += pieces * mass * rng.uniform(0.99, 1.01, 24)
-            out[line] = (hours_ms, tonnes, count)
+                good = np.floor(iron * rng.uniform(*PIPE_YIELD, 24) / mass + rng.random(24))
+                good_t = good * mass * rng.uniform(0.99, 1.01, 24)
+                scrap = q.binomial(good.astype(np.int64), scrap_share / (1.0 - scrap_share))
+                cast = good + scrap
+                tested = cast - q.binomial(cast.astype(np.int64), untested)
+                hydro_ok = tested - q.binomial(tested.astype(np.int64), 1.0 - p_hydro)
+                insp_ok = tested - q.binomial(tested.astype(np.int64), 1.0 - p_insp)
+                scrap_t = scrap * mass * q.uniform(0.99, 1.01, 24)
+                stamps.append(hours_ms + 1000 * k)
+                for name, v in (
+                    ("pipe_dn", dn),
+                    ("pipe_cast_count", cast),
+                    ("pipe_output_count", good),
+                    ("pipe_output_t", good_t),
+                    ("pipe_scrap_t", scrap_t),
+                    ("hydro_tested_count", tested),
+                    ("hydro_passed_count", hydro_ok),
+                    ("inspected_count", tested),
+                    ("inspection_passed_count", insp_ok),
+                ):
+                    cols[name].append(np.asarray(v, dtype=float))
+                sand += cast * (0.004 + 0.01 * mass)
+                returns += scrap_t + CUT_ENDS * good_t
+            ts = np.concatenate(stamps) if stamps else hours_ms[:0]
+            order = np.argsort(ts, kind="stable")
+            line_out = {k: (ts[order], np.concatenate(v)[order]) for k, v in cols.items()}
+            line_out["sand_used_t"] = (hours_ms, sand)
+            line_out["sand_reclaimed_t"] = (hours_ms, sand * reclaimed)
+            line_out["returns_arising_t"] = (hours_ms, returns)
+            line_out["returns_charged_t"] = (hours_ms, returns * charged)
+            out[line] = line_out
         return out
+
+    # ---------------------------------------------------------------- site utilities
+    def _utility_day(self, day: int) -> dict[str, np.ndarray | float]:
+        """The site's auxiliary electricity (kW), natural gas and oxygen (m³/h) per 15-minute
+        block, and its power factor, of one day."""
+        rng = rng_for(self.seed, "utility", day)
+        cap = self._capacity_t
+        aux = AUX_KW_PER_T * cap * rng.uniform(0.9, 1.1) * rng.lognormal(0.0, 0.05, BLOCKS)
+        gas = GAS_M3_H_PER_T * cap * rng.uniform(0.9, 1.1) * rng.lognormal(0.0, 0.08, BLOCKS)
+        oxy = OXYGEN_M3_H_PER_T * cap * rng.uniform(0.8, 1.2) * rng.lognormal(0.0, 0.1, BLOCKS)
+        return {
+            "aux_kw": aux,
+            "fuel_gas_m3": gas,
+            "oxygen_m3": oxy,
+            "pf": rng.uniform(*POWER_FACTOR),
+        }
+
+    def power_factor(self, day: int) -> float:
+        """The site's power factor on a day (UTC): kWh / sqrt(kWh² + kvarh²) of that day."""
+        return float(self._utility_day(day)["pf"])
+
+    @staticmethod
+    def _blocks_until(rates: np.ndarray, t_s: np.ndarray) -> np.ndarray:
+        cum = np.concatenate(([0.0], np.cumsum(rates * BLOCK_S / 3600.0)))
+        return np.interp(t_s, np.arange(BLOCKS + 1) * float(BLOCK_S), cum)
+
+    def _site_since_day_start(self, g: str, day: int, t_s: np.ndarray) -> np.ndarray:
+        """A site meter's consumption from the day's start (UTC) to t_s (0 ≤ t_s ≤ a day)."""
+        u = self._utility_day(day)
+        if g in ("fuel_gas_m3", "oxygen_m3"):
+            return self._blocks_until(u[g], t_s)
+        kwh = self._blocks_until(u["aux_kw"], t_s)
+        for f in self.cfg.furnaces:
+            fd = self._furnace_day(f, day)
+            kwh = kwh + np.interp(t_s, fd.bounds_s, fd.cum_kwh)
+        if g == "site_energy_kwh":
+            return kwh
+        pf = float(u["pf"])
+        return kwh * math.sqrt(1.0 - pf * pf) / pf  # kvarh = kWh · tan φ
+
+    def _site_prefix(self, g: str, day: int) -> float:
+        return float(
+            self._prefix(
+                "site:" + g,
+                day,
+                lambda k: np.asarray(self._site_since_day_start(g, k, np.array([float(DAY_S)]))[0]),
+            )
+        )
+
+    def _meter_base(self, sim: _Sim) -> float:
+        return float(rng_for(self.seed, "meter-base", sim.topic).uniform(1e4, 1e5))
 
     # ---------------------------------------------------------------- stacks
     def _stack_level(self, stack_id: str, pollutant: str) -> float:
@@ -642,12 +953,22 @@ class PlantModel:
         default_limit = {"so2": 200.0, "nox": 300.0, "nmhc": 100.0, "co": 1000.0}
         return (limit or default_limit.get(pollutant, 10.0)) * rng.uniform(0.15, 0.35)
 
-    def _stack_blocks(self, stack_id: str, pollutant: str, day: int) -> np.ndarray:
+    def stack_blocks_mg_m3(self, stack_id: str, pollutant: str, day: int) -> np.ndarray:
+        """The true concentration of each 15-minute block of a day (UTC), mg/m³, before sensor
+        noise, faults of the analyser and calibration: the ground truth of hourly means (the
+        mean of an hour's four blocks). With ``stack_drift`` on the drifting stack it rises
+        towards ``stack_drift_multiple`` × C (the block's weight at its middle)."""
         rng = rng_for(self.seed, "stack", stack_id, pollutant, day)
         level = self._stack_level(stack_id, pollutant)
         blocks = level * rng.uniform(0.85, 1.15) * rng.lognormal(0.0, 0.15, BLOCKS)
         if pollutant == "particulate" and level >= 4.0:
             blocks = np.clip(blocks, 2.0, 10.0)
+        if self._drift_target == (stack_id, pollutant):
+            stack = self._stacks[stack_id]
+            target = self.faults.stack_drift_multiple * stack.limits_mg_m3[pollutant]
+            mid_s = day * DAY_S + (np.arange(BLOCKS) + 0.5) * BLOCK_S
+            w = stack_drift_weight(self.faults, mid_s)
+            blocks = blocks * (1.0 + w * (target / level - 1.0))
         return blocks
 
     def _stack_flow_nominal(self, stack_id: str) -> float:
@@ -789,8 +1110,8 @@ def iter_batches(
 ) -> Iterator[tuple[str, bytes, list[Event]]]:
     """Group good readings into `_batch` messages per device; bad payloads stay single.
 
-    Yields (topic, payload, the events it carries) in time order: the readings of one device
-    within one `window_s` window (UTC, from the epoch) go into one batch, split when it reaches
+    Yields (topic, payload, the events it carries) in send order: the readings of one device
+    sent within one `window_s` window (UTC, from the epoch) go into one batch, split when it reaches
     `max_readings` (default: the ingest's `max_batch_readings`, and no more than its
     `max_payload_bytes` allow at about 120 bytes a reading).
     """
@@ -809,7 +1130,7 @@ def iter_batches(
         return "/".join((root, plant, key[0], key[1], "_batch")), data, evs
 
     for ev in events:
-        window = ev.ts_ms // window_ms
+        window = ev.send_ms // window_ms  # a late reading goes with those sent when it is
         if window != current:
             for key in sorted(open_batches):
                 yield flush(key)

@@ -307,7 +307,7 @@ def run(
             log.info("live from %s (speed %s)", plan.live[0], plan.speed)
             for ev in model.events(*plan.live):
                 if plan.speed != math.inf:
-                    delay = plan.wall_time_of(ev.ts_ms) - clock()
+                    delay = plan.wall_time_of(ev.send_ms) - clock()
                     if delay > 0 and stop.wait(delay):
                         break
                 if stop.is_set():

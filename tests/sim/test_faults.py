@@ -10,7 +10,7 @@ import pytest
 
 from greenfoundry.errors import UsageError
 from greenfoundry.ingest.payload import PayloadParser
-from greenfoundry.sim.faults import ALL_BAD_KINDS, BAD_KINDS, Faults, gap_intervals
+from greenfoundry.sim.faults import ALL_BAD_KINDS, BAD_KINDS, MODES, Faults, gap_intervals
 from greenfoundry.sim.plant import EPOCH_MS, PlantModel
 from tests.sim.conftest import DAY0
 from tests.sim.test_plant import NOW_NS
@@ -23,7 +23,11 @@ def _key(e):
 def test_parse_fault_modes():
     assert Faults.parse("") == Faults()
     assert Faults.parse("gaps, spikes").names == ("gaps", "spikes")
-    assert Faults.parse("all").names == ("gaps", "drift", "spikes", "bad_payloads")
+    assert Faults.parse("all").names == MODES
+    assert MODES[:4] == ("gaps", "drift", "spikes", "bad_payloads")
+    assert {"late", "resets", "rollovers", "calibration", "stack_drift", "hot_furnace"} <= set(
+        MODES
+    )
     assert Faults.parse("drift", rate=3.0).rate == 3.0
     with pytest.raises(UsageError, match="unknown fault mode 'noise'"):
         Faults.parse("gaps,noise")

@@ -52,7 +52,7 @@ def test_same_seed_same_events_and_another_seed_differs(cfg):
     ]
     assert a == b
     assert a != c
-    assert len(a) > 4000  # 15 sampled topics × 360 minutes, less the gaps
+    assert len(a) > 6000  # 23 sampled topics × 360 minutes, less the gaps
 
 
 def test_a_range_in_pieces_equals_the_whole(cfg):
@@ -122,7 +122,9 @@ def test_counters_only_grow_across_midnight(clean_day):
     for e in events:
         if glossary.SIGNALS[e.route.signal].kind == "counter":
             counters[e.topic].append(e.value)
-    assert len(counters) == 8  # two energy meters, six water meters
+    # Two furnace energy meters, six water meters, the site's active and reactive energy, gas
+    # and oxygen.
+    assert len(counters) == 12
     for topic, values in counters.items():
         assert all(b >= a for a, b in itertools.pairwise(values)), topic
         assert values[-1] > values[0], topic
@@ -271,7 +273,7 @@ def test_pipe_output_follows_the_iron_tapped(clean_day):
     iron = sum(v for _, v in by_topic(evs, "tap_weight"))
     weights = by_topic(evs, "casting/line1/pipe_weight")
     counts = by_topic(evs, "casting/line1/pipe_count")
-    assert len(weights) == len(counts) == 24
+    assert len(weights) == len(counts) == 48  # each hour a batch per furnace (its DN)
     assert 0.85 <= sum(v for _, v in weights) / iron <= 0.95
     for (_, t), (_, n) in zip(weights, counts, strict=True):
         assert isinstance(n, int)
@@ -315,8 +317,10 @@ def test_backfill_of_90_days_has_the_right_span_and_is_fast(cfg):
     assert 0 <= first - start.timestamp() * 1000 < 300_000  # the first sample of the range
     assert 0 < end.timestamp() * 1000 - last <= 300_000
     readings = sum(len(evs) for _, _, evs in messages)
-    # 15 sampled topics × 288 a day, plus taps (2 topics × ~90 per furnace) and 48 pipe batches.
-    assert 90 * (15 * 288 + 48) <= readings <= 90 * (15 * 288 + 48 + 4 * 120)
+    # 23 sampled topics × 288 a day, plus taps (2 topics × ~90 per furnace), 9 batch topics ×
+    # 24 hours × 2 furnaces and 4 line topics × 24 hours.
+    fixed = 23 * 288 + 9 * 48 + 4 * 24
+    assert 90 * fixed <= readings <= 90 * (fixed + 4 * 120)
     assert elapsed < 20.0, elapsed
 
 
@@ -370,12 +374,14 @@ def test_a_cupola_plant_with_other_units_and_pollutants(tmp_path):
                 "tags": {"pollutant": "particulate"},
             },
             {"topic": "anneal/af1/gas", "signal": "fuel_gas_m3", "unit": "m3"},
+            {"topic": "utility/no-such-meter/volume", "signal": "water_m3", "unit": "m3"},
         ]
 
     cfg = make_config(tmp_path, edit)
     model = PlantModel(cfg, seed=5)
     events = list(model.events(DAY0, DAY0 + timedelta(days=1)))
-    assert [t for t, _ in model.unsimulated] == ["gf/v1/demo-dip/anneal/af1/gas"]
+    # A water meter with neither a role tag nor a meter of that id cannot be filled.
+    assert [t for t, _ in model.unsimulated] == ["gf/v1/demo-dip/utility/no-such-meter/volume"]
     parser = PayloadParser(cfg)
     canonical = defaultdict(list)
     for e in events:

@@ -158,8 +158,9 @@ def test_simulate_command_through_the_stack_directory(stack, tmp_path, monkeypat
         out = capsys.readouterr().out
         sent = int(out.split("published ")[1].split(" ")[0])
         assert f"{sent} acknowledged, 0 refused" in out
-        # 15 sampled topics × 10 minutes, plus any taps and pipe batch in those minutes.
-        assert 150 <= sent <= 170
+        # 23 sampled topics × 10 minutes, plus any taps (a few) and the hour's production
+        # events (9 topics × 2 furnaces + 4 line topics) in those minutes.
+        assert 230 <= sent <= 230 + 4 + 22
         wait_for(lambda: recorder.count() >= sent, 30, "the command's messages")
         assert recorder.count() == sent
     finally:
