@@ -1008,9 +1008,8 @@ def _plausible(f, r: inputs.Node, value_type, variants, std) -> glossary.Range |
         high = p.number(highs[0]) if highs else None
         if low is not None and high is not None and not low < high:
             p.refuse(highs[0], high, f"a bound above the lower bound {low:g}")
-        own = glossary.Range(
-            low, high, p.text("what"), r.get("unit"), lows == ["gt"], highs == ["lt"]
-        )
+        unit = "" if r.get("unit") == "1" else r.get("unit")  # a pure number prints no unit
+        own = glossary.Range(low, high, p.text("what"), unit, lows == ["gt"], highs == ["lt"])
     if value_type in ("level", "boolean", "count"):
         return own
     if r.get("limits_from", None) == "C.1":
