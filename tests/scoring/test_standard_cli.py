@@ -176,3 +176,23 @@ def test_every_standard_subcommand_is_in_the_readme():
     for cmd in ("greenfoundry standard show", "greenfoundry standard check",
                 "greenfoundry standard limits"):  # fmt: skip
         assert cmd in text
+
+
+@pytest.mark.parametrize(
+    ("decision", "words"),
+    [
+        ("D-c1-plant", ("Σ energy / Σ tonnes", "tonnage-weighted corrected limits", "duplex")),
+        ("D-t6-window", ("highest valid hourly mean", "share of the window's valid hours")),
+    ],
+)
+def test_the_metrics_decisions_are_recorded_and_printed(capsys, decision, words):
+    # The two decisions the metrics implement (metrics/table_c1.py plant_energy_per_t,
+    # metrics/emissions.py window_multiples_of_c) are the standard file's, printed by check.
+    code, out, _ = run(capsys, "check")
+    assert code == 0
+    assert f"  {decision}: " in out
+    block = out.split(f"  {decision}: ", 1)[1].split("\n  D-", 1)[0]
+    assert all(w in block for w in words)
+    code, out, _ = run(capsys, "check", "--json")
+    (d,) = [d for d in json.loads(out)["errata"] if d["id"] == decision]
+    assert d["reason"] and d["affects"]
