@@ -10,9 +10,11 @@ path (`rows[<row id>]…`), the value and what is allowed; nothing is scored.
 Plant context: the standard's context keys come from the plant config: ``product``,
 ``residential_within_1200m``, ``iron_source``, a configured ``annual_mean_air_temp_c``, and for
 Table C.1 ``furnace_kind`` and ``furnace_capacity`` from its furnaces, when they all fall on one
-Table C.1 row (`table_c1.plant_furnace`; otherwise the row needs the metrics' multi-furnace
-decision and is refused). A row's own context may add what is not plant-wide (a DN, a tapping
-temperature, a printed condition) but may not contradict the plant config.
+Table C.1 row (`table_c1.plant_furnace`; otherwise the row is refused, citing decision
+D-c1-plant, whose plant value the metrics compute). A row's own context may add what is not
+plant-wide (a DN the plant casts, a tapping temperature, a printed condition) but may not
+contradict the plant config. Every number is held to its plausible range (`check_plausible`,
+`greenfoundry.glossary`); a percent of at most 1 is scored with a warning.
 
 Every row ends in exactly one status (never a silent 0):
 
