@@ -147,6 +147,26 @@ class SignalRoute:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    """The rollup engine (`metrics:`): where it keeps its state, how often and how far back it
+    looks, the plant's shifts, and the rules and overrides its indicators take."""
+
+    state_dir: Path  # the engine's local state (SQLite) and its lock
+    interval_s: int  # the current hour, shift and day are recomputed this often
+    lookback_h: int  # every run re-checks this many recent hours for late data …
+    sweep_h: int  # … and this many hours of older history (a rolling sweep)
+    history_days: int  # how far back the sweep and the start-up reconcile reach
+    shifts: tuple[tuple[str, str], ...]  # (name, local start HH:MM), on whole hours
+    min_valid_minutes: int  # HJ 75: a stack's hourly mean needs this many valid minutes
+    min_coverage: float  # below this share of its window a value is flagged low_coverage
+    table6_rule: str  # a window's multiple of C: "max" (strict) or "mean" of its valid hours
+    o2_ref_pct: dict[str, float]  # stack id → reference O2 (% by volume) where the permit asks
+    rollover_modulus: dict[str, float]  # meter (device) id → the counter's rollover modulus
+    factors: dict[str, float]  # overrides for metrics.factors (name → number)
+    ambient_hold_minutes: int = 0  # an ambient_temp_c reading also stands for this many minutes
+
+
+@dataclass(frozen=True)
 class PlantConfig:
     path: Path
     plant: PlantInfo
@@ -157,6 +177,7 @@ class PlantConfig:
     stacks: tuple[Stack, ...]
     water_meters: tuple[WaterMeter, ...]
     routes: dict[tuple[str, str, str], SignalRoute]
+    metrics: MetricsConfig | None = None  # `metrics:`; parse() always fills it
 
     def topic_for(self, route: SignalRoute) -> str:
         return "/".join((self.mqtt.topic_root, self.plant.id, route.area, route.device, route.name))
@@ -256,6 +277,7 @@ def parse(
         _water_meters(top),
         _signals(top),
     )
+    config = dataclasses.replace(config, metrics=_metrics(top, config, base))
     top.done()
     return config
 
@@ -499,3 +521,87 @@ def _unique(top: inputs.Node, items: list[Any], key: str) -> None:
         if item.id in seen:
             top.fail(f"{item.id!r} is used twice; expected each id once", at=f"{key}[{n}].id")
         seen.add(item.id)
+
+
+_SHIFT_RE = re.compile(r"([01]\d|2[0-3]):00\Z")
+DEFAULT_SHIFTS = (("00:00", "00:00"), ("08:00", "08:00"), ("16:00", "16:00"))
+
+
+def _metrics(top: inputs.Node, cfg: PlantConfig, base: Path) -> MetricsConfig:
+    """`metrics:` (every key optional). Shifts start on whole local hours, because shifts are
+    composed exactly from the hourly rollups (metrics/README.md)."""
+    m = top.child("metrics", required=False)
+    raw_shifts = m.get("shifts", None)
+    if raw_shifts is None:
+        shifts = DEFAULT_SHIFTS
+    elif isinstance(raw_shifts, list) and raw_shifts:
+        shifts = tuple((str(s), s) for s in raw_shifts)
+    elif isinstance(raw_shifts, dict) and raw_shifts:
+        shifts = tuple((str(k), v) for k, v in raw_shifts.items())
+    else:
+        m.refuse(
+            "shifts", raw_shifts, "a list of local start times [HH:00, …] or a mapping name → HH:00"
+        )
+    starts = set()
+    for name, start in shifts:
+        if not isinstance(start, str) or not _SHIFT_RE.match(start):
+            m.refuse(
+                "shifts",
+                start,
+                "local start times on a whole hour, HH:00 (shifts are composed from hours)",
+            )
+        if not ID_RE.match(name.replace(":", "")):
+            m.refuse("shifts", name, f"shift names of {ID_RULE}")
+        if start in starts:
+            m.refuse("shifts", start, "each start time once")
+        starts.add(start)
+    stack_ids = {s.id for s in cfg.stacks}
+    o2 = {}
+    o2_node = m.child("o2_ref_pct", required=False)
+    for sid in list(o2_node.data):
+        if sid not in stack_ids:
+            o2_node.fail(
+                f"not a stack of this plant; expected one of {', '.join(sorted(stack_ids))}",
+                str(sid),
+            )
+        o2[sid] = float(o2_node.number(sid, low=0, high=20.9, unit="% O2"))
+        if not any(r.signal == "stack_o2_pct" and r.device == sid for r in cfg.routes.values()):
+            o2_node.fail(
+                "needs the stack's O2 readings: map a stack_o2_pct signal of this stack", str(sid)
+            )
+    o2_node.done()
+    meters = {r.device for r in cfg.routes.values() if glossary.SIGNALS[r.signal].kind == "counter"}
+    roll = {}
+    roll_node = m.child("rollover_modulus", required=False)
+    for mid in list(roll_node.data):
+        if mid not in meters:
+            roll_node.fail(
+                f"not a meter of this plant; expected one of {', '.join(sorted(meters))}", str(mid)
+            )
+        roll[mid] = float(roll_node.number(mid, above=0, unit="the counter's unit"))
+    roll_node.done()
+    factors = {}
+    f_node = m.child("factors", required=False)
+    for name in list(f_node.data):
+        if not isinstance(name, str) or not ID_RE.match(name):
+            f_node.refuse(None, name, f"factor names of {ID_RULE}")
+        factors[name] = float(f_node.number(name))
+    f_node.done()
+    lookback_h = m.number("lookback_h", 48, low=2, high=24 * 31, integer=True, unit="h")
+    metrics = MetricsConfig(
+        state_dir=(base / m.text("state_dir", "var/metrics")).resolve(),
+        interval_s=m.number("interval_s", 60, low=5, high=3600, integer=True, unit="s"),
+        lookback_h=lookback_h,
+        sweep_h=m.number("sweep_h", 168, low=1, high=24 * 366, integer=True, unit="h"),
+        history_days=m.number("history_days", 400, low=1, high=3660, integer=True, unit="days"),
+        shifts=tuple((n, s) for n, s in shifts),
+        min_valid_minutes=m.number("min_valid_minutes", 45, low=1, high=60, integer=True),
+        min_coverage=float(m.number("min_coverage", 0.9, low=0, high=1)),
+        table6_rule=m.choice("table6_rule", ("max", "mean"), "max"),
+        o2_ref_pct=o2,
+        rollover_modulus=roll,
+        factors=factors,
+        ambient_hold_minutes=m.number("ambient_hold_minutes", 0, low=0, high=59, integer=True),
+    )
+    m.done()
+    return metrics

@@ -1,0 +1,579 @@
+"""The rollup engine: which hours are dirty, recomputing them, composing the windows above.
+
+One ``Engine`` per plant. Its work, every run (``run_once``):
+
+1. **Detect** late data from the data: the fingerprint (COUNT, SUM of ``value``) of every input
+   series per UTC hour (``source.fingerprints``) over the recent ``lookback_h`` and one
+   ``sweep_h`` slice of older history (a cursor that walks back to ``history_days`` and starts
+   again), compared with the fingerprints the last computation used (``state``). An hour whose
+   fingerprint changed is dirty; for a counter also the hour before it (a reading on the hour
+   closes the hour before) and the next hour with a reading of that series (its first increment
+   starts from the changed reading).
+2. **Recompute** the dirty hours from the readings (chunks of at most ``CHUNK_H`` hours): one
+   partial per hour and item (``rollups``), the hour's points, and in ONE transaction the
+   partials, the new fingerprints and the windows above them marked dirty.
+3. **Compose** each dirty shift, day and month from its hours' partials and each year and
+   trailing 12 months from its months' partials (exact sums, ``rollups``), write the points
+   and mark them clean.
+
+At start (``reconcile``) the whole history is checked once, chunk by chunk. A killed process
+finds its dirty windows and unchanged fingerprints again; recomputing writes the same points,
+so a restart changes nothing. The site's mean air temperature of a year (Table C.1 note 4) is
+computed from that year's ``ambient_temp_c`` readings when the fingerprints of its hours change,
+and the windows that used it are composed again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from greenfoundry.metrics import rollups, schema, source
+from greenfoundry.metrics import windows as win
+from greenfoundry.metrics.measured import judge
+from greenfoundry.metrics.state import State
+from greenfoundry.metrics.table_c1 import AirTemp, FurnaceFacts, annual_mean_air_temp_c
+
+log = logging.getLogger(__name__)
+
+NS_PER_H = 3600 * 10**9
+CHUNK_H = 24 * 7  # hours recomputed per read of the readings
+FP_CHUNK_H = 24 * 31  # hours per fingerprint query
+COUNTER_SIGNALS = ("furnace_energy_kwh", "fuel_coke_kg")
+COUNTER_AFTER_NS = 901 * 10**9  # the counter reading after a chunk's end (max gap 900 s)
+UPPER = ("shift", "day", "month", "year", "trailing_12m")
+FROM_MONTHS = ("year", "trailing_12m")
+AMBIENT = "ambient_temp_c"
+WRITE_BATCH = 5000
+
+
+def _floor_h(ns: int) -> int:
+    return ns - ns % NS_PER_H
+
+
+def _ts(ns: int) -> pd.Timestamp:
+    return pd.Timestamp(int(ns), unit="ns", tz="UTC")
+
+
+def _series_text(key: source.SeriesKey) -> str:
+    return ",".join(f"{k}={v}" for k, v in key[1])
+
+
+@dataclass
+class Progress:
+    """What a backfill (or reconcile) has done so far, for its progress bar."""
+
+    readings: int = 0
+    hours_done: int = 0
+    hours_total: int = 0
+    windows_done: int = 0
+    points: int = 0
+    started: float = 0.0
+
+
+class Engine:
+    """The rollups of one plant (see the module docstring). ``clock`` gives now in epoch s."""
+
+    def __init__(self, cfg, store=None, state: State | None = None, clock: Callable = time.time):
+        from greenfoundry.plant import MetricsConfig  # noqa: F401 (the section's type)
+
+        self.cfg = cfg
+        self.m = cfg.metrics
+        self.tz = cfg.plant.timezone
+        self.plant_id = cfg.plant.id
+        self.shifts = {name: start for name, start in self.m.shifts}
+        self.store = store or source.store_for_metrics(cfg)
+        self.state = state or State(self.m.state_dir)
+        self.clock = clock
+        self.facts = {f.id: FurnaceFacts.from_plant(f, cfg.plant.product) for f in cfg.furnaces}
+        self.air_items = [
+            (s.id, p, limit) for s in cfg.stacks for p, limit in sorted(s.limits_mg_m3.items())
+        ]
+        ms = {rollups.ENERGY_SIGNAL[f.kind] for f in cfg.furnaces} | {"tap_iron_t", "tap_temp_c"}
+        if self.air_items:
+            ms |= {rollups.STACK_SIGNAL, rollups.STATUS_SIGNAL}
+        if self.m.o2_ref_pct:
+            ms.add(rollups.O2_SIGNAL)
+        self.inputs = tuple(sorted(ms))
+        self.watched = (*self.inputs, AMBIENT)
+        self.before = tuple(m for m in self.inputs if m in COUNTER_SIGNALS) + (
+            (rollups.STATUS_SIGNAL,) if self.air_items else ()
+        )
+        self.coke = float(self.m.factors.get("coke_kgce_per_kg", rollups.COKE_KGCE_PER_KG))
+        self._air: dict[str, AirTemp] = {}
+        self.progress = Progress()
+        self.stop = threading.Event()  # set: finish the chunk in progress, then return
+        self._check_rules()
+
+    # ---- the rules the state was built with ---------------------------------------------------
+
+    def rules(self) -> dict:
+        m = self.m
+        return {
+            "tz": self.tz,
+            "shifts": list(m.shifts),
+            "min_valid_minutes": m.min_valid_minutes,
+            "min_coverage": m.min_coverage,
+            "table6_rule": m.table6_rule,
+            "o2": m.o2_ref_pct,
+            "rollover": m.rollover_modulus,
+            "factors": m.factors,
+            "furnaces": [dataclasses.astuple(f) for f in self.cfg.furnaces],
+            "stacks": [(s.id, sorted(s.limits_mg_m3.items())) for s in self.cfg.stacks],
+            "product": self.cfg.plant.product,
+            "air_c": self.cfg.plant.annual_mean_air_temp_c,
+            "version": 1,
+        }
+
+    def _check_rules(self) -> None:
+        digest = hashlib.sha256(json.dumps(self.rules(), sort_keys=True).encode()).hexdigest()
+        if self.state.get("rules") != digest:
+            if self.state.get("rules") is not None:
+                log.warning("metrics rules changed since the state was built: recomputing all")
+            self.state.reset()
+            self.state.put("rules", digest)
+            self.state.commit()
+
+    # ---- windows -------------------------------------------------------------------------------
+
+    def window_at(self, kind: str, start_ns: int) -> win.Window:
+        t = _ts(start_ns)
+        if kind == "trailing_12m":
+            m = win.window_containing(t, "month", self.tz)
+            for _ in range(11):
+                m = win.window_containing(m.end, "month", self.tz)
+            return win.window_containing(m.start, kind, self.tz)
+        return win.window_containing(t, kind, self.tz, shifts=self.shifts)
+
+    def _above(self, start_ns: int, end_ns: int) -> set[tuple[str, int]]:
+        """Every window above the hours of ``[start, end)``: what recomputing them makes dirty."""
+        a, b = _ts(start_ns), _ts(end_ns)
+        out = set()
+        for kind in ("shift", "day", "month", "year"):
+            out |= {
+                (kind, w.start.value)
+                for w in win.windows_covering(kind, a, b, self.tz, shifts=self.shifts)
+            }
+        for m in win.windows_covering("month", a, b, self.tz):
+            for w in win.windows_covering(
+                "trailing_12m", m.start, m.start + pd.Timedelta(days=366), self.tz
+            ):
+                if w.start <= m.start < w.end:
+                    out.add(("trailing_12m", w.start.value))
+        return out
+
+    # ---- detection -----------------------------------------------------------------------------
+
+    def detect(self, start_ns: int, end_ns: int, *, force: bool = False) -> tuple[set[int], list]:
+        """Dirty UTC hour buckets in ``[start, end)`` and the fingerprint rows to commit. With
+        ``force`` every hour with readings is dirty (a backfill)."""
+        dirty: set[int] = set()
+        rows = []
+        old = self.state.fingerprints(start_ns - NS_PER_H, end_ns)
+        a = start_ns
+        while a < end_ns:
+            b = min(end_ns, a + FP_CHUNK_H * NS_PER_H)
+            fp = source.fingerprints(self.store, self.plant_id, self.watched, a, b)
+            by_series: dict[tuple, list[int]] = {}
+            for key, bucket in fp.rows:
+                by_series.setdefault(key, []).append(bucket)
+            for key, buckets in by_series.items():
+                m, text = key[0], _series_text(key)
+                buckets.sort()
+                for i, bucket in enumerate(buckets):
+                    c, s = fp.rows[(key, bucket)]
+                    if not force and old.get((m, text, bucket)) == (c, s):
+                        continue
+                    rows.append((m, text, bucket, c, s))
+                    if m == AMBIENT:
+                        continue  # read per year for Table C.1 note 4 (air_temp)
+                    dirty.add(bucket)
+                    if m in COUNTER_SIGNALS:
+                        dirty.add(bucket - NS_PER_H)
+                        if i + 1 < len(buckets):
+                            dirty.add(buckets[i + 1])
+            a = b
+        return {d for d in dirty if start_ns - NS_PER_H <= d < end_ns}, rows
+
+    # ---- recomputing hours ---------------------------------------------------------------------
+
+    def compute_hours(
+        self, buckets: Iterable[int], fp_rows: list | None = None, *, on_chunk=None
+    ) -> int:
+        """Recompute the local hours overlapping the UTC hour ``buckets``; commit with them the
+        fingerprint rows ``fp_rows`` (those of buckets in each chunk) and the windows above."""
+        buckets = sorted(set(buckets))
+        fp_rows = sorted(fp_rows or [], key=lambda r: r[2])
+        runs: list[list[int]] = []
+        for bkt in buckets:
+            if runs and bkt == runs[-1][-1] + NS_PER_H and len(runs[-1]) < CHUNK_H:
+                runs[-1].append(bkt)
+            else:
+                runs.append([bkt])
+        points = 0
+        fi = 0
+        for run in runs:
+            a, b = run[0], run[-1] + NS_PER_H
+            hours = win.windows_covering("hour", _ts(a), _ts(b), self.tz)
+            points += self._hours(hours)
+            # Fingerprints of this run's buckets (and of ambient hours) commit with it.
+            chunk_fp = []
+            while fi < len(fp_rows) and fp_rows[fi][2] < b:
+                chunk_fp.append(fp_rows[fi])
+                fi += 1
+            self.state.set_fingerprints(chunk_fp)
+            self.state.mark_dirty(self._above(hours[0].start.value, hours[-1].end.value))
+            self.state.commit()
+            self.progress.hours_done += len(hours)
+            if on_chunk:
+                on_chunk()
+            if self.stop.is_set():
+                return points  # the rest stays dirty: its fingerprints were not committed
+        if fi < len(fp_rows):
+            self.state.set_fingerprints(fp_rows[fi:])
+            self.state.commit()
+        return points
+
+    def _hours(self, hours: list[win.Window]) -> int:
+        a, b = hours[0].start.value, hours[-1].end.value
+        readings = source.read_range(
+            self.store, self.plant_id, self.inputs, a, b + COUNTER_AFTER_NS, before=self.before
+        )
+        self.progress.readings += readings.count
+        lines, partials, computed = [], [], []
+        now = time.time_ns()
+        furnace_hours = {}
+        for f in self.cfg.furnaces:
+            parts = rollups.c1_hours(
+                readings,
+                hours,
+                f,
+                rollover=self.m.rollover_modulus.get(f.id),
+                min_coverage=self.m.min_coverage,
+            )
+            furnace_hours[f.id] = parts
+            for h, p in zip(hours, parts, strict=True):
+                partials.append(("c1", f.id, "hour", h.start.value, p))
+        air_hours = {}
+        for sid, pol, limit in self.air_items:
+            parts = rollups.air_hours(
+                readings,
+                hours,
+                sid,
+                pol,
+                limit,
+                o2_ref_pct=self.m.o2_ref_pct.get(sid),
+                min_valid_minutes=self.m.min_valid_minutes,
+            )
+            air_hours[(sid, pol)] = parts
+            for h, p in zip(hours, parts, strict=True):
+                partials.append(("air", f"{sid}/{pol}", "hour", h.start.value, p))
+        for i, h in enumerate(hours):
+            c1 = {fid: parts[i] for fid, parts in furnace_hours.items()}
+            air = {k: parts[i] for k, parts in air_hours.items()}
+            lines += self._window_points(h, c1, air, computed, now)
+        self.state.set_partials(partials)
+        self.state.set_computed(computed)
+        self._write(lines)
+        return len(lines)
+
+    def _write(self, lines: list[str]) -> None:
+        for i in range(0, len(lines), WRITE_BATCH):
+            self.store.write_lines(lines[i : i + WRITE_BATCH])
+        self.progress.points += len(lines)
+
+    # ---- one window's points -------------------------------------------------------------------
+
+    def air_temp(self, window: win.Window) -> AirTemp:
+        """Table C.1 note 4 for ``window``: the site's mean air temperature of the latest
+        calendar year complete at the window's end."""
+        year = win.latest_complete("year", window.end, self.tz)
+        return self._air_year(year)
+
+    def _air_year(self, year: win.Window) -> AirTemp:
+        if year.label in self._air:
+            return self._air[year.label]
+        fp = self.state.db.execute(
+            "SELECT COUNT(*), SUM(count), SUM(sum) FROM fingerprints WHERE measurement = ? "
+            "AND bucket >= ? AND bucket < ?",
+            (AMBIENT, year.start.value, year.end.value),
+        ).fetchone()
+        key = f"air:{year.label}"
+        cached = self.state.get(key)
+        if cached and cached["fp"] == list(fp):
+            d = cached["air"]
+            d["month_coverage"] = tuple(d["month_coverage"])
+            d["lacking"] = tuple(d["lacking"])
+            at = AirTemp(**d)
+        else:
+            parts = []
+            for m in win.windows_covering("month", year.start, year.end, self.tz):
+                r = source.read_range(
+                    self.store, self.plant_id, (AMBIENT,), m.start.value, m.end.value
+                )
+                parts.extend(r.series.values())
+            ambient = (
+                pd.concat(parts).sort_index()
+                if parts
+                else pd.Series([], index=pd.DatetimeIndex([], tz="UTC"), dtype=float)
+            )
+            at = annual_mean_air_temp_c(
+                ambient,
+                year,
+                self.tz,
+                config_value_c=self.cfg.plant.annual_mean_air_temp_c,
+                hold_minutes=self.m.ambient_hold_minutes,
+                min_coverage=self.m.min_coverage,
+            )
+            if cached is not None and cached["air"]["value_c"] != at.value_c:
+                # The year's value changed: every window that used it is composed again.
+                rows = self.state.db.execute(
+                    "SELECT kind, start FROM computed WHERE air = ?", (year.label,)
+                ).fetchall()
+                self.state.mark_dirty(rows)
+            self.state.put(key, {"fp": list(fp), "air": dataclasses.asdict(at)})
+        self._air[year.label] = at
+        return at
+
+    def _window_points(
+        self, w: win.Window, c1: dict, air: dict, computed: list, now: int
+    ) -> list[str]:
+        lines = []
+        at = self.air_temp(w)
+        tags = {"plant": self.plant_id, "window": w.kind}
+        results = []
+        for f in self.cfg.furnaces:
+            r = rollups.c1_finish(
+                w,
+                c1.get(f.id),
+                f,
+                self.facts[f.id],
+                air=at,
+                product=self.cfg.plant.product,
+                coke_kgce_per_kg=self.coke,
+                min_coverage=self.m.min_coverage,
+            )
+            results.append(r)
+            p = c1.get(f.id) or rollups.c1_combine([])
+            fields = schema.c1_fields(r)
+            fields.update(
+                tap_temp_c=r.tap_temp_c,
+                annual_mean_air_temp_c=r.annual_mean_air_temp_c,
+                air_temp_source=r.air_temp_source,
+                air_temp_year=at.year,
+                energy_coverage=min(1.0, p["e_cov_ns"] / (w.end.value - w.start.value)),
+                taps=int(p["taps"]),
+                resets=int(p["resets"]),
+                rollovers=int(p["rollovers"]),
+                gaps=int(p["gaps"]),
+            )
+            lines.append(schema.point(schema.C1_FURNACE, {**tags, "furnace": f.id}, w, fields))
+            computed.append(
+                ("c1", f.id, w.kind, w.start.value, w.label, r.coverage, r.status, now, at.year)
+            )
+        if results:
+            from greenfoundry.metrics.table_c1 import plant_energy_per_t
+
+            pr = plant_energy_per_t(results, min_coverage=self.m.min_coverage)
+            fields = schema.c1_fields(pr)
+            dn, t_eq = rollups.scorer_tap_temp_c(results, self.facts, self.cfg.plant.product)
+            tw = sum((c1.get(f.id) or {}).get("tw", 0.0) for f in self.cfg.furnaces)
+            tw_t = sum((c1.get(f.id) or {}).get("tw_t", 0.0) for f in self.cfg.furnaces)
+            fields.update(
+                tap_temp_c=tw / tw_t if tw_t > 0 else None,
+                scorer_tap_temp_c=t_eq,
+                scorer_dn=dn,
+                annual_mean_air_temp_c=at.value_c,
+                air_temp_source=at.source,
+                air_temp_year=at.year,
+                furnaces=",".join(pr.included) or None,
+                decision=pr.decision,
+            )
+            lines.append(schema.point(schema.C1_PLANT, tags, w, fields))
+            computed.append(
+                (
+                    "c1",
+                    "plant",
+                    w.kind,
+                    w.start.value,
+                    w.label,
+                    pr.coverage,
+                    pr.status,
+                    now,
+                    at.year,
+                )
+            )
+        worst = None
+        for sid, pol, limit in self.air_items:
+            p = air.get((sid, pol))
+            res = rollups.air_finish(
+                w,
+                p,
+                rule=self.m.table6_rule,
+                min_coverage=self.m.min_coverage,
+                min_valid_minutes=self.m.min_valid_minutes,
+            )
+            fields = schema.air_fields(res, limit)
+            if w.kind == "hour" and p is not None:
+                fields.update(
+                    mean_mg_m3=p["mean_mg_m3"],
+                    valid_minutes=p["valid_min"],
+                    minutes_flagged=p["flagged_min"],
+                    status=p["status"],
+                    lacking=p["lacking"] or res["lacking"],
+                )
+                res = {**res, "status": p["status"]}
+            lines.append(
+                schema.point(schema.AIR_STACK, {**tags, "stack": sid, "pollutant": pol}, w, fields)
+            )
+            computed.append(
+                (
+                    "air",
+                    f"{sid}/{pol}",
+                    w.kind,
+                    w.start.value,
+                    w.label,
+                    res["coverage"],
+                    res["status"],
+                    now,
+                    None,
+                )
+            )
+            if res["value"] is not None and (worst is None or res["value"] > worst[0]["value"]):
+                worst = (res, f"{sid}/{pol}")
+            elif worst is None or worst[0]["value"] is None:
+                worst = worst or (res, f"{sid}/{pol}")
+        if self.air_items:
+            covs = []
+            for sid, pol, _ in self.air_items:
+                p = air.get((sid, pol))
+                covs.append((p["valid_h"] if p else 0) / max(1, w.minutes // 60))
+            res, which = worst
+            st = res["status"]
+            if st in ("ok", "low_coverage"):
+                st = judge(res["valid_hours"], min(covs), self.m.min_coverage)
+                st = "low_coverage" if st == "no_data" else st
+            fields = {
+                "multiple_of_c": res["value"],
+                "worst": which if res["value"] is not None else None,
+                "coverage": min(covs),
+                "status": st,
+                "lacking": res["lacking"],
+                "decision": "D-c6-window",
+            }
+            lines.append(schema.point(schema.AIR_PLANT, tags, w, fields))
+            computed.append(
+                ("air", "plant", w.kind, w.start.value, w.label, min(covs), st, now, None)
+            )
+        return lines
+
+    # ---- composing -----------------------------------------------------------------------------
+
+    def compose(self, *, on_window=None) -> int:
+        """Compose every dirty window, finest kind first (months before years)."""
+        points = 0
+        for kind in ("hour", *UPPER):
+            starts = self.state.dirty(kind)
+            for i in range(0, len(starts), 200):
+                batch = starts[i : i + 200]
+                lines, computed = [], []
+                now = time.time_ns()
+                for start in batch:
+                    w = self.window_at(kind, start)
+                    lines += self._compose_one(w, computed, now)
+                    self.progress.windows_done += 1
+                self._write(lines)
+                points += len(lines)
+                self.state.set_computed(computed)
+                self.state.clean(kind, batch)
+                self.state.commit()
+                if on_window:
+                    on_window()
+                if self.stop.is_set():
+                    return points
+        return points
+
+    def _compose_one(self, w: win.Window, computed: list, now: int) -> list[str]:
+        below = "hour" if w.kind in ("hour", "shift", "day", "month") else "month"
+        a, b = w.start.value, w.end.value
+        c1_parts = self.state.partials("c1", below, a, b)
+        air_parts = self.state.partials("air", below, a, b)
+        c1 = {k: rollups.c1_combine(v) for k, v in c1_parts.items()}
+        air = {}
+        for k, v in air_parts.items():
+            sid, pol = k.split("/", 1)
+            air[(sid, pol)] = v[0] if w.kind == "hour" else rollups.air_combine(v)
+        if w.kind == "month":
+            rows = [("c1", k, "month", a, p) for k, p in c1.items()]
+            rows += [("air", f"{s}/{p}", "month", a, v) for (s, p), v in air.items()]
+            self.state.set_partials(rows)
+        return self._window_points(w, c1, air, computed, now)
+
+    # ---- the runs ------------------------------------------------------------------------------
+
+    def horizon_ns(self, now_ns: int) -> int:
+        return _floor_h(now_ns - self.m.history_days * 24 * NS_PER_H)
+
+    def run_once(self, now: float | None = None) -> dict:
+        """One scheduled run: the recent lookback, one slice of the sweep, then compose."""
+        t0 = time.perf_counter()
+        now_ns = int((self.clock() if now is None else now) * 1e9)
+        end = _floor_h(now_ns) + NS_PER_H
+        look = end - self.m.lookback_h * NS_PER_H
+        cursor = self.state.get("sweep_cursor", look)
+        if cursor <= self.horizon_ns(now_ns) or cursor > look:
+            cursor = look
+        s0 = max(self.horizon_ns(now_ns), cursor - self.m.sweep_h * NS_PER_H)
+        dirty, rows = self.detect(look, end)
+        d2, r2 = self.detect(s0, cursor) if s0 < cursor else (set(), [])
+        self.state.put("sweep_cursor", s0)
+        self.state.commit()
+        self._air.clear()
+        n = self.compute_hours(dirty | d2, rows + r2)
+        n += self.compose()
+        self.state.put(
+            "last_run",
+            {
+                "at_ns": now_ns,
+                "dirty_hours": len(dirty | d2),
+                "points": n,
+                "seconds": time.perf_counter() - t0,
+            },
+        )
+        self.state.commit()
+        return {"dirty_hours": len(dirty | d2), "points": n, "seconds": time.perf_counter() - t0}
+
+    def reconcile(self, now: float | None = None, *, on_chunk=None) -> dict:
+        """The whole history once (at start): every hour whose fingerprint is not the state's."""
+        now_ns = int((self.clock() if now is None else now) * 1e9)
+        end = _floor_h(now_ns) + NS_PER_H
+        self._air.clear()
+        dirty, rows = self.detect(self.horizon_ns(now_ns), end)
+        self.progress.hours_total = len(dirty)
+        n = self.compute_hours(dirty, rows, on_chunk=on_chunk)
+        n += self.compose(on_window=on_chunk)
+        return {"dirty_hours": len(dirty), "points": n}
+
+    def backfill(self, start_ns: int, end_ns: int, *, on_chunk=None) -> dict:
+        """Recompute every hour of ``[start, end)`` that has readings (as a clean reconcile
+        would), whatever the fingerprints say, then compose the windows above."""
+        a, b = _floor_h(start_ns), _floor_h(end_ns - 1) + NS_PER_H
+        self._air.clear()
+        dirty, rows = self.detect(a, b, force=True)
+        dirty = {d for d in dirty if a <= d < b}
+        self.progress.hours_total = len(dirty)
+        self.progress.started = time.monotonic()
+        n = self.compute_hours(dirty, rows, on_chunk=on_chunk)
+        n += self.compose(on_window=on_chunk)
+        return {"hours": len(dirty), "points": n, "readings": self.progress.readings}
+
+    def close(self) -> None:
+        self.state.close()

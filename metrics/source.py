@@ -1,0 +1,182 @@
+"""Reading raw readings out of InfluxDB for the rollup engine: bounded queries, pandas out.
+
+Every store the metrics use comes from ``store_for_metrics`` (one place to set its InfluxDB
+role). Every query bounds its time range (``greenfoundry.store.where``); nothing here uses
+continuous queries, ``SELECT INTO`` or ``GROUP BY time`` for calendar windows. The one
+``GROUP BY time(1h)`` is the fingerprint of fixed UTC hours (``fingerprints``).
+
+Raw readings (ingest/README.md, "Storage"): measurement = the signal's name, tags ``plant``,
+``area``, ``device`` (+ ``pollutant``, ``role``), float field ``value``, UTC ns timestamps.
+A series is named here by its measurement and its tags other than ``plant`` and ``area``
+(``SeriesKey``), e.g. ``("furnace_energy_kwh", (("device", "if1"),))``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from greenfoundry.errors import StoreError
+from greenfoundry.store import InfluxStore, quote_ident, where
+
+NS_PER_H = 3600 * 10**9
+# Tags that are not part of a series' identity for the metrics (the area is the topic's, and a
+# device id is unique in a plant).
+IGNORED_TAGS = ("plant", "area")
+
+SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
+
+
+def store_for_metrics(cfg) -> InfluxStore:
+    """The one InfluxDB client of the metrics: reads raw readings, writes rollups, on the plant's
+    database. With a role-aware store (a least-privilege user per component), role "metrics"."""
+    from_config = InfluxStore.from_config
+    try:
+        return from_config(cfg.influxdb, role="metrics")  # type: ignore[call-arg]
+    except TypeError:
+        return from_config(cfg.influxdb)
+
+
+def series_key(measurement: str, tags: dict[str, str]) -> SeriesKey:
+    return measurement, tuple(sorted((k, v) for k, v in tags.items() if k not in IGNORED_TAGS))
+
+
+def _tag_columns(df: pd.DataFrame, skip: Iterable[str]) -> list[str]:
+    return [c for c in df.columns if c not in set(skip) and c not in ("measurement", "time")]
+
+
+@dataclass(frozen=True)
+class Fingerprints:
+    """COUNT and SUM of ``value`` per (series, UTC hour); ``bad`` names measurements whose
+    ``value`` is not a number (SUM refused) with the reason."""
+
+    rows: dict[tuple[SeriesKey, int], tuple[int, float | None]]
+    bad: dict[str, str]
+
+
+def fingerprints(
+    store: InfluxStore, plant_id: str, measurements: Iterable[str], start_ns: int, end_ns: int
+) -> Fingerprints:
+    """The per-(series, UTC hour) fingerprint of every measurement over ``[start_ns, end_ns)``
+    (``GROUP BY time(1h), *``, fill(none): only hours with readings)."""
+    rows: dict[tuple[SeriesKey, int], tuple[int, float | None]] = {}
+    bad: dict[str, str] = {}
+    for m in measurements:
+        w = where({"plant": plant_id}, start_ns=start_ns, end_ns=end_ns)
+        q = (
+            f'SELECT COUNT("value") AS c, SUM("value") AS s FROM {quote_ident(m)} {w} '
+            "GROUP BY time(1h), * fill(none)"
+        )
+        try:
+            df = store.query(q)
+        except StoreError as exc:
+            if "unreachable" in str(exc) or "HTTP" in str(exc):
+                raise
+            # A `value` that is not a number (a field-type conflict in this shard): count only.
+            bad[m] = f"{m}: InfluxDB cannot sum its value field ({exc}); not a number"
+            df = store.query(
+                f'SELECT COUNT("value") AS c FROM {quote_ident(m)} {w} GROUP BY time(1h), * '
+                "fill(none)"
+            )
+        if df.empty:
+            continue
+        tags = _tag_columns(df, ("c", "s"))
+        t = df["time"].astype("int64").to_numpy()  # ns
+        c = df["c"].to_numpy()
+        s = df["s"].to_numpy() if "s" in df else np.full(len(df), None)
+        tag_values = [df[k].astype(object).where(df[k].notna(), None).to_list() for k in tags]
+        for i in range(len(df)):
+            key = series_key(
+                m, {k: tag_values[j][i] for j, k in enumerate(tags) if tag_values[j][i]}
+            )
+            sv = s[i]
+            rows[(key, int(t[i]))] = (
+                int(c[i]),
+                None if sv is None or (isinstance(sv, float) and np.isnan(sv)) else float(sv),
+            )
+    return Fingerprints(rows, bad)
+
+
+@dataclass
+class Readings:
+    """The readings of a time range, per series (``pd.Series`` of values indexed by UTC time),
+    and how many raw readings were read."""
+
+    series: dict[SeriesKey, pd.Series]
+    count: int
+
+    def get(self, measurement: str, **tags: str) -> pd.Series:
+        """The series of ``measurement`` whose tags include ``tags``; several (a device with
+        two areas) are merged; none gives an empty float series."""
+        found = [
+            s
+            for (m, t), s in self.series.items()
+            if m == measurement and all(dict(t).get(k) == v for k, v in tags.items())
+        ]
+        if not found:
+            return pd.Series([], index=pd.DatetimeIndex([], tz="UTC"), dtype=float)
+        if len(found) == 1:
+            return found[0]
+        return pd.concat(found).sort_index()
+
+
+def _frame_to_series(df: pd.DataFrame, measurement: str, value_col: str) -> dict:
+    out: dict[SeriesKey, pd.Series] = {}
+    if df.empty:
+        return out
+    tags = _tag_columns(df, (value_col,))
+    if tags:
+        groups = df.groupby([df[k].fillna("") for k in tags], sort=False, dropna=False)
+    else:
+        groups = [((), df)]
+    for values, g in groups:
+        values = values if isinstance(values, tuple) else (values,)
+        key = series_key(measurement, {k: v for k, v in zip(tags, values, strict=True) if v})
+        s = pd.Series(g[value_col].to_numpy(), index=pd.DatetimeIndex(g["time"]), name=measurement)
+        out[key] = pd.concat([out[key], s]).sort_index() if key in out else s
+    return out
+
+
+def read_range(
+    store: InfluxStore,
+    plant_id: str,
+    measurements: Iterable[str],
+    start_ns: int,
+    end_ns: int,
+    *,
+    before: Iterable[str] = (),
+    before_lookback_ns: int = 31 * 24 * NS_PER_H,
+) -> Readings:
+    """Every reading of ``measurements`` in ``[start_ns, end_ns)``, per series. For the
+    measurements in ``before`` (counters, state signals) also the last reading at or before
+    ``start_ns`` (within ``before_lookback_ns``): a counter's first increment and a state in
+    force at the start need it."""
+    series: dict[SeriesKey, pd.Series] = {}
+    count = 0
+    before = set(before)
+    for m in measurements:
+        parts = []
+        if m in before:
+            w0 = where(
+                {"plant": plant_id}, start_ns=start_ns - before_lookback_ns, end_ns=start_ns + 1
+            )
+            prev = store.query(
+                f'SELECT LAST("value") AS value FROM {quote_ident(m)} {w0} GROUP BY *'
+            )
+            if not prev.empty:
+                parts.append(prev)
+        w = where({"plant": plant_id}, start_ns=start_ns, end_ns=end_ns)
+        df = store.query(f'SELECT "value" FROM {quote_ident(m)} {w} GROUP BY *')
+        if not df.empty:
+            count += len(df)
+            parts.append(df)
+        for part in parts:
+            for key, s in _frame_to_series(part, m, "value").items():
+                if key in series:
+                    s = pd.concat([series[key], s])
+                    s = s[~s.index.duplicated(keep="last")].sort_index()
+                series[key] = s
+    return Readings(series, count)
