@@ -227,3 +227,58 @@ def test_the_cli_turns_a_config_error_into_one_line(tmp_path, capsys, monkeypatc
     assert main(["ingest", "--config", str(bad)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and "furnaces[0].kind" in err[0]
+
+
+# ---- metrics: (the rollup engine's section)
+
+
+def test_the_metrics_section_has_its_defaults():
+    m = _parse(copy.deepcopy(EXAMPLE)).metrics
+    assert (m.interval_s, m.lookback_h, m.min_valid_minutes, m.min_coverage) == (60, 48, 45, 0.9)
+    assert [s for _, s in m.shifts] == ["00:00", "08:00", "16:00"]
+    assert m.table6_rule == "max" and m.state_dir.name == "metrics"
+    raw = copy.deepcopy(EXAMPLE)
+    del raw["metrics"]
+    assert _parse(raw).metrics.interval_s == 60  # every key optional
+
+
+def test_metrics_take_named_shifts_rollovers_and_factors():
+    raw = copy.deepcopy(EXAMPLE)
+    raw["metrics"].update(
+        shifts={"day": "06:00", "night": "18:00"},
+        rollover_modulus={"if1": 1e6},
+        factors={"coke_kgce_per_kg": 0.95},
+    )
+    m = _parse(raw).metrics
+    assert m.shifts == (("day", "06:00"), ("night", "18:00"))
+    assert m.rollover_modulus == {"if1": 1e6} and m.factors == {"coke_kgce_per_kg": 0.95}
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("interval_s", 1, "between 5 and 3600"),
+        ("lookback_h", "48h", "a whole number"),
+        ("min_valid_minutes", 61, "between 1 and 60"),
+        ("min_coverage", 1.5, "between 0 and 1"),
+        ("table6_rule", "p95", "one of max, mean"),
+        ("shifts", ["08:30", "20:30"], "whole hour"),
+        ("shifts", ["08:00", "08:00"], "each start time once"),
+        ("shifts", [], "a list of local start times"),
+        ("o2_ref_pct", {"no-such-stack": 18}, "not a stack of this plant"),
+        ("o2_ref_pct", {"melt-stack": 18}, "needs the stack's O2 readings"),
+        ("rollover_modulus", {"if9": 1000}, "not a meter of this plant"),
+        ("rollover_modulus", {"if1": 0}, "above 0"),
+        ("factors", {"coke_kgce_per_kg": "high"}, "a number"),
+        ("factors", [1, 2], "a mapping"),
+        ("state_dirr", "x", "unknown key"),
+    ],
+)
+def test_a_bad_metrics_value_names_the_key(key, value, message):
+    raw = copy.deepcopy(EXAMPLE)
+    raw["metrics"][key] = value
+    # The O2 correction needs the stack's O2 readings: without their route it is refused.
+    raw["signals"] = [s for s in raw["signals"] if s["signal"] != "stack_o2_pct"]
+    with pytest.raises(ConfigError, match=message) as exc:
+        _parse(raw)
+    assert "metrics." in str(exc.value)
