@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
+import collections
+import contextlib
+import logging
+import os
+import select
+import ssl
 import threading
+import time
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+log = logging.getLogger(__name__)
+
 
 def make_client(
-    client_id: str, username: str | None, password: str | None, *, manual_ack: bool = False
+    client_id: str,
+    username: str | None,
+    password: str | None,
+    *,
+    manual_ack: bool = False,
+    tls=None,
+    client_class: type[mqtt.Client] = mqtt.Client,
 ) -> mqtt.Client:
-    client = mqtt.Client(
+    """A paho MQTT v5 client. `tls` is a `greenfoundry.plant.MqttTls` (or None for plain TCP)."""
+    client = client_class(
         mqtt.CallbackAPIVersion.VERSION2,
         client_id=client_id,
         protocol=mqtt.MQTTv5,
@@ -20,17 +36,81 @@ def make_client(
     )
     if username is not None:
         client.username_pw_set(username, password)
+    if tls is not None:
+        client.tls_set_context(tls_context(tls))
     return client
 
 
+class _NamedContext(ssl.SSLContext):
+    """An SSL context that checks the broker's certificate against `server_name` rather than
+    the host connected to (paho passes its host as the server name; `wrap_socket` is the
+    standard library's public seam for changing it)."""
+
+    server_name: str | None = None
+
+    def wrap_socket(self, sock, *args, server_hostname=None, **kwargs):
+        return super().wrap_socket(
+            sock, *args, server_hostname=self.server_name or server_hostname, **kwargs
+        )
+
+
+def tls_context(tls) -> ssl.SSLContext:
+    """The client's TLS context: the broker's certificate verified (against `ca_file`, or the
+    system's CAs) and its name checked; a client certificate when one is given."""
+    context = _NamedContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if tls.ca_file is not None:
+        context.load_verify_locations(cafile=str(tls.ca_file))
+    else:
+        context.load_default_certs()
+    if tls.cert_file is not None:
+        context.load_cert_chain(str(tls.cert_file), str(tls.key_file))
+    context.server_name = tls.server_name
+    return context
+
+
 def connect_properties(
-    *, session_expiry_s: int = 0, receive_maximum: int | None = None
+    *,
+    session_expiry_s: int = 0,
+    receive_maximum: int | None = None,
+    maximum_packet_size: int | None = None,
 ) -> Properties:
+    """CONNECT properties. `maximum_packet_size` (MQTT v5, 3.1.2.11.4): the broker does not
+    send us a larger packet; it drops it for this client instead."""
     props = Properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = session_expiry_s
     if receive_maximum is not None:
         props.ReceiveMaximum = receive_maximum
+    if maximum_packet_size is not None:
+        props.MaximumPacketSize = maximum_packet_size
     return props
+
+
+# CONNACK reason codes that will not change by trying again with the same settings (MQTT v5,
+# 3.2.2.2); the others (server unavailable, busy, quota or rate exceeded) may pass.
+PERMANENT_REFUSALS = {
+    0x80: "unspecified error",
+    0x81: "malformed packet",
+    0x82: "protocol error",
+    0x83: "implementation specific error",
+    0x84: "unsupported protocol version",
+    0x85: "client identifier not valid",
+    0x86: "bad user name or password",
+    0x87: "not authorised (a wrong user name or password, or an account not allowed to connect)",
+    0x8A: "banned",
+    0x8C: "bad authentication method",
+    0x95: "packet too large",
+    0x99: "payload format invalid",
+    0x9A: "retain not supported",
+    0x9B: "QoS not supported",
+    0x9C: "use another server",
+    0x9D: "server moved",
+}
+
+
+def refusal(reason_code) -> str | None:
+    """What a failed CONNACK means, if trying again cannot help; None if it may."""
+    return PERMANENT_REFUSALS.get(int(reason_code.value))
 
 
 def can_connect(
@@ -57,3 +137,132 @@ def can_connect(
         client.disconnect()
         client.loop_stop()
     return result["ok"]
+
+
+class NetworkThread:
+    """paho's network loop, run by a thread of ours through paho's documented external-loop
+    API (`socket`, `want_write`, `loop_read`, `loop_write`, `loop_misc`, `reconnect` and the
+    `on_socket_*_write` callbacks) instead of `loop_start()`. Two costs of paho's own loop go:
+
+    - `loop_start()` wakes its thread with a socketpair write for every packet queued from
+      another thread, so every PUBACK cost two system calls. Here no socketpair exists; another
+      thread hands over a whole batch of acknowledgements with one pipe write (`ack_batch`),
+      and this thread sends them in order, on the connection that carried the messages.
+    - paho's loop does one `select` per packet; here packets are read in bursts.
+
+    `may_ack(connection)` says whether a message of that connection may be acknowledged now
+    (packet identifiers mean something only on their own connection); a withheld one is
+    counted in `acks_withheld` and delivered again by the broker. Reconnects with backoff until
+    `halt()`; `stop()` sends the acknowledgements handed over, then DISCONNECT."""
+
+    READ_BURST = 256
+
+    def __init__(self, client: mqtt.Client, may_ack, *, min_delay_s=1.0, max_delay_s=30.0):
+        self.client = client
+        self.may_ack = may_ack
+        self.min_delay_s, self.max_delay_s = min_delay_s, max_delay_s
+        self.acks_withheld = 0
+        self._acks: collections.deque = collections.deque()
+        self._r, self._w = os.pipe()
+        os.set_blocking(self._r, False)
+        os.set_blocking(self._w, False)
+        self._stop = threading.Event()
+        self._halted = False
+        self._messages = 0
+        self._thread: threading.Thread | None = None
+        # Not None: paho's _packet_queue() then neither writes in the caller's thread nor
+        # looks for a socketpair; this thread writes whenever `want_write()`.
+        client.on_socket_register_write = lambda *args: None
+        client.on_socket_unregister_write = lambda *args: None
+
+    def start(self, host: str, port: int, **connect_kwargs) -> None:
+        on_message = self.client.on_message
+
+        def counted(client, userdata, message):
+            self._messages += 1  # tells a read burst that a whole packet came
+            on_message(client, userdata, message)
+
+        self.client.on_message = counted
+        self.client.connect_async(host, port, **connect_kwargs)
+        self._thread = threading.Thread(target=self._run, name="gf-mqtt", daemon=True)
+        self._thread.start()
+
+    def ack_batch(self, items) -> None:
+        """(connection, mid, qos) of messages, in arrival order: one wake-up for them all."""
+        self._acks.extend(items)
+        self._poke()
+
+    def halt(self) -> None:
+        """No more reconnects (called from a callback, in this thread)."""
+        self._halted = True
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._stop.set()
+        self._poke()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        os.close(self._r)
+        os.close(self._w)
+
+    def _poke(self) -> None:
+        with contextlib.suppress(BlockingIOError):  # the pipe is full of wake-ups already
+            os.write(self._w, b"x")
+
+    def _send_acks(self) -> None:
+        c = self.client
+        while self._acks:
+            connection, mid, qos = self._acks.popleft()
+            if self.may_ack(connection):
+                c.ack(mid, qos)
+            else:
+                self.acks_withheld += 1
+
+    def _run(self) -> None:
+        c = self.client
+        delay = self.min_delay_s
+        while not self._stop.is_set():
+            sock = c.socket()
+            if sock is None:
+                if self._halted:
+                    self._acks.clear()
+                    return
+                try:
+                    c.reconnect()
+                    delay = self.min_delay_s
+                except OSError as exc:
+                    log.debug("MQTT connect failed: %s; next try in %.0f s", exc, delay)
+                    self._stop.wait(delay)
+                    delay = min(delay * 2, self.max_delay_s)
+                continue
+            pending = sock.pending() if hasattr(sock, "pending") else 0  # TLS: already read
+            try:
+                readable, _, _ = select.select(
+                    [sock, self._r], [sock] if c.want_write() else [], [], 0 if pending else 1.0
+                )
+            except (OSError, ValueError):  # the socket was closed under us
+                readable = []
+            if sock in readable or pending:
+                for _ in range(self.READ_BURST):  # loop_read() reads one packet a call
+                    before = self._messages
+                    if c.loop_read() != mqtt.MQTT_ERR_SUCCESS or c.socket() is None:
+                        break
+                    if self._messages == before:  # no whole message (another packet, or none)
+                        break
+            if self._r in readable:
+                with contextlib.suppress(BlockingIOError):
+                    os.read(self._r, 65536)
+            if c.socket() is not None:
+                self._send_acks()
+                if c.want_write():
+                    c.loop_write()
+                c.loop_misc()
+        # Stopping: the acknowledgements handed over go out before DISCONNECT.
+        if c.socket() is not None:
+            self._send_acks()
+            c.disconnect()
+            deadline = time.monotonic() + 2.0
+            while c.socket() is not None and c.want_write() and time.monotonic() < deadline:
+                c.loop_write()
+                select.select([], [c.socket()] if c.socket() else [], [], 0.05)
+        self.acks_withheld += len(self._acks)
+        self._acks.clear()

@@ -63,6 +63,17 @@ class PlantInfo:
 
 
 @dataclass(frozen=True)
+class MqttTls:
+    """MQTT over TLS (`mqtt.tls`). Paths are relative to the working directory, as
+    `password_file` is."""
+
+    ca_file: Path | None  # the CA that signed the broker's certificate; the system's CAs if None
+    cert_file: Path | None  # a client certificate, for a broker that asks for one …
+    key_file: Path | None  # … and its private key
+    server_name: str | None  # the name in the broker's certificate, when it is not `host`
+
+
+@dataclass(frozen=True)
 class MqttConfig:
     host: str
     port: int
@@ -74,6 +85,16 @@ class MqttConfig:
     topic_root: str
     keepalive_s: int
     subscribe: tuple[str, ...]  # topic filters; `$share/<group>/` is prefixed when shared
+    # Scale-out without `$share`: ingest instance name → the part of the topic tree it takes.
+    instances: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # With `share_group`: the instance names allowed to join it (each `<client_id>-<name>`).
+    share_members: tuple[str, ...] = ()
+    tls: MqttTls | None = None
+
+    def instance_names(self) -> tuple[str, ...]:
+        """The declared ingest instances (`instances` or `share_members`); () when one process
+        takes everything."""
+        return tuple(self.instances) or self.share_members
 
 
 @dataclass(frozen=True)
@@ -335,23 +356,93 @@ def _mqtt(top: inputs.Node, plant: PlantInfo, env: dict[str, str] | None) -> Mqt
         keepalive_s=m.number("keepalive_s", 30, low=5, high=3600, integer=True),
         subscribe=(),
     )
+    expected = "a list of MQTT topic filters such as gf/v1/<plant>/#"
     filters = m.get("subscribe", None)
     if filters is None:
         filters = [f"{mqtt.topic_root}/{plant.id}/#"]
-    if (
-        not isinstance(filters, list)
-        or not filters
-        or not all(isinstance(f, str) and f and not f.startswith("$") for f in filters)
-    ):
-        m.refuse(
-            "subscribe",
-            filters,
-            "a list of MQTT topic filters such as gf/v1/<plant>/# ($share is added from "
-            "share_group)",
+    if not _filters_ok(filters):
+        m.refuse("subscribe", filters, expected + " ($share is added from share_group)")
+    instances: dict[str, tuple[str, ...]] = {}
+    raw_instances = m.get("instances", None)
+    if raw_instances is not None:
+        if m.has("subscribe") or mqtt.share_group:
+            m.fail(
+                "give instances (each ingest process its own part of the topic tree) or "
+                "subscribe/share_group, not both",
+                "instances",
+            )
+        inst = m.child("instances")
+        if not raw_instances:
+            m.refuse("instances", raw_instances, "a mapping: instance name → topic filters")
+        owner: dict[str, str] = {}
+        for name in raw_instances:
+            if not isinstance(name, str) or not ID_RE.match(name):
+                m.refuse("instances", name, f"instance names of {ID_RULE}")
+            fs = inst.get(name)
+            if not _filters_ok(fs):
+                inst.refuse(name, fs, expected)
+            for f in fs:  # one filter, one instance: else both would write (and dead-letter) it
+                if f in owner:
+                    inst.fail(f"{f!r} is already taken by instance {owner[f]!r}", name)
+                owner[f] = name
+            instances[name] = tuple(fs)
+        inst.done()
+    members = m.get("share_members", None)
+    if mqtt.share_group and members is None:
+        m.fail(
+            "missing; a share group's members must be declared (a list of instance names), so "
+            "that nothing is queued for a member that does not exist",
+            "share_members",
         )
-    mqtt = dataclasses.replace(mqtt, subscribe=tuple(filters))
+    if members is not None:
+        if not mqtt.share_group:
+            m.fail("share_members needs share_group", "share_members")
+        if (
+            not isinstance(members, list)
+            or not members
+            or not all(isinstance(n, str) and ID_RE.match(n) for n in members)
+            or len(set(members)) != len(members)
+        ):
+            m.refuse("share_members", members, f"a list of distinct instance names of {ID_RULE}")
+    mqtt = dataclasses.replace(
+        mqtt,
+        subscribe=tuple(filters),
+        instances=instances,
+        share_members=tuple(members or ()),
+        tls=_mqtt_tls(m),
+    )
     m.done()
     return mqtt
+
+
+def _filters_ok(filters: Any) -> bool:
+    return (
+        isinstance(filters, list)
+        and bool(filters)
+        and all(isinstance(f, str) and f and not f.startswith("$") for f in filters)
+    )
+
+
+def _mqtt_tls(m: inputs.Node) -> MqttTls | None:
+    if not m.has("tls"):
+        m.get("tls", None)
+        return None
+    t = m.child("tls")
+
+    def path(name: str) -> Path | None:
+        value = t.text(name, None)
+        if value is None:
+            return None
+        p = Path(value).expanduser()
+        if not os.access(p, os.R_OK) or not p.is_file():
+            t.fail(f"cannot read the file {p}", name)
+        return p
+
+    tls = MqttTls(path("ca_file"), path("cert_file"), path("key_file"), t.text("server_name", None))
+    if (tls.cert_file is None) != (tls.key_file is None):
+        t.fail("give cert_file and key_file together", "cert_file")
+    t.done()
+    return tls
 
 
 def _influxdb(top: inputs.Node, env: dict[str, str] | None) -> InfluxConfig:

@@ -11,6 +11,7 @@ Two sinks, written before the message is acknowledged:
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 from datetime import UTC, datetime
@@ -43,21 +44,65 @@ def file_record(reject, received_ns: int) -> dict:
     return record
 
 
+def retained_key(topic: str, payload: bytes) -> str:
+    """What identifies a retained message: its topic and its payload, hashed."""
+    h = hashlib.sha256(topic.encode("utf-8", errors="surrogateescape"))
+    h.update(b"\0")
+    h.update(payload)
+    return h.hexdigest()
+
+
 class DeadLetterFile:
+    """The JSON-lines file, readable by its owner only (raw payloads), and beside it
+    `<name>.retained`: the keys of retained messages whose rejects are recorded, so that the
+    broker sending them again (at every new subscription) does not record them again."""
+
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - held open for the run
+        self._fh = _open_private(self.path)
+        self.retained_path = self.path.with_name(self.path.name + ".retained")
+        try:
+            with self.retained_path.open(encoding="utf-8") as fh:
+                self.retained = {k.strip() for k in fh if k.strip()}
+        except FileNotFoundError:
+            self.retained = set()
+        except OSError:
+            self._fh.close()
+            raise
+        try:
+            self._retained_fh = _open_private(self.retained_path)
+        except OSError:
+            self._fh.close()
+            raise
 
-    def append(self, records: list[dict]) -> None:
-        if not records:
-            return
-        self._fh.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+    def append(self, records: list[dict], retained_keys: list[str] = ()) -> None:
+        """Make `records` durable, then the keys of the retained messages they came from."""
+        if records:
+            self._fh.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+        new = [k for k in retained_keys if k not in self.retained]
+        if new:
+            self._retained_fh.write("".join(k + "\n" for k in new))
+            self._retained_fh.flush()
+            os.fsync(self._retained_fh.fileno())
+            self.retained.update(new)
 
     def close(self) -> None:
         self._fh.close()
+        self._retained_fh.close()
+
+
+def _open_private(path: Path):
+    """`path` for appending, created 0600 and made 0600 if it was not."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    except OSError:
+        os.close(fd)
+        raise
+    return open(fd, "a", encoding="utf-8")  # held open for the run
 
 
 def _visible(text: str) -> str:

@@ -3,7 +3,8 @@
 Delivery:
 - paho-mqtt 2.x, MQTT v5, QoS 1, a fixed client id with a session that outlives the connection
   (clean start off, session expiry from the config), so the broker queues while we are away;
-  paho reconnects with backoff.
+  the network thread reconnects with backoff, but a refusal at the first connect that trying
+  again cannot cure (a wrong password) stops the ingest.
 - Acknowledgement is manual: a message's PUBACK is sent only after every reading in it is
   durable — written to InfluxDB, appended (fsync'd) to the local spool, or dead-lettered. A crash
   before that makes the broker deliver the message again; the reading is written again with the
@@ -18,7 +19,9 @@ Delivery:
   flow control). It is derived from `ingest.queue_budget_mb` and `ingest.max_payload_bytes`, so
   the queue between the network and the writer stays within that memory budget.
 
-Threads: paho's network thread parses each message (cheap) and queues it; one writer thread
+Threads: the network thread (`greenfoundry.mqtt.NetworkThread`: paho's external-loop API, driven
+by a thread of ours, which sends each batch's PUBACKs after one wake-up) parses each message
+(cheap) and queues it; one writer thread
 takes batches by size and age, makes them durable, then acknowledges them in arrival order,
 replays the spool when InfluxDB is back, and emits the self-metrics. A batch leaves the writer's
 hands only once it is durable: if the local disk fails, the same batch is tried again and
@@ -39,7 +42,7 @@ from dataclasses import dataclass, field
 import paho.mqtt.client as paho
 
 from greenfoundry import mqtt, store
-from greenfoundry.errors import ConfigError, UsageError
+from greenfoundry.errors import BrokerError, ConfigError, UsageError
 from greenfoundry.ingest import deadletter
 from greenfoundry.ingest.payload import REASONS, PayloadParser, Reject
 from greenfoundry.ingest.spool import Spool
@@ -58,6 +61,14 @@ STOP_ATTEMPTS = 10  # while stopping, give up after this many failed flushes: no
 # A message's share of the queue budget: its payload, and what parsing makes of it (objects and
 # line protocol weigh several times the JSON).
 MEMORY_PER_PAYLOAD_BYTE = 4
+# Announced as the MQTT v5 Maximum Packet Size: `ingest.max_payload_bytes` plus room for the
+# fixed header, the topic, the packet identifier and properties. The broker drops a larger
+# message for us rather than sending it, so a 64 MiB publish never reaches this process; one
+# between the payload limit and this is still received and dead-lettered as `oversized`.
+PACKET_HEADER_ALLOWANCE = 16 * 1024
+# Mosquitto's count of messages it dropped since it started (queue limits reached, among
+# others); retained and refreshed every `sys_interval` (10 s by default).
+BROKER_DROPPED_TOPIC = "$SYS/broker/publish/messages/dropped"
 
 
 @dataclass
@@ -76,6 +87,7 @@ class Counters:
     seq_gaps: int = 0  # readings missing by sequence number (the sum of the jumps)
     write_errors: int = 0
     acks_withheld: int = 0  # messages not acknowledged because their connection was gone
+    retained_repeats: int = 0  # retained messages whose rejects were recorded before: skipped
 
     def snapshot(self) -> dict[str, int]:
         out = {k: v for k, v in vars(self).items() if isinstance(v, int)}
@@ -93,6 +105,7 @@ class _Message:
     arrived_ns: int  # wall clock, for the batch age
     size: int  # readings + rejects, at least 1
     connection: int  # which connection carried it (packet identifiers are per connection)
+    retained_key: str | None = None  # a retained message with rejects: remembered once recorded
 
 
 @dataclass
@@ -104,6 +117,7 @@ class _Batch:
     lines: list[str]
     records: list[dict]
     readings: int
+    retained_keys: list[str]
     dead_done: bool = False
 
 
@@ -114,7 +128,15 @@ def receive_maximum(cfg: PlantConfig) -> int:
     return max(16, min(65535, budget // per_message))
 
 
+def maximum_packet_size(cfg: PlantConfig) -> int:
+    """The MQTT v5 Maximum Packet Size the ingest announces (see PACKET_HEADER_ALLOWANCE)."""
+    return cfg.ingest.max_payload_bytes + PACKET_HEADER_ALLOWANCE
+
+
 class Ingest:
+    """One ingest process. `cfg` is the plant's config, or one declared instance's
+    (`for_instance`); `instance` names it in the self-metrics (default: the client id)."""
+
     def __init__(
         self,
         cfg: PlantConfig,
@@ -122,6 +144,8 @@ class Ingest:
         instance: str | None = None,
         clock: Callable[[], int] = time.time_ns,
     ):
+        if cfg.mqtt.instance_names():  # a plant's config, not yet one instance's
+            for_instance(cfg, None)  # raises, naming the declared instances
         self.cfg = cfg
         self.instance = instance or cfg.mqtt.client_id
         self._metrics_tags = {"plant": cfg.plant.id, "instance": self.instance}
@@ -138,9 +162,23 @@ class Ingest:
             ) from None
         self.clock = clock  # ns since the epoch: judges "too far in the future / past"
         self.parser = PayloadParser(cfg)
-        self.spool = Spool(cfg.ingest.spool_dir)
-        self.store = InfluxStore.from_config(cfg.influxdb)
-        self.dead = deadletter.DeadLetterFile(cfg.ingest.deadletter_file)
+        where = f"{cfg.path or 'the plant config'}: ingest"
+        try:
+            self.spool = Spool(cfg.ingest.spool_dir)
+        except OSError as exc:
+            raise ConfigError(
+                f"{where}.spool_dir: cannot write the spool {cfg.ingest.spool_dir}: "
+                f"{exc.strerror or exc}"
+            ) from None
+        try:
+            self.dead = deadletter.DeadLetterFile(cfg.ingest.deadletter_file)
+        except OSError as exc:
+            self.spool.close()
+            raise ConfigError(
+                f"{where}.deadletter_file: cannot write {exc.filename or cfg.ingest.deadletter_file}"
+                f": {exc.strerror or exc}"
+            ) from None
+        self.store = InfluxStore.from_config(cfg.influxdb, role="ingest")  # write-only
         self.counters = Counters()
         self._queue: collections.deque[_Message] = collections.deque()
         # Sizes in and out of the queue: each written by one thread only, so no lock.
@@ -151,8 +189,16 @@ class Ingest:
         self._stop = threading.Event()
         self._draining = False
         self._connected = threading.Event()
+        # A refusal at the first connect that trying again cannot cure (a wrong password): the
+        # ingest stops with this reason. After one good connection, refusals are retried.
+        self._ever_connected = False
+        self._last_refusal: str | None = None
+        self.fatal: str | None = None
+        self.failed = threading.Event()
+        self.on_fatal: Callable[[], None] = lambda: None  # called in the network thread
+        self.broker_dropped: int | None = None  # BROKER_DROPPED_TOPIC, once the broker sent it
         # The connection generation and whether acknowledgements may go out on it now; both
-        # change in paho's thread, and the writer reads them under the same lock it acks with.
+        # change in the network thread, the one thread that also sends the acknowledgements.
         self._ack_lock = threading.Lock()
         self._connection = 0
         self._acks_open = False
@@ -163,6 +209,7 @@ class Ingest:
         self._replay_failures = 0
         self.receive_maximum = receive_maximum(cfg)
         self.client = self._make_client()
+        self.net = mqtt.NetworkThread(self.client, self._may_ack)
         self._writer = threading.Thread(target=self._writer_loop, name="gf-writer", daemon=True)
 
     # ---- MQTT ---------------------------------------------------------------------------
@@ -170,9 +217,12 @@ class Ingest:
     def _make_client(self) -> paho.Client:
         m = self.cfg.mqtt
         client = mqtt.make_client(
-            m.client_id, m.username, m.password.value if m.password else None, manual_ack=True
+            m.client_id,
+            m.username,
+            m.password.value if m.password else None,
+            manual_ack=True,
+            tls=m.tls,
         )
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.max_queued_messages_set(0)
         # An exception in a callback is logged by paho and does not end its network thread.
         client.suppress_exceptions = True
@@ -190,8 +240,24 @@ class Ingest:
 
     def _on_connect(self, client, userdata, flags, reason_code, properties):
         if reason_code.is_failure:
-            log.error("MQTT connection refused: %s", reason_code)
+            cause = mqtt.refusal(reason_code)
+            self._last_refusal = cause or str(reason_code).lower()
+            if cause and not self._ever_connected:
+                m = self.cfg.mqtt
+                self.fatal = (
+                    f"the MQTT broker at {m.host}:{m.port} refused the connection of "
+                    f"{m.client_id!r} as {m.username or 'anonymous'!r}: {cause}"
+                )
+                self._stop.set()
+                self.failed.set()
+                self.on_fatal()
+                self.net.halt()
+                client.disconnect()  # no reconnect loop: the same settings would be refused
+                return
+            log.error("MQTT connection refused: %s; trying again", self._last_refusal)
             return
+        self._ever_connected = True
+        self._last_refusal = None
         log.info(
             "connected to mqtt://%s:%s (session present: %s)",
             self.cfg.mqtt.host,
@@ -200,12 +266,27 @@ class Ingest:
         )
         with self._ack_lock:
             self._acks_open = True
-        # Subscribing again on a resumed session is harmless and covers an expired one.
-        client.subscribe([(f, 1) for f in self.subscriptions])
+        # Subscribing again on a resumed session covers an expired one. Retain handling 1: the
+        # broker sends retained messages only for a subscription that is new, not again at every
+        # reconnect of a resumed session.
+        options = paho.SubscribeOptions(qos=1, retainHandling=1)
+        client.subscribe(
+            [(f, options) for f in self.subscriptions]
+            + [(BROKER_DROPPED_TOPIC, paho.SubscribeOptions(qos=0))]
+        )
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
-        for topic, code in zip(self.subscriptions, reason_codes, strict=False):
-            if code.is_failure:
+        for topic, code in zip(
+            [*self.subscriptions, BROKER_DROPPED_TOPIC], reason_codes, strict=False
+        ):
+            if code.is_failure and topic == BROKER_DROPPED_TOPIC:
+                log.warning(
+                    "MQTT subscription to %s refused (%s): the broker's dropped-message count "
+                    "is not reported; give the ingest account read access to it",
+                    topic,
+                    code,
+                )
+            elif code.is_failure:
                 log.error("MQTT subscription to %s refused: %s", topic, code)
         # Ready only now: a message published between CONNACK and SUBACK, to a session that had
         # no subscription yet, would never reach us.
@@ -216,12 +297,15 @@ class Ingest:
             self._acks_open = False
             self._connection += 1
         self._connected.clear()
-        if not self._stop.is_set():
+        if not self._stop.is_set() and self._last_refusal is None:
             log.warning("MQTT connection lost (%s); reconnecting", reason_code)
 
     def _on_message(self, client, userdata, msg):
         if self._draining:
             return  # not acknowledged: the broker delivers it again to the next session
+        if msg.topic.startswith("$SYS/"):
+            self._on_broker_stat(msg)
+            return
         try:
             topic = msg.topic
             readings, rejects = self.parser.parse(topic, msg.payload, self.clock())
@@ -230,13 +314,30 @@ class Ingest:
             log.exception("parser failed on a message on %s", topic)
             detail = f"internal error while parsing: {type(exc).__name__}"
             readings, rejects = [], [Reject("bad_shape", detail, topic, msg.payload, None)]
+        retained_key = None
+        if msg.retain and rejects:
+            # A retained bad message comes again with every new subscription (a restart, an
+            # expired session): its rejects are recorded once, remembered across restarts.
+            retained_key = deadletter.retained_key(msg.topic, msg.payload)
+            if retained_key in self.dead.retained:
+                self.counters.retained_repeats += 1
+                rejects, retained_key = [], None
         # Only this thread writes these counters; the writer thread only reads them.
         size = len(readings) + len(rejects) or 1
         self.counters.messages += 1
         self.counters.received += len(readings) + len(rejects)
         was_empty = not self._queue
         self._queue.append(
-            _Message(msg.mid, msg.qos, readings, rejects, time.time_ns(), size, self._connection)
+            _Message(
+                msg.mid,
+                msg.qos,
+                readings,
+                rejects,
+                time.time_ns(),
+                size,
+                self._connection,
+                retained_key,
+            )
         )
         self._size_in += size
         # Wake the writer when a batch is full or the broker's window is, and when the queue
@@ -248,22 +349,33 @@ class Ingest:
         ):
             self._wake.set()
 
+    def _on_broker_stat(self, msg) -> None:
+        if msg.topic == BROKER_DROPPED_TOPIC:
+            try:
+                self.broker_dropped = int(msg.payload)
+            except ValueError:
+                log.warning("%s: not a count: %r", msg.topic, msg.payload[:40])
+
     # ---- lifecycle ----------------------------------------------------------------------
 
     def start(self) -> None:
         m = self.cfg.mqtt
         self._writer.start()
         props = mqtt.connect_properties(
-            session_expiry_s=m.session_expiry_s, receive_maximum=self.receive_maximum
+            session_expiry_s=m.session_expiry_s,
+            receive_maximum=self.receive_maximum,
+            maximum_packet_size=maximum_packet_size(self.cfg),
         )
-        self.client.connect_async(
-            m.host, m.port, keepalive=m.keepalive_s, clean_start=False, properties=props
-        )
-        self.client.loop_start()
+        self.net.start(m.host, m.port, keepalive=m.keepalive_s, clean_start=False, properties=props)
 
     def wait_connected(self, timeout_s: float) -> bool:
-        """True once connected and subscribed (the broker has answered the SUBSCRIBE)."""
-        return self._connected.wait(timeout_s)
+        """True once connected and subscribed (the broker has answered the SUBSCRIBE); False
+        at the timeout, or at once when the broker refused the first connect (`fatal`)."""
+        deadline = time.monotonic() + timeout_s
+        while not self._connected.wait(min(0.05, max(0.0, deadline - time.monotonic()))):
+            if self.failed.is_set() or time.monotonic() >= deadline:
+                return False
+        return True
 
     def stop(self) -> None:
         """Drain: stop taking messages, make everything queued durable and acknowledged, then
@@ -272,8 +384,8 @@ class Ingest:
         self._stop.set()
         self._wake.set()
         self._writer.join()
-        self.client.disconnect()  # sent after the PUBACKs already queued in paho
-        self.client.loop_stop()
+        self.net.stop()  # sends the acknowledgements handed over, then DISCONNECT
+        self.counters.acks_withheld += self.net.acks_withheld
         self.store.close()
         self.dead.close()
         self.spool.close()
@@ -291,8 +403,10 @@ class Ingest:
                 self._wake.clear()
                 self._wake.wait(self._next_deadline(age_s))
             try:
-                self._flush(force=stopping)
+                # The spool first: it holds the older readings, and it must drain even when a
+                # full spool disk keeps the next batch from being spooled.
                 self._maybe_replay()
+                self._flush(force=stopping)
                 self._maybe_emit_metrics(force=stopping and not self._queue)
             except Exception:
                 # A local disk failure (spool, dead-letter file) or a bug: nothing taken is
@@ -347,6 +461,7 @@ class Ingest:
     def _render(self, messages: list[_Message]) -> _Batch:
         lines: list[str] = []
         records: list[dict] = []
+        retained: list[str] = []
         readings = 0
         for msg in messages:
             lines.extend(r.line() for r in msg.readings)
@@ -354,13 +469,15 @@ class Ingest:
             for rej in msg.rejects:
                 records.append(deadletter.file_record(rej, msg.arrived_ns))
                 lines.append(deadletter.line(rej, self.cfg.plant.id, self._dead_stamp()))
-        return _Batch(messages, lines, records, readings)
+            if msg.retained_key is not None:
+                retained.append(msg.retained_key)
+        return _Batch(messages, lines, records, readings, retained)
 
     def _commit(self, batch: _Batch) -> None:
         """Make a batch durable, account for it, then acknowledge its messages in order.
         Raises (OSError) with the batch still pending if the local disk fails."""
         if not batch.dead_done:
-            self.dead.append(batch.records)
+            self.dead.append(batch.records, batch.retained_keys)
             batch.dead_done = True
         self._write(batch.lines, batch.readings)
         self._pending = None
@@ -379,14 +496,16 @@ class Ingest:
         self._ack(batch.messages)
 
     def _ack(self, messages: list[_Message]) -> None:
+        """Hand the acknowledgements to the network thread, in order, with one wake-up."""
+        self.net.ack_batch([(m.connection, m.mid, m.qos) for m in messages if m.qos])
+
+    def _may_ack(self, connection: int) -> bool:
+        """In the network thread: may a message of `connection` be acknowledged now?"""
         with self._ack_lock:
-            for msg in messages:
-                if msg.qos == 0:
-                    continue
-                if self._acks_open and msg.connection == self._connection:
-                    self.client.ack(msg.mid, msg.qos)
-                else:
-                    self.counters.acks_withheld += 1
+            if self._acks_open and connection == self._connection:
+                return True
+        self.counters.acks_withheld += 1  # the broker delivers it again on the new connection
+        return False
 
     def _dead_stamp(self) -> int:
         """A strictly increasing timestamp, so two dead letters never overwrite each other."""
@@ -395,9 +514,22 @@ class Ingest:
 
     def _write(self, lines: list[str], readings: int) -> None:
         """InfluxDB if it takes the batch now, else the spool. Order is kept: while the spool
-        holds anything, new batches queue behind it."""
+        holds anything, new batches queue behind it. Raises OSError when the spool's disk
+        fails and InfluxDB does not answer either."""
         if not lines:
             return
+        try:
+            self._write_once(lines, readings)
+        except OSError:
+            # The spool's disk is full (or failing). If InfluxDB answers, that is the way
+            # forward: drain the spool into it now, then write this batch straight there.
+            self._replay_at = 0.0
+            self._maybe_replay()
+            if len(self.spool):
+                raise
+            self._write_once(lines, readings)
+
+    def _write_once(self, lines: list[str], readings: int) -> None:
         if len(self.spool) == 0:
             for attempt in range(WRITE_ATTEMPTS):
                 try:
@@ -481,20 +613,50 @@ class Ingest:
         snap = self.counters.snapshot()
         snap["spool_pending"] = self.spool.pending_readings
         snap["spool_files"] = len(self.spool)
+        if self.broker_dropped is not None:
+            snap["broker_dropped"] = self.broker_dropped
         fields = dict(sorted(snap.items()))  # every counter an integer field
         self._write([store.line(SELF_MEASUREMENT, self._metrics_tags, fields, time.time_ns())], 0)
 
 
-def for_instance(cfg: PlantConfig, name: str) -> PlantConfig:
-    """The config for one of several ingest processes of a plant: its own client id (a fixed
-    client id is one session: two processes sharing it would take it from each other), its own
-    spool and its own dead-letter file."""
+def for_instance(cfg: PlantConfig, name: str | None) -> PlantConfig:
+    """The config of one of several ingest processes of a plant, declared in `mqtt.instances`
+    (its own part of the topic tree) or `mqtt.share_members` (a member of the share group): its
+    own client id (a fixed client id is one session: two processes sharing it would take it
+    from each other), its own spool and its own dead-letter file. Refuses an undeclared name,
+    and no name when instances are declared. Without declared instances, `cfg` itself."""
     import dataclasses
 
+    m = cfg.mqtt
+    declared = m.instance_names()
+    where = f"{cfg.path or 'the plant config'}: mqtt." + (
+        "instances" if m.instances else "share_members"
+    )
+    if name is None:
+        if declared:
+            raise UsageError(
+                f"{where} declares the ingest instances {', '.join(declared)}; give --instance NAME"
+            )
+        return cfg
+    if name not in declared:
+        if not declared:
+            raise UsageError(
+                f"--instance {name!r} is not declared: {cfg.path or 'the plant config'} has no "
+                "mqtt.instances (or share_members); one ingest process takes the whole plant"
+            )
+        raise UsageError(
+            f"--instance {name!r} is not declared in {where}; declared: {', '.join(declared)}"
+        )
     dead = cfg.ingest.deadletter_file
     return dataclasses.replace(
         cfg,
-        mqtt=dataclasses.replace(cfg.mqtt, client_id=f"{cfg.mqtt.client_id}-{name}"),
+        mqtt=dataclasses.replace(
+            m,
+            client_id=instance_client_id(cfg, name),
+            subscribe=m.instances.get(name, m.subscribe),
+            instances={},
+            share_members=(),
+        ),
         ingest=dataclasses.replace(
             cfg.ingest,
             spool_dir=cfg.ingest.spool_dir / name,
@@ -503,13 +665,73 @@ def for_instance(cfg: PlantConfig, name: str) -> PlantConfig:
     )
 
 
+def instance_client_id(cfg: PlantConfig, name: str) -> str:
+    return f"{cfg.mqtt.client_id}-{name}"
+
+
+def client_ids(cfg: PlantConfig) -> list[str]:
+    """The MQTT client ids of this plant's ingest processes, as declared."""
+    names = cfg.mqtt.instance_names()
+    return [instance_client_id(cfg, n) for n in names] if names else [cfg.mqtt.client_id]
+
+
+def forget_session(cfg: PlantConfig, client_id: str, *, force: bool = False, timeout_s=10.0):
+    """Remove the broker's session of `client_id`: connect with it, a clean start and a session
+    expiry of 0, then disconnect (MQTT v5, 3.1.2.4 and 3.1.2.11.2). Its queued messages are
+    gone. Refuses an id that is not one of this plant's ingest's unless `force`."""
+    own = client_ids(cfg)
+    if client_id not in own and not force:
+        raise UsageError(
+            f"--forget-session {client_id!r} is not a client id of this plant's ingest "
+            f"({', '.join(own)}); add --force to remove that session anyway"
+        )
+    m = cfg.mqtt
+    done = threading.Event()
+    result: dict = {}
+
+    def on_connect(client, userdata, flags, reason_code, properties):
+        result["code"] = reason_code
+        result["present"] = flags.session_present
+        done.set()
+
+    client = mqtt.make_client(
+        client_id, m.username, m.password.value if m.password else None, tls=m.tls
+    )
+    client.on_connect = on_connect
+    try:
+        client.connect(
+            m.host,
+            m.port,
+            keepalive=m.keepalive_s,
+            clean_start=True,
+            properties=mqtt.connect_properties(session_expiry_s=0),
+        )
+    except OSError as exc:
+        raise BrokerError(f"cannot reach the MQTT broker at {m.host}:{m.port}: {exc}") from None
+    client.loop_start()
+    try:
+        if not done.wait(timeout_s):
+            raise BrokerError(f"the MQTT broker at {m.host}:{m.port} did not answer")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    code = result["code"]
+    if code.is_failure:
+        raise BrokerError(
+            f"the MQTT broker at {m.host}:{m.port} refused {client_id!r}: "
+            f"{mqtt.refusal(code) or str(code).lower()}"
+        )
+    # A clean start discards the old session before the CONNACK, which therefore never says
+    # "present": what the broker held is gone either way.
+    return client_id
+
+
 def run_foreground(cfg: PlantConfig, instance: str | None = None) -> int:
-    """`greenfoundry ingest`: run until SIGTERM or SIGINT, then drain, flush and exit 0."""
+    """`greenfoundry ingest`: run until SIGTERM or SIGINT, then drain, flush and exit 0.
+    Raises BrokerError when the broker refuses the first connect for good."""
     import signal
 
-    if instance:
-        cfg = for_instance(cfg, instance)
-    service = Ingest(cfg, instance=instance)
+    service = Ingest(for_instance(cfg, instance), instance=instance)
     done = threading.Event()
 
     def _stop(signum, frame):
@@ -524,7 +746,10 @@ def run_foreground(cfg: PlantConfig, instance: str | None = None) -> int:
         cfg.influxdb.database,
         os.getpid(),
     )
+    service.on_fatal = done.set
     service.start()
     done.wait()
     service.stop()
+    if service.fatal:
+        raise BrokerError(service.fatal)
     return 0

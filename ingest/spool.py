@@ -72,8 +72,12 @@ class Spool:
             while view:
                 view = view[os.write(fd, view) :]
             os.fsync(fd)
-        finally:
+        except OSError:
+            # A full disk: a partial batch file would only take the space the next try needs.
             os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
+        os.close(fd)
         final = self.dir / name
         os.replace(tmp, final)
         _fsync_dir(self.dir)

@@ -210,6 +210,9 @@ def test_replay_dead_letters_points_beyond_retention_and_lands_the_rest(tmp_path
     info = own_stack.info
     store_for(info).query_raw("CREATE DATABASE gf_rp WITH DURATION 1h", database="")
     cfg = plant_config(tmp_path, info, "fail-rp", batch_max_readings=100)
+    # The ingest's InfluxDB user may write only where it is granted: this database too.
+    writer = cfg.influxdb.user("ingest").username
+    store_for(info).query_raw(f'GRANT WRITE ON "gf_rp" TO "{writer}"', database="")
     cfg = dataclasses.replace(cfg, influxdb=dataclasses.replace(cfg.influxdb, database="gf_rp"))
     topic = cfg.topic_for(cfg.routes[("melt", "if1", "energy")])
     now_ms = _time.time_ns() // 1_000_000

@@ -65,7 +65,7 @@ def test_bad_payload_corpus_is_rejected_counted_and_dead_lettered(tmp_path, stac
     )
     raw["signals"].extend(OVERLAY["extra_signals"])
     raw["mqtt"].update(client_id="gf-ingest-rejects", subscribe=SUBSCRIBE)
-    raw["mqtt"].pop("share_group")
+    raw["mqtt"].pop("share_group", None)
     path = tmp_path / "plant.yaml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     cfg = apply_stack(

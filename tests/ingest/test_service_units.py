@@ -11,7 +11,14 @@ from greenfoundry.config import plant_file
 from greenfoundry.errors import UsageError
 from greenfoundry.ingest import deadletter
 from greenfoundry.ingest.payload import Reject
-from greenfoundry.ingest.service import Ingest, for_instance, receive_maximum
+from greenfoundry.ingest.service import (
+    Ingest,
+    client_ids,
+    for_instance,
+    maximum_packet_size,
+    receive_maximum,
+)
+from tests.ingest.helpers import with_instances, with_share_group
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -33,16 +40,46 @@ def test_the_receive_maximum_keeps_the_queue_within_its_budget():
     assert receive_maximum(_example(queue_budget_mb=4096, max_payload_bytes=1024)) == 65535
 
 
-def test_each_instance_has_its_own_session_spool_and_dead_letters():
-    cfg = _example()
+def test_each_instance_has_its_own_topics_session_spool_and_dead_letters():
+    cfg = with_instances(
+        _example(), {"a": ["gf/v1/demo-dip/melt/#"], "b": ["gf/v1/demo-dip/env/#"]}
+    )
     one, two = for_instance(cfg, "a"), for_instance(cfg, "b")
     assert (one.mqtt.client_id, two.mqtt.client_id) == (
         "gf-ingest-demo-dip-1-a",
         "gf-ingest-demo-dip-1-b",
     )
+    assert (one.mqtt.subscribe, two.mqtt.subscribe) == (
+        ("gf/v1/demo-dip/melt/#",),
+        ("gf/v1/demo-dip/env/#",),
+    )
     assert one.ingest.spool_dir == cfg.ingest.spool_dir / "a"
     assert one.ingest.deadletter_file.name == "deadletter-a.jsonl"
     assert two.ingest.deadletter_file.parent == cfg.ingest.deadletter_file.parent
+    assert client_ids(cfg) == ["gf-ingest-demo-dip-1-a", "gf-ingest-demo-dip-1-b"]
+
+
+def test_an_undeclared_instance_is_refused_at_start():
+    cfg = with_instances(_example(), {"a": ["gf/v1/demo-dip/#"]})
+    with pytest.raises(UsageError, match=r"--instance 'c' is not declared .*declared: a"):
+        for_instance(cfg, "c")
+    # With instances declared, a process must say which one it is.
+    with pytest.raises(UsageError, match=r"mqtt.instances declares the ingest instances a"):
+        for_instance(cfg, None)
+    with pytest.raises(UsageError, match="give --instance NAME"):
+        Ingest(cfg)
+    # Without any declared, one process takes the plant: a name would be a new, orphan session.
+    with pytest.raises(UsageError, match=r"--instance 'a' is not declared: .* has no"):
+        for_instance(_example(), "a")
+    shared = with_share_group(_example(), "ingest", ["n0", "n1"])
+    assert for_instance(shared, "n1").mqtt.client_id == "gf-ingest-demo-dip-1-n1"
+    with pytest.raises(UsageError, match=r"not declared in .*mqtt.share_members; declared: n0, n1"):
+        for_instance(shared, "n2")
+
+
+def test_the_announced_packet_size_follows_the_payload_limit():
+    # max_payload_bytes plus the 16 KiB header allowance of the service, by hand.
+    assert maximum_packet_size(_example(max_payload_bytes=65536)) == 65536 + 16384
 
 
 @pytest.mark.parametrize("name", ["a\\b", "tab\there", "two\nlines"])

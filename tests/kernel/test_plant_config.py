@@ -229,6 +229,67 @@ def test_the_cli_turns_a_config_error_into_one_line(tmp_path, capsys, monkeypatc
     assert len(err) == 1 and err[0].startswith("error: ") and "furnaces[0].kind" in err[0]
 
 
+# ---- mqtt: scale-out by declared instances, share-group members, TLS (issue 8) ------------
+
+
+def test_the_example_takes_the_plant_with_a_plain_subscription():
+    # A share group by default let a member that is gone keep receiving its share into a
+    # queue nobody reads (issue 8): the example declares none.
+    cfg = plant.load(plant_file(), resolve_secrets=False)
+    assert cfg.mqtt.share_group is None and cfg.mqtt.instance_names() == ()
+    assert cfg.mqtt.tls is None
+
+
+def _mqtt_with(**keys):
+    raw = copy.deepcopy(EXAMPLE)
+    raw["mqtt"].update(keys)
+    return raw
+
+
+def test_instances_each_take_their_own_topics():
+    cfg = _parse(_mqtt_with(instances={"melt": ["gf/v1/demo-dip/melt/#"], "rest": ["a/#", "b/#"]}))
+    assert cfg.mqtt.instances == {"melt": ("gf/v1/demo-dip/melt/#",), "rest": ("a/#", "b/#")}
+    assert cfg.mqtt.instance_names() == ("melt", "rest")
+
+
+@pytest.mark.parametrize(
+    ("keys", "key", "message"),
+    [
+        ({"instances": {"a": ["x/#"], "b": ["x/#"]}}, "mqtt.instances.b", "already taken by"),
+        ({"instances": {"A": ["x/#"]}}, "mqtt.instances", "instance names of lower-case"),
+        ({"instances": {"a": []}}, "mqtt.instances.a", "list of MQTT topic filters"),
+        ({"instances": {"a": ["$share/g/x"]}}, "mqtt.instances.a", "list of MQTT topic filters"),
+        ({"instances": {"a": ["x/#"]}, "subscribe": ["y/#"]}, "mqtt.instances", "not both"),
+        ({"instances": {"a": ["x/#"]}, "share_group": "g"}, "mqtt.instances", "not both"),
+        ({"share_group": "ingest"}, "mqtt.share_members", "must be declared"),
+        ({"share_members": ["a"]}, "mqtt.share_members", "needs share_group"),
+        ({"share_group": "g", "share_members": ["a", "a"]}, "mqtt.share_members", "distinct"),
+        ({"tls": {"ca_file": "/nonexistent/ca.pem"}}, "mqtt.tls.ca_file", "cannot read"),
+        ({"tls": {"server_name": "x", "verify": False}}, "mqtt.tls.verify", "unknown key"),
+    ],
+)
+def test_a_bad_scale_out_or_tls_setting_names_the_key(keys, key, message):
+    with pytest.raises(ConfigError) as err:
+        _parse(_mqtt_with(**keys))
+    text = str(err.value)
+    assert text.startswith(key + ":"), text
+    assert message in text, text
+
+
+def test_tls_files_are_read_at_start(tmp_path):
+    for name in ("ca.pem", "c.crt", "c.key"):
+        (tmp_path / name).write_text("-----BEGIN-----\n")
+    tls = {"ca_file": str(tmp_path / "ca.pem"), "cert_file": str(tmp_path / "c.crt")}
+    with pytest.raises(ConfigError, match=r"mqtt\.tls\.cert_file: give cert_file and key_file"):
+        _parse(_mqtt_with(tls=tls))
+    tls["key_file"] = str(tmp_path / "c.key")
+    tls["server_name"] = "broker.plant.example"
+    cfg = _parse(_mqtt_with(tls=tls))
+    assert cfg.mqtt.tls == plant.MqttTls(
+        tmp_path / "ca.pem", tmp_path / "c.crt", tmp_path / "c.key", "broker.plant.example"
+    )
+
+
 # ---- metrics: (the rollup engine's section)
 
 
