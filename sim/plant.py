@@ -449,6 +449,90 @@ class PlantModel:
             return 25.0
         return 0.0
 
+    # ---------------------------------------------------------------- ground truth
+    def truth(self, start: datetime, end: datetime) -> dict:
+        """What the plant really did in [start, end), in canonical units, without sensor noise
+        or faults of meters and transport (a process fault, hot_furnace or stack_drift, is the
+        plant's truth): what the metrics computed from the published readings must agree with.
+
+        Keys: ``counters`` {topic: consumption, the true meter difference end − start};
+        ``events`` {topic: Σ values of events with start ≤ t < end}; ``furnaces`` {id:
+        energy_kwh, iron_t, tap_temp_c (tonnage-weighted, as measured), kwh_per_t};
+        ``site`` (energy_kwh, reactive_kvarh, power_factor, fuel_gas_m3, oxygen_m3, of the
+        site topics); ``water`` {role: m³}; ``production`` (Σ of every batch signal, and
+        ``by_dn`` {"80-300" | "350-1000" | ">1000": the same sums}).
+        """
+        s_ms, e_ms = _ms(start), _ms(end)
+        if e_ms <= s_ms:
+            raise ValueError("truth needs start < end")
+        out: dict = {"counters": {}, "events": {}, "furnaces": {}, "site": {}, "water": {}}
+        for sim in self._sims:
+            if sim.gen in COUNTERS:
+                v = self._counter_at(sim, (e_ms - EPOCH_MS) / 1000) - self._counter_at(
+                    sim, (s_ms - EPOCH_MS) / 1000
+                )
+                out["counters"][sim.topic] = v
+                if sim.gen == "water_m3":
+                    out["water"][sim.key] = out["water"].get(sim.key, 0.0) + v
+                if sim.gen in SITE_COUNTERS:
+                    out["site"][sim.gen] = out["site"].get(sim.gen, 0.0) + v
+        day0, day1 = (s_ms - EPOCH_MS) // DAY_MS, (e_ms - 1 - EPOCH_MS) // DAY_MS
+        taps: dict[str, list[np.ndarray]] = {}
+        prod: dict = {k: 0.0 for k in BATCH_SIGNALS if k != "pipe_dn"}
+        by_dn: dict = {}
+        for day in range(int(day0), int(day1) + 1):
+            t0 = EPOCH_MS + day * DAY_MS
+            pipes = self._pipe_batches(day) if self._lines else {}
+            for sim in self._sims:
+                if glossary.SIGNALS[sim.route.signal].kind != "event":
+                    continue
+                ts, v = self._series(sim, day, np.zeros(0, dtype=np.int64), pipes)
+                sel = (ts + t0 >= s_ms) & (ts + t0 < e_ms)
+                out["events"][sim.topic] = out["events"].get(sim.topic, 0.0) + float(v[sel].sum())
+            for f in self.cfg.furnaces:
+                fd = self._furnace_day(f, day)
+                t = np.round(fd.tap_s * 1000.0) + t0
+                sel = (t >= s_ms) & (t < e_ms)
+                taps.setdefault(f.id, []).append(np.stack([fd.tap_t[sel], fd.tap_c[sel]]))
+            for cols in pipes.values():
+                ts, dn = cols["pipe_dn"]
+                sel = (ts + t0 >= s_ms) & (ts + t0 < e_ms)
+                band = np.where(dn <= 300, "80-300", np.where(dn <= 1000, "350-1000", ">1000"))
+                for k in prod:
+                    v = cols[k][1]
+                    prod[k] += float(v[sel].sum())
+                    for b in np.unique(band[sel]):
+                        d = by_dn.setdefault(str(b), {x: 0.0 for x in prod})
+                        d[k] += float(v[sel & (band == b)].sum())
+        for f in self.cfg.furnaces:
+            tw = np.concatenate(taps[f.id], axis=1) if taps.get(f.id) else np.zeros((2, 0))
+            energy = None
+            for sim in self._sims:
+                if sim.gen == "furnace_energy_kwh" and sim.furnace is f:
+                    energy = out["counters"][sim.topic]
+            iron = float(tw[0].sum())
+            out["furnaces"][f.id] = {
+                "energy_kwh": energy,
+                "iron_t": iron,
+                "tap_temp_c": float((tw[0] * tw[1]).sum() / iron) if iron else None,
+                "kwh_per_t": energy / iron if energy is not None and iron else None,
+            }
+        site = out["site"]
+        if "site_energy_kwh" in site and "site_reactive_kvarh" in site:
+            p, q = site["site_energy_kwh"], site["site_reactive_kvarh"]
+            site["power_factor"] = p / math.hypot(p, q)
+        out["production"] = {**prod, "by_dn": by_dn}
+        return out
+
+    def stack_hourly_mg_m3(self, stack_id: str, pollutant: str, day: int) -> np.ndarray:
+        """The true hourly means of a day (UTC hours 0–23), mg/m³: the mean of each hour's four
+        15-minute blocks (``stack_blocks_mg_m3``)."""
+        return self.stack_blocks_mg_m3(stack_id, pollutant, day).reshape(24, -1).mean(axis=1)
+
+    def calibration(self, stack_id: str, day: int) -> tuple[float, float] | None:
+        """The calibration of a stack's analysers on a day (s from its start, UTC), or None."""
+        return calibration_interval(self.faults, self.seed, stack_id, day)
+
     # ---------------------------------------------------------------- the events
     def events(self, start: datetime, end: datetime | None = None) -> Iterator[Event]:
         """The plant's messages with start ≤ timestamp < end (end None: forever), in the order
