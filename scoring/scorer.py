@@ -235,7 +235,9 @@ class ScoreResult:
         for r in self.rows:
             if r.row_id == row_id:
                 return r
-        raise KeyError(row_id)
+        raise InputError(
+            f"{row_id}: no such row in the score; `greenfoundry standard show` lists them"
+        )
 
     def group_points(self) -> list[tuple[Any, Fraction, Fraction]]:
         """(group, points, maximum) per first-level indicator, in table order."""

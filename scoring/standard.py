@@ -71,7 +71,7 @@ from pathlib import Path
 from typing import Any
 
 from greenfoundry import glossary, inputs
-from greenfoundry.errors import ConfigError, ContextError, NotCoveredError
+from greenfoundry.errors import ConfigError, ContextError, InputError, NotCoveredError
 
 DEFAULT_ID = "t-cfa-0308011.5-2024"
 
@@ -534,7 +534,9 @@ class Standard:
         for d in self.errata:
             if d.id == decision_id:
                 return d
-        raise KeyError(decision_id)
+        raise InputError(
+            f"{decision_id}: no such decision; `greenfoundry standard check` lists them"
+        )
 
     def grade_for(self, f: float) -> Grade | None:
         """The Table 9 grade for a total score F (best first); ``None`` below the lowest."""

@@ -159,3 +159,11 @@ def test_checklist_rows_list_their_items(std):
     for rid, n in counts.items():
         assert len(std.rows[rid].items) == n, rid
     assert not any(i.startswith("3)") for i in std.rows["process.moulding.checklist"].items)
+
+
+def test_an_unknown_decision_is_a_domain_error_naming_it(std):
+    # A lookup by a name the standard does not have is the user's input, not a bug: one line.
+    from greenfoundry.errors import InputError
+
+    with pytest.raises(InputError, match="E99: no such decision"):
+        std.decision("E99")
