@@ -97,15 +97,45 @@ class MqttConfig:
         return tuple(self.instances) or self.share_members
 
 
+# The components that reach InfluxDB, each with its own user (`influxdb.users.<role>`): the
+# ingest writes readings (a write-only user), the metrics read them and write rollups (read and
+# write), readers (status, dashboards, the demo) only read.
+INFLUX_ROLES = ("ingest", "metrics", "reader")
+
+
+@dataclass(frozen=True)
+class InfluxUser:
+    """One role's InfluxDB credentials: a 1.x user with its password, or a 2.x/3.x token."""
+
+    username: str | None
+    password: Secret | None
+    token: Secret | None
+
+
 @dataclass(frozen=True)
 class InfluxConfig:
     url: str
     database: str
     retention_policy: str | None
-    username: str | None
+    username: str | None  # with password/token: the user of every role not in `users`
     password: Secret | None
     token: Secret | None
     timeout_s: float
+    users: dict[str, InfluxUser] = field(default_factory=dict)  # role → its own user
+
+    def user(self, role: str | None) -> InfluxUser:
+        """The credentials `role` connects with: its own user, else the shared one. None asks
+        for the shared one (a caller that does not name its role)."""
+        if role is not None and role not in INFLUX_ROLES:
+            raise ValueError(f"unknown InfluxDB role {role!r}; expected one of {INFLUX_ROLES}")
+        if role in self.users:
+            return self.users[role]
+        if self.username is None and self.token is None and self.users:
+            raise ConfigError(
+                f"influxdb.users.{role or '<role>'}: missing; give this component's user "
+                f"(roles: {', '.join(INFLUX_ROLES)}) or influxdb.username for every role"
+            )
+        return InfluxUser(self.username, self.password, self.token)
 
 
 @dataclass(frozen=True)
@@ -455,6 +485,7 @@ def _influxdb(top: inputs.Node, env: dict[str, str] | None) -> InfluxConfig:
         password=_secret(i, "password", env),
         token=_secret(i, "token", env),
         timeout_s=i.number("timeout_s", 10.0, low=0.1, high=300, unit="s"),
+        users=_influx_users(i, env),
     )
     if "@" in influx.url.split("//", 1)[-1].split("/", 1)[0]:
         i.fail(
@@ -466,6 +497,31 @@ def _influxdb(top: inputs.Node, env: dict[str, str] | None) -> InfluxConfig:
         i.refuse("url", influx.url, "http(s)://…")
     i.done()
     return influx
+
+
+def _influx_users(i: inputs.Node, env: dict[str, str] | None) -> dict[str, InfluxUser]:
+    """`influxdb.users`: per role, `username` with `password_env`/`password_file`, or
+    `token_env`/`token_file`. A role left out uses `influxdb.username` (or its token)."""
+    users = {}
+    node = i.child("users", required=False)
+    for role in node.data:
+        if role not in INFLUX_ROLES:
+            node.fail(f"not a role; expected {', '.join(INFLUX_ROLES)}", str(role))
+    for role in INFLUX_ROLES:
+        if not node.has(role):
+            continue
+        u = node.child(role)
+        user = InfluxUser(u.text("username", None), _secret(u, "password", env), None)
+        user = dataclasses.replace(user, token=_secret(u, "token", env))
+        if user.username is None and not u.has("token_env") and not u.has("token_file"):
+            u.fail(
+                "missing; give username (with password_env or password_file) or token_env",
+                "username",
+            )
+        u.done()
+        users[role] = user
+    node.done()
+    return users
 
 
 def _ingest(top: inputs.Node, base: Path) -> IngestConfig:

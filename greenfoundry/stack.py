@@ -1,9 +1,26 @@
-"""A local Mosquitto + InfluxDB stack, with authentication on, for the demo and the tests.
+"""A local Mosquitto + InfluxDB stack, with authentication and least privilege, for the demo and
+the tests.
 
-`greenfoundry stack up --dir DIR` starts both servers as local processes with their data under DIR,
-waits until each answers with credentials, and writes `DIR/stack.json` (mode 0600) with the
-endpoints and the credentials a client needs. The same code backs the pytest fixtures, so every
-test that crosses MQTT or InfluxDB talks to the real servers.
+`greenfoundry stack up --dir DIR` starts both servers as local processes with their data under
+DIR (mode 0700), waits until each answers with credentials, and writes `DIR/stack.json` (mode
+0600) with the endpoints and each role's credentials. The same code backs the pytest fixtures,
+so every test that crosses MQTT or InfluxDB talks to the real servers.
+
+Accounts, one per role (stack.json `mqtt.accounts`, `influxdb.users`):
+
+- Mosquitto runs the dynamic security plugin (Debian's 2.0.11 ships it). Unlike an `acl_file`,
+  which grants every SUBSCRIBE and only filters at delivery (a device in the ingest's share group
+  then takes its share of the stream into nowhere), the plugin refuses a subscription it does not
+  allow, and it can bind an account to one client id. Roles: `ingest` subscribes to the plants'
+  topics (plain or in a share group) and reads `$SYS/broker/#`, and may not publish; a plant's
+  devices (`plant-<id>`) publish under `<topic_root>/<id>/#` only and subscribe to nothing;
+  `admin` only manages the plugin (`$CONTROL/dynamic-security/#`); `operator` is the stack
+  owner's tool account (tests that both publish and read, `mosquitto_sub`): no component uses it.
+  Every device account is bound to its own client id, so no device can connect with the ingest's
+  client id and wipe its queued session (the plugin binds an account to an id, not an id to an
+  account: an unbound account may use any id).
+- InfluxDB: `admin` (set-up only), `ingest` (WRITE on the database), `metrics` (ALL: it reads
+  readings and writes rollups), `reader` (READ: status, dashboards, the demo).
 
 Ports are free ports picked at the first start (or given), then kept in stack.json, so a server
 restarted in a test comes back where its clients expect it. Passwords are random per stack and
@@ -15,6 +32,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -22,9 +40,10 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable
-from contextlib import closing
+from contextlib import closing, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,18 +54,47 @@ from greenfoundry.errors import StackError, StoreError
 if TYPE_CHECKING:  # imported when used: `stack` commands do not need pandas
     from greenfoundry.store import InfluxStore
 
-MQTT_USER = "greenfoundry"
-INFLUX_ADMIN = "admin"
+TOPIC_ROOT = "gf/v1"
 INFLUX_DATABASE = "greenfoundry"
 START_TIMEOUT_S = 60.0
+DYNSEC_PLUGIN = "mosquitto_dynamic_security.so"
+DYNSEC_TOPIC = "$CONTROL/dynamic-security/v1"
+
+MQTT_ROLES = ("admin", "ingest", "operator")  # device accounts are made per plant
+INFLUX_ROLES = ("admin", "ingest", "metrics", "reader")
+# What each InfluxDB role may do on the plant's database (InfluxQL GRANT).
+INFLUX_GRANTS = {"ingest": "WRITE", "metrics": "ALL", "reader": "READ"}
+
+# Broker limits (see README, "Delivery guarantees"). A save of the persistence file blocks the
+# broker for a time that grows with what is queued (about 0.2 s for 200,000 messages here), so
+# the interval is short but time-based: saving on every change would cost a save per message.
+AUTOSAVE_INTERVAL_S = 1
+# A persistent session's queue while its ingest is away: the outage it survives is
+# MAX_QUEUED_MESSAGES / the plant's message rate (1,000,000 at 1,000 messages/s: 16 min). Past
+# either limit Mosquitto drops new messages for that session, after acknowledging them.
+MAX_QUEUED_MESSAGES = 1_000_000
+MAX_QUEUED_BYTES = 1024 * 2**20  # payload bytes
+# Room for the fixed header, the topic and the properties on top of the payload limit.
+PACKET_OVERHEAD_BYTES = 4096
 
 # Debian package that provides each binary; the stack installs it when it can.
-PACKAGES = {"mosquitto": "mosquitto", "influxd": "influxdb"}
+PACKAGES = {"mosquitto": "mosquitto", "influxd": "influxdb", "openssl": "openssl"}
+
+
+@dataclass(frozen=True)
+class Account:
+    username: str
+    password: str = dataclasses.field(repr=False)
 
 
 @dataclass(frozen=True)
 class StackInfo:
-    """What a client needs to reach the local stack. Printing it never shows the passwords."""
+    """What a client needs to reach the local stack. Printing it never shows the passwords.
+
+    `mqtt_username`/`mqtt_password` are the operator account and `influx_username`/
+    `influx_password` the InfluxDB admin (for tests and tools); components take their role's
+    account from `mqtt_account(role)` / `influx_account(role)`, or a plant's device account from
+    `device_account(...)`."""
 
     dir: Path
     mqtt_host: str
@@ -58,6 +106,36 @@ class StackInfo:
     influx_password: str = dataclasses.field(default="", repr=False)
     influx_database: str = INFLUX_DATABASE
     influx_rpc_port: int = 0
+    mqtt_tls_port: int = 0  # 0: no TLS listener
+    tls_dir: Path | None = None  # ca.crt, client.crt, client.key when the TLS listener runs
+    mqtt_accounts: dict = dataclasses.field(default_factory=dict, repr=False)
+    influx_users: dict = dataclasses.field(default_factory=dict, repr=False)
+    device_secret: str = dataclasses.field(default="", repr=False)
+    topic_root: str = TOPIC_ROOT
+
+    def mqtt_account(self, role: str) -> Account:
+        if role not in self.mqtt_accounts:
+            raise StackError(f"the stack has no MQTT account for role {role!r}")
+        return Account(**self.mqtt_accounts[role])
+
+    def influx_account(self, role: str) -> Account:
+        if role not in self.influx_users:
+            raise StackError(f"the stack has no InfluxDB user for role {role!r}")
+        return Account(**self.influx_users[role])
+
+    def device_account(
+        self, plant_id: str, client_id: str | None = None, *, bind: bool = True
+    ) -> Account:
+        """The account of a device of `plant_id` that connects as `client_id` (default
+        `dev-<plant>`; the account's username), created at the broker when new. It may publish
+        under the plant's topics only, and, bound, connect with that client id only.
+
+        Its password is derived from the stack's device secret, so any holder of stack.json
+        gets the same account without stack.json being rewritten."""
+        name = client_id or f"dev-{plant_id}"
+        password = hmac.new(self.device_secret.encode(), name.encode(), "sha256").hexdigest()
+        _ensure_device(self, plant_id, name, password, bind=bind)
+        return Account(name, password)
 
 
 def free_port() -> int:
@@ -152,6 +230,189 @@ def mosquitto_password_line(username: str, password: str) -> str:
     return f"{username}:$7$101${b64(salt).decode()}${b64(digest).decode()}\n"
 
 
+def _port_taken(port: int) -> bool:
+    """True if something listens on 127.0.0.1:`port` (or it cannot be bound). SO_REUSEADDR, as
+    the servers themselves set it, so a port in TIME_WAIT after our own server stopped is free."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def _pbkdf2(password: str) -> tuple[str, str]:
+    """(salt, hash) in base64, PBKDF2-SHA512 with 101 iterations: what Mosquitto 2.0 writes in
+    its password file and the dynamic security plugin's file."""
+    salt = os.urandom(12)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, 101)
+    return base64.b64encode(salt).decode(), base64.b64encode(digest).decode()
+
+
+def _acl(acltype: str, topic: str) -> dict:
+    return {"acltype": acltype, "topic": topic, "priority": 0, "allow": True}
+
+
+def _device_role(plant_id: str, topic_root: str) -> dict:
+    return {
+        "rolename": f"plant-{plant_id}",
+        "acls": [_acl("publishClientSend", f"{topic_root}/{plant_id}/#")],
+    }
+
+
+def dynsec_config(accounts: dict, topic_root: str) -> dict:
+    """The dynamic security plugin's first configuration: the roles, and one client per role.
+    Default access: nothing, so a role gets only what it lists."""
+    everything = f"{topic_root}/#"
+    roles = [
+        {
+            "rolename": "admin",
+            "acls": [
+                _acl("publishClientSend", "$CONTROL/dynamic-security/#"),
+                _acl("subscribePattern", "$CONTROL/dynamic-security/#"),
+                _acl("publishClientReceive", "$CONTROL/dynamic-security/#"),
+            ],
+        },
+        {
+            "rolename": "ingest",
+            "acls": [
+                _acl("subscribePattern", everything),
+                _acl("subscribePattern", f"$share/+/{everything}"),
+                _acl("publishClientReceive", everything),
+                _acl("subscribePattern", "$SYS/broker/#"),
+                _acl("publishClientReceive", "$SYS/broker/#"),
+            ],
+        },
+        {
+            "rolename": "operator",
+            "acls": [
+                _acl("publishClientSend", everything),
+                _acl("subscribePattern", everything),
+                _acl("publishClientReceive", everything),
+                _acl("subscribePattern", "$SYS/#"),
+                _acl("publishClientReceive", "$SYS/#"),
+            ],
+        },
+    ]
+    clients = []
+    for role, acc in accounts.items():
+        salt, digest = _pbkdf2(acc["password"])
+        clients.append(
+            {
+                "username": acc["username"],
+                "salt": salt,
+                "password": digest,
+                "iterations": 101,
+                "roles": [{"rolename": role}],
+            }
+        )
+    return {
+        "defaultACLAccess": {
+            "publishClientSend": False,
+            "publishClientReceive": False,
+            "subscribe": False,
+            "unsubscribe": True,
+        },
+        "clients": clients,
+        "roles": roles,
+        "groups": [],
+    }
+
+
+def _ensure_device(
+    info: StackInfo, plant_id: str, username: str, password: str, *, bind: bool
+) -> None:
+    """Create the plant's device role and this device's account (bound to its client id) at the
+    broker, through the plugin's control topic as the stack's admin. Idempotent."""
+    admin = info.mqtt_account("admin")
+    commands = [
+        {"command": "createRole", **_device_role(plant_id, info.topic_root)},
+        {
+            "command": "createClient",
+            "username": username,
+            "password": password,
+            "roles": [{"rolename": f"plant-{plant_id}"}],
+            **({"clientid": username} if bind else {}),
+        },
+    ]
+    answers = _dynsec_call(info, admin, commands)
+    for cmd, answer in zip(commands, answers, strict=True):
+        error = answer.get("error")
+        if error and "already exists" not in error:
+            raise StackError(f"mosquitto: {cmd['command']} for plant {plant_id!r}: {error}")
+
+
+def _dynsec_call(info: StackInfo, admin: Account, commands: list[dict]) -> list[dict]:
+    done = threading.Event()
+    answer: dict = {}
+
+    def on_connect(client, userdata, flags, reason_code, properties):
+        if reason_code.is_failure:
+            answer["error"] = f"the admin account was refused ({reason_code})"
+            done.set()
+        else:
+            client.subscribe(f"{DYNSEC_TOPIC}/response", qos=1)
+
+    def on_subscribe(client, userdata, mid, reason_codes, properties):
+        if reason_codes[0].is_failure:
+            answer["error"] = "the admin account may not read the plugin's answers"
+            done.set()
+        else:
+            client.publish(DYNSEC_TOPIC, json.dumps({"commands": commands}), qos=1)
+
+    def on_message(client, userdata, msg):
+        answer.update(json.loads(msg.payload))
+        done.set()
+
+    client = mqtt.make_client("", admin.username, admin.password)
+    client.on_connect, client.on_subscribe, client.on_message = on_connect, on_subscribe, on_message
+    try:
+        client.connect(info.mqtt_host, info.mqtt_port, keepalive=10, clean_start=True)
+    except OSError as exc:
+        raise StackError(f"mosquitto on port {info.mqtt_port} unreachable: {exc}") from None
+    client.loop_start()
+    try:
+        if not done.wait(10):
+            raise StackError("mosquitto: no answer from the dynamic security plugin in 10 s")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    if "error" in answer:
+        raise StackError(f"mosquitto: {answer['error']}")
+    return answer.get("responses", [])
+
+
+def make_certificates(directory: Path) -> None:
+    """A CA, a server certificate for 127.0.0.1 and localhost, and a client certificate, made
+    with openssl into `directory` (keys 0600). Kept across restarts; made once."""
+    if (directory / "client.crt").exists():
+        return
+    openssl = find_binary("openssl")
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    def run(*args: str) -> None:
+        proc = subprocess.run(
+            [openssl, *args], cwd=directory, capture_output=True, text=True, umask=0o077
+        )
+        if proc.returncode:
+            raise StackError(f"openssl {args[0]} failed: {proc.stderr.strip()[-300:]}")
+
+    days = "3650"
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
+        "-days", days, "-subj", "/CN=greenfoundry local stack CA")  # fmt: skip
+    _write_private(
+        directory / "server.ext",
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
+    )
+    _write_private(directory / "client.ext", "extendedKeyUsage=clientAuth\n")
+    for name, cn in (("server", "localhost"), ("client", "gf-ingest")):
+        run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out",
+            f"{name}.csr", "-subj", f"/CN={cn}")  # fmt: skip
+        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", f"{name}.crt", "-days", days, "-extfile", f"{name}.ext")  # fmt: skip
+
+
 class LocalStack:
     """Mosquitto and InfluxDB under one directory. Start, stop and restart each on its own."""
 
@@ -161,6 +422,9 @@ class LocalStack:
         *,
         mqtt_port: int | None = None,
         influx_port: int | None = None,
+        tls: bool = False,
+        tls_port: int | None = None,
+        max_payload_bytes: int | None = None,
     ):
         self.dir = Path(directory).resolve()
         self.state_file = self.dir / "stack.json"
@@ -170,40 +434,59 @@ class LocalStack:
             self.state["mqtt"]["port"] = mqtt_port
         if influx_port:
             self.state["influxdb"]["port"] = influx_port
+        if tls or tls_port:
+            self.state["mqtt"]["tls_port"] = tls_port or self.state["mqtt"].get("tls_port") or 0
+            self.state["mqtt"]["tls"] = True
+        if max_payload_bytes:
+            self.state["mqtt"]["max_payload_bytes"] = max_payload_bytes
 
     # ---- state --------------------------------------------------------------------------
 
     def _load_state(self) -> dict:
-        if self.state_file.exists():
-            return json.loads(self.state_file.read_text())
-        return {
-            "mqtt": {
-                "host": "127.0.0.1",
-                "port": None,
-                "username": MQTT_USER,
-                "password": secrets.token_urlsafe(18),
-            },
-            "influxdb": {
-                "port": None,
-                "rpc_port": None,
-                "username": INFLUX_ADMIN,
-                "password": secrets.token_urlsafe(18),
-                "database": INFLUX_DATABASE,
-            },
-            "pids": {},
-        }
+        state = json.loads(self.state_file.read_text()) if self.state_file.exists() else {}
+        m = state.setdefault("mqtt", {"host": "127.0.0.1", "port": None})
+        i = state.setdefault("influxdb", {"port": None, "rpc_port": None})
+        i.setdefault("database", INFLUX_DATABASE)
+        state.setdefault("pids", {})
+        m.setdefault("topic_root", TOPIC_ROOT)
+        m.setdefault("device_secret", secrets.token_urlsafe(24))
+        m.setdefault("max_payload_bytes", _default_max_payload_bytes())
+        accounts = m.setdefault("accounts", {})
+        for role in MQTT_ROLES:
+            accounts.setdefault(
+                role, {"username": f"gf-{role}", "password": secrets.token_urlsafe(18)}
+            )
+        users = i.setdefault("users", {})
+        for role in INFLUX_ROLES:
+            users.setdefault(
+                role, {"username": f"gf-{role}", "password": secrets.token_urlsafe(18)}
+            )
+        # The plain fields every client read before there were roles: operator and admin.
+        m["username"], m["password"] = (
+            accounts["operator"]["username"],
+            accounts["operator"]["password"],
+        )
+        i["username"], i["password"] = users["admin"]["username"], users["admin"]["password"]
+        return state
 
     def _save_state(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self._make_dir(self.dir)
         tmp = self.state_file.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             json.dump(self.state, fh, indent=2)
         os.replace(tmp, self.state_file)
 
+    @staticmethod
+    def _make_dir(path: Path) -> None:
+        """A directory only its owner can enter (raw payloads and credentials live below)."""
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(path, 0o700)
+
     @property
     def info(self) -> StackInfo:
         m, i = self.state["mqtt"], self.state["influxdb"]
+        tls = bool(m.get("tls"))
         return StackInfo(
             dir=self.dir,
             mqtt_host=m["host"],
@@ -215,14 +498,52 @@ class LocalStack:
             influx_password=i["password"],
             influx_database=i["database"],
             influx_rpc_port=i["rpc_port"] or 0,
+            mqtt_tls_port=(m.get("tls_port") or 0) if tls else 0,
+            tls_dir=self.dir / "mosquitto" / "tls" if tls else None,
+            mqtt_accounts=m["accounts"],
+            influx_users=i["users"],
+            device_secret=m["device_secret"],
+            topic_root=m["topic_root"],
         )
 
     # ---- whole stack --------------------------------------------------------------------
 
     def up(self) -> StackInfo:
-        self.start_mosquitto()
-        self.start_influxdb()
+        """Start both servers. Ports are checked first, and a server this call started is
+        stopped again when the other cannot start: nothing is left running half-way."""
+        self._check_ports()
+        started = []
+        try:
+            for name, start in (
+                ("mosquitto", self.start_mosquitto),
+                ("influxd", self.start_influxdb),
+            ):
+                if not self._running(name):
+                    started.append(name)
+                start()
+        except BaseException:
+            for name in reversed(started):
+                with suppress(StackError):
+                    self._stop(name)
+            raise
         return self.info
+
+    def _check_ports(self) -> None:
+        m, i = self.state["mqtt"], self.state["influxdb"]
+        wanted = []
+        if not self._running("mosquitto"):
+            wanted += [(m["port"], "MQTT", "--mqtt-port")]
+            if m.get("tls"):
+                wanted += [(m.get("tls_port"), "MQTT over TLS", "--tls-port")]
+        if not self._running("influxd"):
+            wanted += [
+                (i["port"], "InfluxDB HTTP", "--influx-port"),
+                (i["rpc_port"], "InfluxDB RPC", None),
+            ]
+        for port, what, option in wanted:
+            if port and _port_taken(port):
+                hint = f"; choose another with {option}" if option else ""
+                raise StackError(f"port {port} ({what}) is already in use by another program{hint}")
 
     def down(self) -> None:
         errors = []
@@ -254,53 +575,84 @@ class LocalStack:
 
     # ---- Mosquitto ----------------------------------------------------------------------
 
+    def mosquitto_conf(self) -> str:
+        """The broker's config (also what `docker/mosquitto/mosquitto.conf` mirrors)."""
+        m = self.state["mqtt"]
+        base = self.dir / "mosquitto"
+        payload = int(m["max_payload_bytes"])
+        lines = [
+            "# Written by greenfoundry stack; regenerated at every start.",
+            "per_listener_settings false",
+            f"listener {m['port']} 127.0.0.1",
+        ]
+        if m.get("tls"):
+            tls = base / "tls"
+            lines += [
+                f"listener {m['tls_port']} 127.0.0.1",
+                f"cafile {tls / 'ca.crt'}",
+                f"certfile {tls / 'server.crt'}",
+                f"keyfile {tls / 'server.key'}",
+                "require_certificate true",
+                "tls_version tlsv1.2",
+            ]
+        lines += [
+            "allow_anonymous false",
+            f"plugin {_dynsec_plugin()}",
+            f"plugin_opt_config_file {base / 'dynsec.json'}",
+            # Persistence on: a restart keeps persistent sessions and their queues. A crash
+            # loses what arrived since the last save: at most AUTOSAVE_INTERVAL_S of traffic.
+            "persistence true",
+            f"persistence_location {base / 'data'}/",
+            f"autosave_interval {AUTOSAVE_INTERVAL_S}",
+            "autosave_on_changes false",
+            f"max_queued_messages {MAX_QUEUED_MESSAGES}",
+            f"max_queued_bytes {MAX_QUEUED_BYTES}",
+            # The ingest's payload limit at the broker: a larger publish is refused (MQTT v5:
+            # PUBACK "packet too large"), a packet with no room for it disconnected.
+            f"message_size_limit {payload}",
+            f"max_packet_size {payload + PACKET_OVERHEAD_BYTES}",
+            # No broker-side cap on QoS 1 messages in flight: the ingest's MQTT v5 receive
+            # maximum bounds it, so acknowledgements can be batched with the durable write.
+            "max_inflight_messages 0",
+            f"log_dest file {base / 'mosquitto.log'}",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            "connection_messages false",
+            f"user {_current_user()}",
+            "",
+        ]
+        return "\n".join(lines)
+
     def start_mosquitto(self) -> None:
         if self._running("mosquitto"):
             return
         binary = find_binary("mosquitto")
         m = self.state["mqtt"]
         m["port"] = m["port"] or free_port()
+        if m.get("tls"):
+            m["tls_port"] = m.get("tls_port") or free_port()
         base = self.dir / "mosquitto"
-        (base / "data").mkdir(parents=True, exist_ok=True)
-        passwd = base / "passwd"
-        fd = os.open(passwd, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(mosquitto_password_line(m["username"], m["password"]))
+        self._make_dir(self.dir)
+        self._make_dir(base)
+        self._make_dir(base / "data")
+        if m.get("tls"):
+            make_certificates(base / "tls")
+        dynsec = base / "dynsec.json"
+        if not dynsec.exists():  # the plugin owns it afterwards (device accounts are added)
+            fd = os.open(dynsec, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                json.dump(dynsec_config(m["accounts"], m["topic_root"]), fh, indent=1)
         log = base / "mosquitto.log"
         conf = base / "mosquitto.conf"
-        conf.write_text(
-            "\n".join(
-                [
-                    "# Written by greenfoundry stack; regenerated at every start.",
-                    f"listener {m['port']} 127.0.0.1",
-                    "allow_anonymous false",
-                    f"password_file {passwd}",
-                    # Persistence on: a graceful restart keeps persistent sessions and their queues.
-                    "persistence true",
-                    f"persistence_location {base / 'data'}/",
-                    "autosave_interval 5",
-                    # A persistent session's queue must hold a long ingest outage at plant rates.
-                    "max_queued_messages 2000000",
-                    "max_queued_bytes 0",
-                    # No broker-side cap on QoS 1 messages in flight: the ingest's MQTT v5 receive
-                    # maximum bounds it, so acknowledgements can be batched with the durable write.
-                    "max_inflight_messages 0",
-                    f"log_dest file {log}",
-                    "log_type error",
-                    "log_type warning",
-                    "log_type notice",
-                    "connection_messages false",
-                    f"user {_current_user()}",
-                    "",
-                ]
-            )
-        )
+        _write_private(conf, self.mosquitto_conf())
         proc = subprocess.Popen(
             [binary, "-c", str(conf)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
+            umask=0o077,  # its log, persistence file and the plugin's file: owner only
         )
         self._procs["mosquitto"] = proc
         self.state["pids"]["mosquitto"] = proc.pid
@@ -325,6 +677,14 @@ class LocalStack:
     def stop_mosquitto(self) -> None:
         self._stop("mosquitto")
 
+    def kill_mosquitto(self) -> None:
+        """SIGKILL the broker: a crash, with no final save."""
+        pid = self.state.get("pids", {}).get("mosquitto")
+        if pid and _pid_alive(pid, "mosquitto"):
+            os.kill(pid, signal.SIGKILL)
+            wait_until(lambda: not _pid_alive(pid, "mosquitto"), 10, "killing mosquitto")
+        self._stop("mosquitto")
+
     # ---- InfluxDB -----------------------------------------------------------------------
 
     def start_influxdb(self) -> None:
@@ -335,10 +695,13 @@ class LocalStack:
         i["port"] = i["port"] or free_port()
         i["rpc_port"] = i["rpc_port"] or free_port()
         base = self.dir / "influxdb"
+        self._make_dir(self.dir)
+        self._make_dir(base)
         for sub in ("meta", "data", "wal"):
-            (base / sub).mkdir(parents=True, exist_ok=True)
+            self._make_dir(base / sub)
         conf = base / "influxdb.conf"
-        conf.write_text(
+        _write_private(
+            conf,
             "\n".join(
                 [
                     "# Written by greenfoundry stack; regenerated at every start.",
@@ -364,16 +727,18 @@ class LocalStack:
                     '  level = "warn"',
                     "",
                 ]
-            )
+            ),
         )
         log = base / "influxd.log"
-        with open(log, "ab") as fh:
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "ab") as fh:
             proc = subprocess.Popen(
                 [binary, "-config", str(conf)],
                 stdin=subprocess.DEVNULL,
                 stdout=fh,
                 stderr=fh,
                 start_new_session=True,
+                umask=0o077,  # influxd makes meta.db 0644 and its shards 0755 otherwise
             )
         self._procs["influxd"] = proc
         self.state["pids"]["influxd"] = proc.pid
@@ -402,7 +767,8 @@ class LocalStack:
             return store.ping() is not None
 
     def _influx_bootstrap(self) -> None:
-        """Create the admin user (allowed without auth while no user exists) and the database."""
+        """Create the admin user (allowed without auth while no user exists), the database, and
+        one user per role with only its grant on that database."""
         from greenfoundry.store import quote_ident, quote_string
 
         i = self.state["influxdb"]
@@ -423,9 +789,26 @@ class LocalStack:
                     ) from None
             try:
                 admin.create_database()
+                existing = {
+                    row[0]
+                    for r in admin.query_raw("SHOW USERS", database="")
+                    for s in r.get("series", [])
+                    for row in s.get("values", [])
+                }
+                db = quote_ident(i["database"])
+                for role, grant in INFLUX_GRANTS.items():
+                    user = i["users"][role]
+                    name = quote_ident(user["username"])
+                    if user["username"] not in existing:
+                        admin.query_raw(
+                            f"CREATE USER {name} WITH PASSWORD {quote_string(user['password'])}",
+                            database="",
+                        )
+                    admin.query_raw(f"GRANT {grant} ON {db} TO {name}", database="")
             except StoreError as exc:
                 raise StackError(
-                    f"influxd: could not create the database {i['database']!r}: {exc}"
+                    f"influxd: could not set up the database {i['database']!r} and its users: "
+                    f"{_without(exc, i)}"
                 ) from None
 
     def stop_influxdb(self) -> None:
@@ -456,22 +839,62 @@ class LocalStack:
             self._save_state()
 
 
+def _without(exc: Exception, influx_state: dict) -> str:
+    """An error's text with every password of the stack blanked out."""
+    text = str(exc)
+    for user in influx_state["users"].values():
+        text = text.replace(user["password"], "***")
+    return text
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write `text` to `path`, readable by its owner only (mode 0600, also when it existed)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+
+
 def _current_user() -> str:
     import pwd
 
     return pwd.getpwuid(os.geteuid()).pw_name
 
 
-def store_for(info: StackInfo, database: str | None = None):
-    """An InfluxStore on the stack's InfluxDB, with its admin credentials."""
+def _dynsec_plugin() -> str:
+    for d in ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib", "/usr/lib64"):
+        path = Path(d) / DYNSEC_PLUGIN
+        if path.exists():
+            return str(path)
+    raise StackError(
+        f"mosquitto's dynamic security plugin ({DYNSEC_PLUGIN}) is not installed: it comes "
+        "with Debian's mosquitto package from 2.0"
+    )
+
+
+def _default_max_payload_bytes() -> int:
+    """The demo plant's `ingest.max_payload_bytes`: the broker refuses what the ingest would."""
+    from greenfoundry import plant
+    from greenfoundry.config import plant_file
+
+    return plant.load(plant_file(), resolve_secrets=False).ingest.max_payload_bytes
+
+
+def store_for(info: StackInfo, database: str | None = None, *, role: str = "admin"):
+    """An InfluxStore on the stack's InfluxDB as `role`'s user (admin: set-up and tests only)."""
     from greenfoundry.store import InfluxStore, StoreSettings
 
+    user = (
+        info.influx_account(role)
+        if info.influx_users
+        else Account(info.influx_username, info.influx_password)
+    )
     return InfluxStore(
         StoreSettings(
             url=info.influx_url,
             database=database or info.influx_database,
-            username=info.influx_username,
-            password=info.influx_password,
+            username=user.username,
+            password=user.password,
         )
     )
 
@@ -485,28 +908,51 @@ def load_stack_info(stack_dir: str | os.PathLike) -> StackInfo:
     return LocalStack(stack_dir).info
 
 
-def apply_stack(cfg, stack_dir: str | os.PathLike):
-    """A copy of the plant config `cfg` pointed at the local stack in `stack_dir`."""
-    from greenfoundry.plant import Secret
+def apply_stack(cfg, stack_dir: str | os.PathLike, *, role: str | None = None):
+    """A copy of the plant config `cfg` pointed at the local stack in `stack_dir`, with the
+    credentials of `role`:
+
+    - "ingest": the ingest's MQTT account;
+    - "device": the account `gf-sim-<plant>` of a device of the plant, for the simulator. It is
+      not bound to a client id, because the simulator picks a fresh one per run;
+    - None: the operator's MQTT account (tools and tests that both publish and subscribe).
+
+    InfluxDB: every role's user (`influxdb.users`), so `InfluxStore.from_config(cfg.influxdb,
+    role=...)` picks each component's own; a caller that names no role gets the metrics user.
+    """
+    from greenfoundry.plant import InfluxUser, Secret
 
     info = load_stack_info(stack_dir)
     src = f"file:{Path(stack_dir) / 'stack.json'}"
-    mqtt = dataclasses.replace(
+    if role == "device":
+        account = info.device_account(cfg.plant.id, f"gf-sim-{cfg.plant.id}", bind=False)
+    elif role in (None, "operator"):
+        account = info.mqtt_account("operator")
+    else:
+        account = info.mqtt_account(role)
+    mqtt_cfg = dataclasses.replace(
         cfg.mqtt,
         host=info.mqtt_host,
         port=info.mqtt_port,
-        username=info.mqtt_username,
-        password=Secret(src, info.mqtt_password),
+        username=account.username,
+        password=Secret(src, account.password),
     )
+    users = {
+        r: InfluxUser(u.username, Secret(src, u.password), None)
+        for r in INFLUX_GRANTS
+        for u in [info.influx_account(r)]
+    }
     influx = dataclasses.replace(
         cfg.influxdb,
         url=info.influx_url,
         database=info.influx_database,
-        username=info.influx_username,
-        password=Secret(src, info.influx_password),
+        # For a component that does not name its role yet: read and write, never admin.
+        username=users["metrics"].username,
+        password=users["metrics"].password,
         token=None,
+        users=users,
     )
-    return dataclasses.replace(cfg, mqtt=mqtt, influxdb=influx)
+    return dataclasses.replace(cfg, mqtt=mqtt_cfg, influxdb=influx)
 
 
 # ---- CLI ------------------------------------------------------------------------------------

@@ -102,15 +102,18 @@ class InfluxStore:
         return f"InfluxStore({self.settings.url!r}, database={self.settings.database!r})"
 
     @classmethod
-    def from_config(cls, influx) -> InfluxStore:
-        """From a `greenfoundry.plant.InfluxConfig`."""
+    def from_config(cls, influx, role: str | None = None) -> InfluxStore:
+        """From a `greenfoundry.plant.InfluxConfig`, as `role`'s user: "ingest" (write-only),
+        "metrics" (read and write) or "reader" (read-only); its `influxdb.users.<role>`, else
+        the config's one `username`. The one way a component gets its store."""
+        user = influx.user(role)
         return cls(
             StoreSettings(
                 url=influx.url,
                 database=influx.database,
-                username=influx.username,
-                password=influx.password.value if influx.password else None,
-                token=influx.token.value if influx.token else None,
+                username=user.username,
+                password=user.password.value if user.password else None,
+                token=user.token.value if user.token else None,
                 retention_policy=influx.retention_policy,
                 timeout_s=influx.timeout_s,
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,9 +21,19 @@ EXAMPLE = yaml.safe_load(plant_file().read_text())
 ALL_TIME = {"start_ns": 0, "end_ns": 4_102_444_800 * 10**9}
 
 
-def plant_config(tmp_path: Path, stack: StackInfo, plant_id: str, **ingest) -> plant.PlantConfig:
+def default_role() -> str:
+    """The MQTT role of a test's plant config: the simulator's tests publish as a device of the
+    plant; every other test runs an ingest with it. (pytest names the running test in
+    PYTEST_CURRENT_TEST.)"""
+    current = os.environ.get("PYTEST_CURRENT_TEST", "")
+    return "device" if current.startswith("tests/sim/") else "ingest"
+
+
+def plant_config(
+    tmp_path: Path, stack: StackInfo, plant_id: str, *, role: str | None = None, **ingest
+) -> plant.PlantConfig:
     """The example plant under another id, its spool and dead letters in tmp_path, and the
-    stack's endpoints and credentials."""
+    stack's endpoints with the credentials of `role` (default: `default_role()`)."""
     raw = copy.deepcopy(EXAMPLE)
     raw["plant"]["id"] = plant_id
     raw["mqtt"]["client_id"] = f"gf-ingest-{plant_id}"
@@ -38,11 +49,13 @@ def plant_config(tmp_path: Path, stack: StackInfo, plant_id: str, **ingest) -> p
     path = tmp_path / f"{plant_id}.yaml"
     path.write_text(yaml.safe_dump(raw))
     env = {"GF_MQTT_PASSWORD": "unused", "GF_INFLUX_PASSWORD": "unused"}
-    return apply_stack(plant.load(path, env=env), stack.dir)
+    return apply_stack(plant.load(path, env=env), stack.dir, role=role or default_role())
 
 
-def store(stack: StackInfo) -> InfluxStore:
-    return store_for(stack)
+def store(stack: StackInfo, role: str = "admin") -> InfluxStore:
+    """The test's own view of InfluxDB: the admin by default (tests read what the components
+    wrote, and some create retention policies)."""
+    return store_for(stack, role=role)
 
 
 def wait_for(
@@ -73,12 +86,22 @@ def count(st: InfluxStore, measurement: str, plant_id: str, field: str = "value"
 
 class Publisher:
     """A paho QoS 1 publisher with a persistent session, so messages it has not yet had
-    acknowledged survive a broker restart (paho resends them when the session resumes)."""
+    acknowledged survive a broker restart (paho resends them when the session resumes).
 
-    def __init__(self, stack: StackInfo, client_id: str):
+    With `plant` it is a device of that plant: its own account, bound to `client_id`, that may
+    publish under the plant's topics only. Without, it uses the stack's operator account, for
+    tests that must put on the wire what no device may (the ingest's refusals of a topic of
+    another plant, which the broker's ACL now stops first)."""
+
+    def __init__(self, stack: StackInfo, client_id: str, *, plant: str | None = None):
         from greenfoundry import mqtt
 
-        self.client = mqtt.make_client(client_id, stack.mqtt_username, stack.mqtt_password)
+        if plant is None:
+            username, password = stack.mqtt_username, stack.mqtt_password
+        else:
+            account = stack.device_account(plant, client_id)
+            username, password = account.username, account.password
+        self.client = mqtt.make_client(client_id, username, password)
         self.client.max_inflight_messages_set(1000)
         self.client.max_queued_messages_set(0)
         self.client.reconnect_delay_set(min_delay=0.1, max_delay=1)
@@ -90,11 +113,14 @@ class Publisher:
         )
         self.published = 0
         self.acked = 0
+        self.refused = 0  # PUBACKs with a failure reason code (e.g. "not authorized")
         self.client.on_publish = self._on_publish
         self.client.loop_start()
 
     def _on_publish(self, client, userdata, mid, reason_code, properties):
         self.acked += 1
+        if reason_code.is_failure:
+            self.refused += 1
 
     def publish(self, topic: str, payload: str | bytes) -> None:
         # While the broker is away paho answers "not connected" but keeps a QoS 1 message
