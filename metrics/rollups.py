@@ -22,6 +22,7 @@ these is recomputed from readings for a longer window.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -208,9 +209,14 @@ def c1_finish(
         else:
             temp = Measured(None, 0, 0.0, NO_DATA, ("no tap with a tap_temp_c", *t_lack))
     kw = {"energy_kwh": energy} if furnace.kind == "induction" else {"energy_kgce": energy}
-    return table_c1.furnace_energy_per_t(
+    r = table_c1.furnace_energy_per_t(
         facts, iron_t=iron, tap_temp_c=temp, air_temp=air, min_coverage=min_coverage, **kw
     )
+    refused = [x for x in (p["e_bad"], p["t_bad"]) if x]
+    if refused and r.value is None:
+        # A refused input series is bad input, not an absence of data: say so first.
+        r = dataclasses.replace(r, status=BAD_INPUT, lacking=(*refused, *r.lacking))
+    return r
 
 
 def scorer_tap_temp_c(results: Sequence[table_c1.FurnaceC1], facts: dict, product: str):

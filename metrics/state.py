@@ -90,7 +90,8 @@ class Lock:
 
 
 class State:
-    """The SQLite state (see the module docstring). Not thread-safe: one engine, one thread."""
+    """The SQLite state (see the module docstring). One engine uses it at a time (the
+    service serialises its runs), from whichever thread runs it."""
 
     def __init__(self, state_dir: Path, *, readonly: bool = False):
         self.dir = Path(state_dir)
@@ -100,7 +101,7 @@ class State:
         else:
             if not readonly:
                 self.dir.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, timeout=30)
+            self.db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
             if not readonly:
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
