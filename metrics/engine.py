@@ -55,6 +55,19 @@ AMBIENT = "ambient_temp_c"
 WRITE_BATCH = 5000
 
 
+def _li_floors() -> dict:
+    """Li of each tier by the standard file's policy (clause 5.2.2), read once."""
+    from greenfoundry.scoring.standard import load_standard
+
+    policy = load_standard().li_policy
+    return {
+        1: policy.li_floor(1),
+        2: policy.li_floor(2),
+        3: policy.li_floor(3),
+        "below": policy.li_floor(None),
+    }
+
+
 def _floor_h(ns: int) -> int:
     return ns - ns % NS_PER_H
 
@@ -109,6 +122,8 @@ class Engine:
         )
         self.coke = float(self.m.factors.get("coke_kgce_per_kg", rollups.COKE_KGCE_PER_KG))
         self._air: dict[str, AirTemp] = {}
+        self._years: dict[int, win.Window] = {}
+        self.li_floors = _li_floors()
         self.progress = Progress()
         self.stop = threading.Event()  # set: finish the chunk in progress, then return
         self._check_rules()
@@ -295,8 +310,13 @@ class Engine:
     def air_temp(self, window: win.Window) -> AirTemp:
         """Table C.1 note 4 for ``window``: the site's mean air temperature of the latest
         calendar year complete at the window's end."""
-        year = win.latest_complete("year", window.end, self.tz)
-        return self._air_year(year)
+        # The latest year complete at the window's end: the local year before the one holding
+        # the end instant (windows.latest_complete), cached by that year.
+        y = window.end.tz_convert(self.tz).year - 1
+        if y not in self._years:
+            self._years[y] = win.latest_complete("year", window.end, self.tz)
+            assert self._years[y].label == str(y)
+        return self._air_year(self._years[y])
 
     def _air_year(self, year: win.Window) -> AirTemp:
         if year.label in self._air:
@@ -360,6 +380,7 @@ class Engine:
                 product=self.cfg.plant.product,
                 coke_kgce_per_kg=self.coke,
                 min_coverage=self.m.min_coverage,
+                li_floors=self.li_floors,
             )
             results.append(r)
             p = c1.get(f.id) or rollups.c1_combine([])
@@ -382,7 +403,9 @@ class Engine:
         if results:
             from greenfoundry.metrics.table_c1 import plant_energy_per_t
 
-            pr = plant_energy_per_t(results, min_coverage=self.m.min_coverage)
+            pr = plant_energy_per_t(
+                results, min_coverage=self.m.min_coverage, li_floors=self.li_floors
+            )
             fields = schema.c1_fields(pr)
             dn, t_eq = rollups.scorer_tap_temp_c(results, self.facts, self.cfg.plant.product)
             tw = sum((c1.get(f.id) or {}).get("tw", 0.0) for f in self.cfg.furnaces)

@@ -96,8 +96,10 @@ def c1_hours(readings, hours: Sequence, furnace, *, rollover=None, min_coverage=
         readings.get("tap_temp_c", device=furnace.id), weights, hours
     )
     out = []
-    for i, h in enumerate(hours):
-        e, t, w = energy.iloc[i], taps.iloc[i], temps.iloc[i]
+    rows = zip(
+        energy.to_dict("records"), taps.to_dict("records"), temps.to_dict("records"), strict=True
+    )
+    for h, (e, t, w) in zip(hours, rows, strict=True):
         e_bad = e["lacking"][0] if e["status"] == BAD_INPUT else ""
         t_bad = (t["lacking"][0] if t["status"] == BAD_INPUT else "") or (
             w["lacking"][0] if w["status"] == BAD_INPUT else ""
@@ -152,6 +154,7 @@ def c1_finish(
     product: str,
     coke_kgce_per_kg: float,
     min_coverage: float,
+    li_floors=None,
 ) -> table_c1.FurnaceC1:
     """The furnace's Table C.1 result for ``window`` from its composed partial (None: the engine
     never saw a reading of the window)."""
@@ -210,7 +213,13 @@ def c1_finish(
             temp = Measured(None, 0, 0.0, NO_DATA, ("no tap with a tap_temp_c", *t_lack))
     kw = {"energy_kwh": energy} if furnace.kind == "induction" else {"energy_kgce": energy}
     r = table_c1.furnace_energy_per_t(
-        facts, iron_t=iron, tap_temp_c=temp, air_temp=air, min_coverage=min_coverage, **kw
+        facts,
+        iron_t=iron,
+        tap_temp_c=temp,
+        air_temp=air,
+        min_coverage=min_coverage,
+        li_floors=li_floors,
+        **kw,
     )
     refused = [x for x in (p["e_bad"], p["t_bad"]) if x]
     if refused and r.value is None:
@@ -284,8 +293,7 @@ def air_hours(
     )
     mult = emissions.multiples_of_c(hourly, limit).to_numpy(float)
     out = []
-    for i, h in enumerate(hours):
-        r = hourly.iloc[i]
+    for i, (h, r) in enumerate(zip(hours, hourly.to_dict("records"), strict=True)):
         m = _f(mult[i])
         band = (
             int(emissions._band_of(np.array([m]), emissions.TABLE6_BANDS)[0])

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from greenfoundry.errors import StoreError
@@ -57,46 +56,46 @@ class Fingerprints:
     bad: dict[str, str]
 
 
+def _fp_statement(m: str, plant_id: str, start_ns: int, end_ns: int, with_sum: bool) -> str:
+    w = where({"plant": plant_id}, start_ns=start_ns, end_ns=end_ns)
+    agg = 'COUNT("value") AS c, SUM("value") AS s' if with_sum else 'COUNT("value") AS c'
+    return f"SELECT {agg} FROM {quote_ident(m)} {w} GROUP BY time(1h), * fill(none)"
+
+
 def fingerprints(
     store: InfluxStore, plant_id: str, measurements: Iterable[str], start_ns: int, end_ns: int
 ) -> Fingerprints:
     """The per-(series, UTC hour) fingerprint of every measurement over ``[start_ns, end_ns)``
-    (``GROUP BY time(1h), *``, fill(none): only hours with readings)."""
+    (``GROUP BY time(1h), *``, fill(none): only hours with readings). One request for all
+    measurements; when InfluxDB cannot SUM one of them (a ``value`` that is not a number in
+    some shard), each is asked on its own and that one is fingerprinted by COUNT only."""
+    measurements = tuple(measurements)
     rows: dict[tuple[SeriesKey, int], tuple[int, float | None]] = {}
     bad: dict[str, str] = {}
-    for m in measurements:
-        w = where({"plant": plant_id}, start_ns=start_ns, end_ns=end_ns)
-        q = (
-            f'SELECT COUNT("value") AS c, SUM("value") AS s FROM {quote_ident(m)} {w} '
-            "GROUP BY time(1h), * fill(none)"
-        )
-        try:
-            df = store.query(q)
-        except StoreError as exc:
-            if "unreachable" in str(exc) or "HTTP" in str(exc):
-                raise
-            # A `value` that is not a number (a field-type conflict in this shard): count only.
-            bad[m] = f"{m}: InfluxDB cannot sum its value field ({exc}); not a number"
-            df = store.query(
-                f'SELECT COUNT("value") AS c FROM {quote_ident(m)} {w} GROUP BY time(1h), * '
-                "fill(none)"
-            )
-        if df.empty:
-            continue
-        tags = _tag_columns(df, ("c", "s"))
-        t = df["time"].astype("int64").to_numpy()  # ns
-        c = df["c"].to_numpy()
-        s = df["s"].to_numpy() if "s" in df else np.full(len(df), None)
-        tag_values = [df[k].astype(object).where(df[k].notna(), None).to_list() for k in tags]
-        for i in range(len(df)):
-            key = series_key(
-                m, {k: tag_values[j][i] for j, k in enumerate(tags) if tag_values[j][i]}
-            )
-            sv = s[i]
-            rows[(key, int(t[i]))] = (
-                int(c[i]),
-                None if sv is None or (isinstance(sv, float) and np.isnan(sv)) else float(sv),
-            )
+    q = ";".join(_fp_statement(m, plant_id, start_ns, end_ns, True) for m in measurements)
+    try:
+        results = list(zip(measurements, store.query_raw(q), strict=True))
+    except StoreError as exc:
+        if "query error" not in str(exc):
+            raise
+        results = []
+        for m in measurements:
+            try:
+                r = store.query_raw(_fp_statement(m, plant_id, start_ns, end_ns, True))
+            except StoreError as exc2:
+                if "query error" not in str(exc2):
+                    raise
+                bad[m] = f"{m}: InfluxDB cannot sum its value field ({exc2}); not a number"
+                r = store.query_raw(_fp_statement(m, plant_id, start_ns, end_ns, False))
+            results.append((m, r[0] if r else {}))
+    for m, result in results:
+        for series in result.get("series", []):
+            key = series_key(m, {k: v for k, v in (series.get("tags") or {}).items() if v})
+            cols = series["columns"]
+            ci, si = cols.index("c"), cols.index("s") if "s" in cols else None
+            for v in series.get("values", []):
+                sv = v[si] if si is not None else None
+                rows[(key, int(v[0]))] = (int(v[ci]), None if sv is None else float(sv))
     return Fingerprints(rows, bad)
 
 

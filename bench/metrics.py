@@ -1,0 +1,211 @@
+"""Benchmark of the rollup engine (issue 7): ratios measured in one run on this machine.
+
+Starts its own Mosquitto-less stack (InfluxDB only is used), writes one simulated plant-year
+(2025, the simulator's model `greenfoundry.sim.plant.PlantModel`, the signals the metrics read:
+furnace energy, taps, stack dust, analyser status, air temperature) straight into InfluxDB with
+the store's line protocol, and one month of the same plant under a second plant id, then prints:
+
+1. the per-minute run (`Engine.run_once`, a minute of new readings each) on the plant holding
+   12 months vs the one holding 1 month: median cost, and their ratio (aim ≤ 1.2);
+2. `metrics backfill` of the year (the real command, in a child process): raw readings
+   processed per second against a bare InfluxQL read of the same range in the same chunks
+   (aim ≥ 0.5 of it), and the child's peak RSS (aim < 500 MB);
+3. `metrics indicators --window 2025` + `score` for the year, wall time (aim < 2 s).
+
+Usage: .venv/bin/python bench/metrics.py [--days 365]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import yaml
+
+from greenfoundry import plant
+from greenfoundry.config import plant_file
+from greenfoundry.metrics import source
+from greenfoundry.metrics.engine import CHUNK_H, NS_PER_H, Engine
+from greenfoundry.sim.plant import PlantModel
+from greenfoundry.stack import LocalStack, apply_stack
+from greenfoundry.store import quote_ident, series_key, value_line, where
+
+SIGNALS = {
+    "furnace_energy_kwh",
+    "tap_iron_t",
+    "tap_temp_c",
+    "stack_conc_mg_m3",
+    "stack_analyser_status",
+    "ambient_temp_c",
+}
+START = datetime(2025, 1, 1, tzinfo=timezone.utc)
+
+
+def _config(tmp: Path, stack_dir: Path, plant_id: str):
+    raw = copy.deepcopy(yaml.safe_load(plant_file().read_text()))
+    raw["plant"]["id"] = plant_id
+    raw["signals"] = [s for s in raw["signals"] if s["signal"] in SIGNALS]
+    raw["metrics"] = {"state_dir": f"state-{plant_id}", "history_days": 400}
+    raw["mqtt"].pop("share_group", None)
+    raw["mqtt"].pop("share_members", None)
+    path = tmp / f"{plant_id}.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True))
+    cfg = plant.load(path, resolve_secrets=False)
+    return apply_stack(cfg, stack_dir), path
+
+
+def _write(st, cfg, start: datetime, end: datetime, ids: list[str]) -> int:
+    model = PlantModel(cfg, seed=7)
+    keys: dict = {}
+    batch: dict[str, list[str]] = {i: [] for i in ids}
+    n = 0
+    for e in model.events(start, end):
+        if e.route is None or e.value is None:
+            continue
+        r = e.route
+        ts = e.ts_ms * 1_000_000
+        for pid in ids:
+            k = keys.get((pid, r.key))
+            if k is None:
+                tags = {"plant": pid, "area": r.area, "device": r.device, **dict(r.tags)}
+                k = keys[(pid, r.key)] = series_key(r.signal, tags)
+            batch[pid].append(value_line(k, float(e.value), ts))
+        n += 1
+        if len(batch[ids[0]]) >= 50_000:
+            for pid in ids:
+                st.write_lines(batch[pid])
+                batch[pid] = []
+    for pid in ids:
+        st.write_lines(batch[pid])
+    return n
+
+
+def _per_minute_runs(engine: Engine, st, cfg, now0: datetime, runs: int) -> list[float]:
+    """`runs` runs, each after one more minute of readings has been written."""
+    costs = []
+    for i in range(runs):
+        t = now0 + timedelta(minutes=i)
+        _write(st, cfg, t, t + timedelta(minutes=1), [cfg.plant.id])
+        t0 = time.perf_counter()
+        engine.run_once(now=(t + timedelta(minutes=1)).timestamp())
+        costs.append(time.perf_counter() - t0)
+    return costs
+
+
+def _bare_read(st, plant_id: str, measurements, a: int, b: int) -> tuple[int, float]:
+    n, t0 = 0, time.perf_counter()
+    for c in range(a, b, CHUNK_H * NS_PER_H):
+        e = min(b, c + CHUNK_H * NS_PER_H)
+        for m in measurements:
+            df = st.query(
+                f'SELECT "value" FROM {quote_ident(m)} '
+                f"{where({'plant': plant_id}, start_ns=c, end_ns=e)} GROUP BY *"
+            )
+            n += len(df)
+    return n, time.perf_counter() - t0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--days", type=int, default=365, help="days of the plant-year (default 365)")
+    ap.add_argument("--runs", type=int, default=9, help="per-minute runs per plant (default 9)")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="gf-bench-metrics-"))
+    stack = LocalStack(tmp / "stack")
+    stack.up()
+    try:
+        year_cfg, year_path = _config(tmp, stack.dir, "bench-year")
+        month_cfg, _ = _config(tmp, stack.dir, "bench-month")
+        st = source.store_for_metrics(year_cfg)
+        end = START + timedelta(days=args.days)
+        t0 = time.perf_counter()
+        n = _write(st, year_cfg, START, end - timedelta(days=31), ["bench-year"])
+        n += _write(st, year_cfg, end - timedelta(days=31), end, ["bench-year", "bench-month"])
+        print(f"wrote {n:,} readings of the plant-year ({time.perf_counter() - t0:.0f} s)")
+
+        # 2. backfill of the year by the real command, in a child process.
+        t0 = time.perf_counter()
+        child = subprocess.run(
+            [
+                sys.executable, "-m", "greenfoundry", "metrics", "backfill",
+                "--config", str(year_path), "--stack", str(stack.dir),
+                "--from", f"{START:%Y-%m-%d}", "--to", f"{end:%Y-%m-%d}",
+            ],
+            capture_output=True,
+            text=True,
+        )  # fmt: skip
+        backfill_s = time.perf_counter() - t0
+        if child.returncode:
+            print(child.stderr)
+            return 1
+        summary = child.stdout.strip().splitlines()[-1]
+        rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        readings = int(summary.split(" readings read")[0].rsplit(" ", 1)[-1].replace(",", ""))
+        engine = Engine(year_cfg, store=st)
+        a, b = int(START.timestamp() * 1e9), int(end.timestamp() * 1e9)
+        bare_n, bare_s = _bare_read(st, "bench-year", engine.inputs, a, b)
+        engine.close()
+        rate, bare_rate = readings / backfill_s, bare_n / bare_s
+
+        # 1. the per-minute run, 12 months vs 1 month of history (both reconciled first).
+        costs = {}
+        for cfg in (year_cfg, month_cfg):
+            eng = Engine(cfg, store=st)
+            eng.reconcile(now=end.timestamp())
+            eng.run_once(now=end.timestamp())  # the first run after start walks its cursor
+            costs[cfg.plant.id] = _per_minute_runs(eng, st, cfg, end, args.runs)
+            eng.close()
+        med_y = statistics.median(costs["bench-year"])
+        med_m = statistics.median(costs["bench-month"])
+
+        # 3. indicators + score for the year.
+        out = tmp / "indicators.yaml"
+        evidence = tmp / "evidence.yaml"
+        ev = yaml.safe_load((plant_file().parent / "evidence.yaml").read_text())
+        evidence.write_text(yaml.safe_dump({**ev, "plant": "bench-year"}, allow_unicode=True))
+        t0 = time.perf_counter()
+        for cmd in (
+            ["metrics", "indicators", "--config", str(year_path), "--stack", str(stack.dir),
+             "--window", f"{START:%Y}", "--out", str(out)],
+            ["score", "--config", str(year_path), "--indicators", str(out),
+             "--evidence", str(evidence), "--as-of", "2026-03-31"],
+        ):  # fmt: skip
+            r = subprocess.run(
+                [sys.executable, "-m", "greenfoundry", *cmd], capture_output=True, text=True
+            )
+            if r.returncode not in (0,):
+                print(r.stderr)
+        score_s = time.perf_counter() - t0
+
+        load = Path("/proc/loadavg").read_text().split()[:3]
+        print(f"\n{datetime.now():%Y-%m-%d %H:%M}, load average {' '.join(load)}")
+        print(f"{'measure':<58} {'result':>16}  aim")
+        rows = [
+            ("per-minute run, 12 months of history (median)", f"{med_y * 1000:.0f} ms", ""),
+            ("per-minute run, 1 month of history (median)", f"{med_m * 1000:.0f} ms", ""),
+            ("cost ratio 12 months / 1 month", f"{med_y / med_m:.2f}", "≤ 1.2"),
+            ("backfill of the plant-year (metrics backfill)", f"{rate:,.0f} readings/s", ""),
+            ("bare InfluxQL read of the same range", f"{bare_rate:,.0f} readings/s", ""),
+            ("backfill / bare read", f"{rate / bare_rate:.2f}", "≥ 0.5"),
+            ("backfill wall time", f"{backfill_s:.0f} s", ""),
+            ("backfill peak RSS", f"{rss_mb:.0f} MB", "< 500 MB"),
+            ("metrics indicators + score, one plant-year", f"{score_s:.2f} s", "< 2 s"),
+        ]
+        for name, value, aim in rows:
+            print(f"{name:<58} {value:>16}  {aim}")
+        print(f"\n{summary}")
+    finally:
+        stack.down()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
