@@ -74,8 +74,10 @@ AUTOSAVE_INTERVAL_S = 1
 # either limit Mosquitto drops new messages for that session, after acknowledging them.
 MAX_QUEUED_MESSAGES = 1_000_000
 MAX_QUEUED_BYTES = 1024 * 2**20  # payload bytes
-# Room for the fixed header, the topic and the properties on top of the payload limit.
-PACKET_OVERHEAD_BYTES = 4096
+# Room for the fixed header, the topic and the properties on top of the payload limit: the
+# same allowance as the Maximum Packet Size the ingest announces
+# (greenfoundry.ingest.service.PACKET_HEADER_ALLOWANCE).
+PACKET_OVERHEAD_BYTES = 16 * 1024
 
 # Debian package that provides each binary; the stack installs it when it can.
 PACKAGES = {"mosquitto": "mosquitto", "influxd": "influxdb", "openssl": "openssl"}

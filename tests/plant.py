@@ -114,11 +114,13 @@ class Publisher:
         self.published = 0
         self.acked = 0
         self.refused = 0  # PUBACKs with a failure reason code (e.g. "not authorized")
+        self.ack_times: list[float] = []  # time.monotonic() of each PUBACK, in order
         self.client.on_publish = self._on_publish
         self.client.loop_start()
 
     def _on_publish(self, client, userdata, mid, reason_code, properties):
         self.acked += 1
+        self.ack_times.append(time.monotonic())
         if reason_code.is_failure:
             self.refused += 1
 
