@@ -1,32 +1,37 @@
-"""Ingest benchmark: sustained end-to-end rate against two ceilings measured in the same run.
+"""Ingest benchmark: sustained end-to-end rates against ceilings measured in the same run.
 
-    .venv/bin/python bench/ingest.py [--messages 200000] [--replay 500000]
+    .venv/bin/python bench/ingest.py [--messages 100000] [--batches 300] [--replay 300000]
 
-Starts its own local stack (Mosquitto + InfluxDB, auth on) in a temporary directory, then:
+Starts its own local stack (Mosquitto + InfluxDB, auth on) in a temporary directory. Every
+message is published by a paho QoS 1 publisher that waits for each PUBACK and counts them (not
+`mosquitto_pub -l`, which loses lines silently); its own rate is printed. Messages are queued for
+a persistent session while nobody is connected, so each consumer runs at its own pace:
 
-1. ceiling A, broker → Python: N one-reading messages are queued at QoS 1 for a persistent
-   session while nobody is connected; a paho subscriber that only parses (the ingest's own
-   PayloadParser, auto-acknowledged) connects and drains them. Readings/s.
-2. ceiling B, Python → InfluxDB: the same N readings as line protocol, POSTed in batches of
-   5000 (gzip) to the same InfluxDB. Readings/s.
-3. end to end: N messages queued the same way for the ingest's session, then `greenfoundry
-   ingest` (a separate process) drains them — each acknowledged only after the durable write.
-   Readings/s from when InfluxDB holds 10 % of them until it holds all N (start-up excluded),
-   and the process's peak RSS.
-4. spool replay: M readings put in the ingest's spool, then an ingest started with InfluxDB
-   up replays them. Readings/s.
+1. ceilings, broker → client: `mosquitto_sub` (the C client) and a plain paho consumer (no
+   parsing, no writing) drain N one-reading messages. Messages/s.
+2. ceiling, Python → InfluxDB: N readings as line protocol POSTed in batches of 5000.
+3. end to end, one `greenfoundry ingest` process (each message acknowledged only after the
+   durable write): N one-reading messages, then batch messages of 100 and of 1000 readings.
+   Readings/s from when InfluxDB holds 10 % of them until it holds all (start-up excluded), and
+   the process's peak RSS.
+4. the spool path: InfluxDB stopped, the ingest drains N one-reading messages into its spool.
+   Readings/s, against the direct path's rate of step 3.
+5. two processes of declared instances (each its own part of the topic tree), and the replay of
+   M spooled readings.
 
-Queuing before connecting measures each consumer at its own pace, not the publisher's. Figures
-are printed, with the end-to-end rate as a ratio of the lower ceiling; nothing here asserts a
-time, since these machines are noisy.
+Each figure is printed with its date and how busy the machine was meanwhile: the load average
+and the CPU share of processes that are not this benchmark's (other sessions, other tests).
+Nothing here asserts a time: these machines are shared and noisy.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,16 +44,17 @@ import yaml
 from greenfoundry import mqtt
 from greenfoundry import plant as plantcfg
 from greenfoundry.config import plant_file
-from greenfoundry.ingest.payload import PayloadParser
 from greenfoundry.ingest.spool import Spool
-from greenfoundry.stack import LocalStack, apply_stack, store_for
+from greenfoundry.stack import LocalStack, apply_stack, find_binary, store_for
 from greenfoundry.store import InfluxStore, quote_ident, series_key, value_line, where
 
 REPO = Path(__file__).resolve().parent.parent
 T0_MS = 1_795_000_000_000
+SIGNALS = ("energy", "power")  # batch elements alternate between two signals of one device
 
 
 def payloads(n: int, offset: int = 0) -> list[bytes]:
+    """n one-reading messages (a distinct timestamp each)."""
     return [
         json.dumps(
             {"ts_ms": T0_MS + offset + i, "value": 1000.0 + i * 0.25, "unit": "kWh", "seq": i}
@@ -57,15 +63,94 @@ def payloads(n: int, offset: int = 0) -> list[bytes]:
     ]
 
 
-def plant_config(
-    tmp: Path, stack: LocalStack, plant_id: str, share_group: str | None = None
-) -> plantcfg.PlantConfig:
+def batch_payloads(messages: int, size: int) -> list[bytes]:
+    """`messages` batch messages of `size` readings each (with seq, as a device sends them)."""
+    out = []
+    for m in range(messages):
+        base = m * size
+        out.append(
+            json.dumps(
+                {
+                    "readings": [
+                        {
+                            "signal": "energy",
+                            "ts_ms": T0_MS + base + i,
+                            "value": 1000.0 + (base + i) * 0.25,
+                            "unit": "kWh",
+                            "seq": base + i,
+                        }
+                        for i in range(size)
+                    ]
+                }
+            ).encode()
+        )
+    return out
+
+
+class Busy:
+    """How busy the machine was between `start()` and `stop()`: the 1-minute load average at
+    the end, the whole machine's CPU use and the part of it by processes outside this
+    benchmark's tree (its stack and ingest processes are inside), as % of all cores."""
+
+    def __init__(self):
+        self.me = os.getpid()
+
+    @staticmethod
+    def _total() -> tuple[int, int]:
+        parts = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = parts[3] + parts[4]
+        return sum(parts), sum(parts) - idle
+
+    def _ours(self) -> int:
+        children: dict[int, list[int]] = {}
+        ticks: dict[int, int] = {}
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                stat = Path(f"/proc/{d}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            pid, ppid = int(d), int(fields[1])
+            children.setdefault(ppid, []).append(pid)
+            ticks[pid] = int(fields[11]) + int(fields[12])  # utime + stime
+        total, todo = 0, [self.me]
+        while todo:
+            pid = todo.pop()
+            total += ticks.get(pid, 0)
+            todo.extend(children.get(pid, ()))
+        # Children that have ended and been waited for (the ingest processes of a step).
+        t = os.times()
+        return total + round((t.children_user + t.children_system) * os.sysconf("SC_CLK_TCK"))
+
+    def start(self) -> Busy:
+        self.t0, self.b0 = self._total()
+        self.o0 = self._ours()
+        return self
+
+    def stop(self) -> str:
+        t1, b1 = self._total()
+        ours = self._ours() - self.o0
+        span = max(1, t1 - self.t0)
+        busy = 100 * (b1 - self.b0) / span
+        others = max(0.0, 100 * ((b1 - self.b0) - ours) / span)
+        return f"load {os.getloadavg()[0]:.2f}, machine {busy:.0f}% busy, others {others:.0f}%"
+
+
+def report(what: str, value: str, busy: str) -> None:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    print(f"{stamp}  {what:<52} {value:>22}   ({busy})", flush=True)
+
+
+def plant_config(tmp: Path, stack: LocalStack, plant_id: str, **mqtt_keys) -> plantcfg.PlantConfig:
     raw = yaml.safe_load(plant_file().read_text())
     raw["plant"]["id"] = plant_id
     raw["mqtt"]["client_id"] = f"gf-bench-{plant_id}"
     raw["mqtt"].pop("share_group", None)
-    if share_group:
-        raw["mqtt"]["share_group"] = share_group
+    raw["mqtt"].update(mqtt_keys)
+    if "instances" in mqtt_keys:
+        raw["mqtt"].pop("subscribe", None)
     raw["ingest"].update(
         spool_dir=f"spool-{plant_id}", deadletter_file=f"dead-{plant_id}.jsonl", max_past_days=3650
     )
@@ -85,50 +170,61 @@ def make_sessions(info, sessions: list[tuple[str, str]]) -> None:
         sub.connect(
             info.mqtt_host,
             info.mqtt_port,
-            clean_start=True,
+            clean_start=False,  # Mosquitto 2.0 persists only sessions made without clean start
             properties=mqtt.connect_properties(session_expiry_s=3600),
         )
         sub.loop_start()
-        done.wait(10)
+        if not done.wait(10):
+            raise SystemExit(f"no SUBACK for {client_id}")
         sub.disconnect()
         sub.loop_stop()
 
 
-def publish_all(info, topic: str, bodies: list[bytes]) -> float:
-    """Publish `bodies` to `topic` at QoS 1; return the rate (messages/s)."""
+def publish_all(info, topic_bodies: list[tuple[str, bytes]]) -> float:
+    """Publish at QoS 1, wait for every PUBACK and check they all came with success; return
+    the publisher's rate (messages/s)."""
     pub = mqtt.make_client("gf-bench-publisher", info.mqtt_username, info.mqtt_password)
     # A bounded window: paho scans its whole outgoing queue on every PUBACK, so handing it
     # 200,000 messages at once would be quadratic.
     window = threading.Semaphore(1000)
+    acked, failed = [0], [0]
+
+    def on_publish(client, userdata, mid, reason_code, properties):
+        acked[0] += 1
+        if reason_code.is_failure:
+            failed[0] += 1
+        window.release()
+
     pub.max_inflight_messages_set(1000)
-    pub.on_publish = lambda *a: window.release()
+    pub.on_publish = on_publish
     pub.connect(info.mqtt_host, info.mqtt_port)
     pub.loop_start()
     start = time.perf_counter()
-    for body in bodies:
+    for topic, body in topic_bodies:
         window.acquire()
         pub.publish(topic, body, qos=1)
     for _ in range(1000):
         window.acquire(timeout=600)
-    rate = len(bodies) / (time.perf_counter() - start)
+    rate = len(topic_bodies) / (time.perf_counter() - start)
     pub.disconnect()
     pub.loop_stop()
+    if acked[0] != len(topic_bodies) or failed[0]:
+        raise SystemExit(
+            f"publisher: {acked[0]} of {len(topic_bodies)} acknowledged, {failed[0]} refused"
+        )
     return rate
 
 
-def ceiling_parse_only(info, cfg, topic: str, n: int) -> float:
-    parser = PayloadParser(cfg)
-    client_id = "gf-bench-parse-only"
+def ceiling_paho(info, topic: str, n: int) -> tuple[float, float]:
+    """A plain paho consumer (loop_start, automatic PUBACK, no parsing): messages/s, and the
+    publisher's rate."""
+    client_id = "gf-bench-paho"
     make_sessions(info, [(client_id, topic)])
-    publish_all(info, topic, payloads(n))
+    pub_rate = publish_all(info, [(topic, b) for b in payloads(n)])
     got = [0]
     done = threading.Event()
-    first = [0.0]
 
     def on_message(client, userdata, msg):
-        if not got[0]:
-            first[0] = time.perf_counter()
-        parser.parse(msg.topic, msg.payload, time.time_ns())
         got[0] += 1
         if got[0] == n:
             done.set()
@@ -140,14 +236,58 @@ def ceiling_parse_only(info, cfg, topic: str, n: int) -> float:
         info.mqtt_host,
         info.mqtt_port,
         clean_start=False,
-        properties=mqtt.connect_properties(session_expiry_s=3600, receive_maximum=20000),
+        properties=mqtt.connect_properties(session_expiry_s=3600, receive_maximum=1024),
     )
     c.loop_start()
     done.wait(600)
     elapsed = time.perf_counter() - start
     c.disconnect()
     c.loop_stop()
-    return got[0] / elapsed
+    return got[0] / elapsed, pub_rate
+
+
+def ceiling_mosquitto_sub(info, topic: str, n: int) -> float | None:
+    """`mosquitto_sub` (the C client) draining n queued messages, connect included."""
+    try:
+        binary = shutil.which("mosquitto_sub") or find_binary("mosquitto_sub", install=False)
+    except Exception:
+        return None
+    client_id = "gf-bench-c"
+    make_sessions(info, [(client_id, topic)])
+    publish_all(info, [(topic, b) for b in payloads(n)])
+    start = time.perf_counter()
+    done = subprocess.run(
+        [
+            binary,
+            "-h",
+            info.mqtt_host,
+            "-p",
+            str(info.mqtt_port),
+            "-u",
+            info.mqtt_username,
+            "-P",
+            info.mqtt_password,
+            "-i",
+            client_id,
+            "-c",
+            "-q",
+            "1",
+            "-V",
+            "mqttv5",
+            "-x",
+            "3600",
+            "-t",
+            topic,
+            "-C",
+            str(n),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        timeout=600,
+    )
+    if done.returncode != 0:
+        return None
+    return n / (time.perf_counter() - start)
 
 
 def ceiling_bulk_post(info, n: int) -> float:
@@ -175,51 +315,66 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def end_to_end(tmp: Path, stack: LocalStack, n: int, processes: int) -> tuple[float, float]:
-    """`processes` ingest processes (with more than one, in a share group, each its own
-    --instance) drain n queued messages. Returns readings/s and the largest peak RSS."""
-    info = stack.info
-    plant = f"bench-e2e{processes}"
-    cfg = plant_config(tmp, stack, plant, share_group="bench" if processes > 1 else None)
-    topic = cfg.topic_for(cfg.routes[("melt", "if1", "energy")])
-    names = [f"p{k}" for k in range(processes)] if processes > 1 else [None]
-    prefix = "$share/bench/" if processes > 1 else ""
-    make_sessions(
-        info,
+def ingest_process(cfg, stack, instance: str | None = None) -> subprocess.Popen:
+    return subprocess.Popen(
         [
-            (cfg.mqtt.client_id + (f"-{nm}" if nm else ""), f"{prefix}gf/v1/{plant}/#")
-            for nm in names
-        ],
+            sys.executable,
+            "-m",
+            "greenfoundry",
+            "--log-level",
+            "WARNING",
+            "ingest",
+            "--config",
+            str(cfg.path),
+            "--stack",
+            str(stack.dir),
+        ]
+        + (["--instance", instance] if instance else [])
     )
-    publish_all(info, topic, payloads(n))
-    store = store_for(info)
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "greenfoundry",
-                "--log-level",
-                "WARNING",
-                "ingest",
-                "--config",
-                str(cfg.path),
-                "--stack",
-                str(stack.dir),
-            ]
-            + (["--instance", nm] if nm else [])
+
+
+def end_to_end(
+    tmp: Path,
+    stack: LocalStack,
+    plant: str,
+    bodies: list[bytes],
+    readings: int,
+    processes=1,
+    batch=False,
+) -> tuple[float, float, float]:
+    """The ingest drains `bodies` (holding `readings` readings) queued for its session(s).
+    With two processes, each is a declared instance taking one device of the plant. Returns
+    readings/s and the largest peak RSS."""
+    info = stack.info
+    if processes == 1:
+        cfg = plant_config(tmp, stack, plant)
+        topic = cfg.topic_for(cfg.routes[("melt", "if1", "energy")])
+        if batch:
+            topic = topic.rsplit("/", 1)[0] + "/_batch"
+        names, topics = [None], [topic]
+        filters = [f"gf/v1/{plant}/#"]
+    else:
+        devices = [f"if{k + 1}" for k in range(processes)]
+        cfg = plant_config(
+            tmp, stack, plant, instances={d: [f"gf/v1/{plant}/melt/{d}/#"] for d in devices}
         )
-        for nm in names
-    ]
+        names = devices
+        topics = [cfg.topic_for(cfg.routes[("melt", d, "energy")]) for d in devices]
+        filters = [f"gf/v1/{plant}/melt/{d}/#" for d in devices]
+    ids = [cfg.mqtt.client_id + (f"-{nm}" if nm else "") for nm in names]
+    make_sessions(info, list(zip(ids, filters, strict=True)))
+    pub_rate = publish_all(info, [(topics[i % len(topics)], b) for i, b in enumerate(bodies)])
+    store = store_for(info)
+    procs = [ingest_process(cfg, stack, nm) for nm in names]
     # Sustained rate: from 10 % of the readings in InfluxDB to all of them, so the processes'
     # start-up (imports, connection) is not counted.
     start = time.perf_counter()
     try:
         t1 = c1 = None
-        while (c := count(store, "furnace_energy_kwh", plant)) < n:
+        while (c := count(store, "furnace_energy_kwh", plant)) < readings:
             if any(p.poll() is not None for p in procs):
                 raise SystemExit("an ingest process exited early")
-            if t1 is None and c >= n // 10:
+            if t1 is None and c >= readings // 10:
                 t1, c1 = time.perf_counter(), c
             time.sleep(0.05)
         if t1 is None:  # too few messages to see 10 %: fall back to the whole run
@@ -231,7 +386,39 @@ def end_to_end(tmp: Path, stack: LocalStack, n: int, processes: int) -> tuple[fl
             p.terminate()
         for p in procs:
             p.wait(60)
-    return (n - c1) / elapsed, rss
+    return (readings - c1) / elapsed, rss, pub_rate
+
+
+def spool_path(tmp: Path, stack: LocalStack, n: int) -> float:
+    """InfluxDB stopped: the ingest drains n queued one-reading messages into its spool.
+    Readings/s from 10 % to all of them spooled."""
+    info = stack.info
+    plant = "bench-spool"
+    cfg = plant_config(tmp, stack, plant)
+    topic = cfg.topic_for(cfg.routes[("melt", "if1", "energy")])
+    make_sessions(info, [(cfg.mqtt.client_id, f"gf/v1/{plant}/#")])
+    publish_all(info, [(topic, b) for b in payloads(n)])
+    stack.stop_influxdb()
+    proc = ingest_process(cfg, stack)
+    try:
+        t1 = c1 = None
+        start = time.perf_counter()
+        while (c := Spool(cfg.ingest.spool_dir, readonly=True).pending_readings) < n:
+            if proc.poll() is not None:
+                raise SystemExit("the ingest exited early")
+            if t1 is None and c >= n // 10:
+                t1, c1 = time.perf_counter(), c
+            if time.perf_counter() - start > 600:
+                raise SystemExit(f"only {c} of {n} spooled in 600 s")
+            time.sleep(0.05)
+        if t1 is None:
+            t1, c1 = start, 0
+        rate = (n - c1) / (time.perf_counter() - t1)
+    finally:
+        proc.terminate()
+        proc.wait(60)
+        stack.start_influxdb()
+    return rate
 
 
 def replay(tmp: Path, stack: LocalStack, m: int) -> float:
@@ -260,14 +447,12 @@ def replay(tmp: Path, stack: LocalStack, m: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--messages", type=int, default=200_000)
-    ap.add_argument("--replay", type=int, default=500_000)
+    ap.add_argument("--messages", type=int, default=100_000, help="one-reading messages")
     ap.add_argument(
-        "--processes",
-        type=int,
-        default=2,
-        help="also run this many ingest processes in one share group (default 2)",
+        "--batches", type=int, default=300, help="batch messages of each size (100, 1000)"
     )
+    ap.add_argument("--replay", type=int, default=300_000)
+    ap.add_argument("--processes", type=int, default=2, help="declared instances (default 2)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="gf-bench-") as d:
         tmp = Path(d)
@@ -276,36 +461,74 @@ def main() -> None:
         stack.up()
         try:
             info = stack.info
-            cfg = plant_config(tmp, stack, "bench-parse")
+            cfg = plant_config(tmp, stack, "bench-ceiling")
             topic = cfg.topic_for(cfg.routes[("melt", "if1", "energy")])
             n = args.messages
             print(
-                f"greenfoundry ingest benchmark: {n} one-reading messages, QoS 1, "
+                f"greenfoundry ingest benchmark: {n:,} one-reading messages and "
+                f"{args.batches} batch messages of 100 and of 1000 readings, QoS 1; "
                 f"{os.cpu_count()} cores, Python {sys.version.split()[0]}"
             )
-            a = ceiling_parse_only(info, cfg, topic, n)
-            print(f"ceiling A  broker -> paho, parse only      {a:10,.0f} readings/s")
-            b = ceiling_bulk_post(info, n)
-            print(f"ceiling B  bulk line-protocol POST         {b:10,.0f} readings/s")
-            e2e, rss = end_to_end(tmp, stack, n, 1)
-            low = min(a, b)
-            print(
-                f"end to end ingest (ack after durable write) {e2e:9,.0f} readings/s  "
-                f"= {e2e / low:.2f} of the lower ceiling"
+            busy = Busy().start()
+            c = ceiling_mosquitto_sub(info, topic, n)
+            report(
+                "ceiling: mosquitto_sub (C), messages/s", f"{c:,.0f}" if c else "n/a", busy.stop()
             )
-            print(f"ingest peak RSS                            {rss:10.0f} MB")
-            if args.processes > 1:
-                e2e_p, rss_p = end_to_end(tmp, stack, n, args.processes)
-                print(
-                    f"end to end, {args.processes} ingest processes in a share group "
-                    f"{e2e_p:7,.0f} readings/s  = {e2e_p / e2e:.2f} of one process"
+            busy = Busy().start()
+            a, pub_rate = ceiling_paho(info, topic, n)
+            report("ceiling: plain paho consumer, messages/s", f"{a:,.0f}", busy.stop())
+            report("  its publisher (paho, every PUBACK counted), msg/s", f"{pub_rate:,.0f}", "")
+            busy = Busy().start()
+            b = ceiling_bulk_post(info, n)
+            report("ceiling: bulk line-protocol POST, readings/s", f"{b:,.0f}", busy.stop())
+            busy = Busy().start()
+            e2e, rss, pub = end_to_end(tmp, stack, "bench-e2e", payloads(n), n)
+            report(
+                "end to end, 1-reading messages, readings/s",
+                f"{e2e:,.0f} = {e2e / min(a, b):.2f} ceil",
+                busy.stop(),
+            )
+            report("  ingest peak RSS, MB", f"{rss:.0f}", f"publisher {pub:,.0f} msg/s")
+            for size in (100, 1000):
+                busy = Busy().start()
+                bodies = batch_payloads(args.batches, size)
+                rate, rss_b, pub = end_to_end(
+                    tmp, stack, f"bench-b{size}", bodies, args.batches * size, batch=True
                 )
-                print(f"  largest peak RSS of those processes     {rss_p:10.0f} MB")
+                report(
+                    f"end to end, {size}-reading batches, readings/s",
+                    f"{rate:,.0f}",
+                    busy.stop(),
+                )
+                report(
+                    f"  ingest peak RSS, MB ({len(bodies[0]):,} B a message)",
+                    f"{rss_b:.0f}",
+                    f"publisher {pub:,.0f} msg/s",
+                )
+            busy = Busy().start()
+            sp = spool_path(tmp, stack, n)
+            report(
+                "spool path (InfluxDB down), 1-reading msgs, rd/s",
+                f"{sp:,.0f} = {sp / e2e:.2f} direct",
+                busy.stop(),
+            )
+            if args.processes > 1:
+                busy = Busy().start()
+                e2e_p, _, _ = end_to_end(
+                    tmp, stack, "bench-inst", payloads(n), n, processes=args.processes
+                )
+                report(
+                    f"end to end, {args.processes} declared instances, readings/s",
+                    f"{e2e_p:,.0f} = {e2e_p / e2e:.2f} one",
+                    busy.stop(),
+                )
+            busy = Busy().start()
             r = replay(tmp, stack, args.replay)
-            print(f"spool replay ({args.replay} readings)          {r:10,.0f} readings/s")
-            print(
-                f"bench process peak RSS                     "
-                f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:10.0f} MB"
+            report(f"spool replay ({args.replay:,} readings), readings/s", f"{r:,.0f}", busy.stop())
+            report(
+                "bench process peak RSS, MB",
+                f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}",
+                "",
             )
         finally:
             stack.down()

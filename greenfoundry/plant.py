@@ -534,10 +534,11 @@ def _ingest(top: inputs.Node, base: Path) -> IngestConfig:
         spool_dir=(base / g.text("spool_dir", "var/spool")).resolve(),
         deadletter_file=(base / g.text("deadletter_file", "var/deadletter.jsonl")).resolve(),
         max_payload_bytes=g.number(
-            "max_payload_bytes", 64 * 1024, low=64, high=64 * 2**20, integer=True
+            "max_payload_bytes", 128 * 1024, low=64, high=64 * 2**20, integer=True
         ),
+        # Agrees with the payload limit: 1000 readings with seq are about 85 KB of JSON.
         max_batch_readings=g.number(
-            "max_batch_readings", 5000, low=1, high=1_000_000, integer=True
+            "max_batch_readings", 1000, low=1, high=1_000_000, integer=True
         ),
         max_future_s=g.number("max_future_s", 300, low=0, high=86400 * 365),
         max_past_days=g.number("max_past_days", 400, low=0, high=36500),

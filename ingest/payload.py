@@ -17,9 +17,10 @@ import logging
 import re
 import reprlib
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from fractions import Fraction
+from typing import NamedTuple
 
 from greenfoundry import glossary, store
 from greenfoundry.errors import ConfigError
@@ -66,9 +67,12 @@ _fromisoformat = datetime.fromisoformat
 _FROMISO_311 = sys.version_info >= (3, 11)  # fromisoformat takes 'Z' and any fraction length
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
-    """One accepted reading, in the signal's canonical unit, ready to be written to InfluxDB."""
+class Reading(NamedTuple):
+    """One accepted reading, in the signal's canonical unit, ready to be written to InfluxDB.
+
+    A named tuple, not a frozen dataclass: as immutable, and built several times faster (a
+    frozen dataclass sets each field through `object.__setattr__`), which counts at 100,000
+    readings a second."""
 
     signal: str  # canonical signal = InfluxDB measurement
     tags: tuple[tuple[str, str], ...]  # plant, area, device + the route's extra tags, sorted by key
@@ -77,8 +81,8 @@ class Reading:
     seq: int | None
     device: str  # "<plant>/<area>/<device>", the key for sequence tracking
     # The series key of signal and tags in line protocol, built once per route by the parser
-    # (the store's `series_key`); derived data, so not compared. Empty: built when needed.
-    key: str = field(default="", compare=False, repr=False)
+    # (the store's `series_key`); derived data. Empty: built when needed.
+    key: str = ""
 
     def line(self) -> str:
         """This reading as one InfluxDB line-protocol line (no trailing newline), by the store.
@@ -434,6 +438,7 @@ class PayloadParser:
             )
         readings: list[Reading] = []
         rejects: list[Reject] = []
+        reading = self._reading
         for index, item in enumerate(items):
             try:
                 if type(item) is not dict:
@@ -441,8 +446,12 @@ class PayloadParser:
                         "bad_shape",
                         f"readings[{index}] is {_kind(item)}; expected an object",
                     )
-                route = self._element_route(item, device_routes, topic, index)
-                readings.append(self._reading(route, item, now_ns, _ELEMENT_KEYS))
+                # The usual element first: a text `signal` of this device, no unknown key.
+                name = item.get("signal")
+                route = device_routes.get(name) if type(name) is str else None
+                if route is None or not item.keys() <= _ELEMENT_KEYS:
+                    route = self._element_route(item, device_routes, topic, index)
+                readings.append(reading(route, item, now_ns, _ELEMENT_KEYS))
             except _Invalid as bad:
                 detail = f"readings[{index}]: {bad.detail}" if type(item) is dict else bad.detail
                 rejects.append(Reject(bad.reason, detail, topic, payload, index))

@@ -32,8 +32,8 @@ def _example(**ingest):
 
 
 def test_the_receive_maximum_keeps_the_queue_within_its_budget():
-    # 256 MiB / (4 × 64 KiB per message) = 1024 messages, by hand.
-    assert receive_maximum(_example()) == 1024
+    # 256 MiB / (4 × 128 KiB per message) = 512 messages, by hand.
+    assert receive_maximum(_example()) == 512
     # 16 MiB / (4 × 64 MiB) is below one message: at least 16 keeps the ingest moving.
     assert receive_maximum(_example(queue_budget_mb=16, max_payload_bytes=64 * 2**20)) == 16
     # 65535 is MQTT's largest receive maximum: 4096 MiB / (4 × 1 KiB) = 1,048,576 is capped.
