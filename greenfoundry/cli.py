@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "greenfoundry.stack",
     "greenfoundry.ingest.cli",
     "greenfoundry.sim.cli",
+    "greenfoundry.metrics.cli",
     "greenfoundry.demo",
     "greenfoundry.scoring.cli",
 )

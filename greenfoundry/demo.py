@@ -1,15 +1,24 @@
 """`greenfoundry demo`: a self-contained local run of the whole data path.
 
-Starts a local Mosquitto + InfluxDB (`stack up`), the ingest, and the simulated plant publishing
-faster than real time with a few bad payloads mixed in, then prints one line a second of what
-flows: readings per second, what is written, spooled and rejected, and the latest values as
-InfluxDB holds them. Ctrl-C (or `--duration`) stops everything in order: the simulator, the
-ingest (drained), then the stack unless `--keep-stack`.
+Starts a local Mosquitto + InfluxDB (`stack up`), the ingest, the rollup engine (`metrics`, in a
+thread of this process, reading and writing through the store) and the simulated plant
+publishing faster than real time with a few bad payloads mixed in, then prints one line a second:
+readings per second, what is written, spooled and rejected, and what the metrics compute from
+InfluxDB: per furnace the energy per tonne of the running shift against its corrected Table C.1
+limits and tier, and the worst stack's latest valid hourly multiple of C. Ctrl-C (or
+`--duration`) stops everything in order: the simulator, the ingest (drained), the metrics, then
+the stack unless `--keep-stack`.
+
+A second run on the same `--dir` would replay plant time the database already holds (the
+simulator always ends its run at the wall clock), so the live values would stand still until it
+caught up: when the stored readings reach into the planned run, the plant's series are dropped
+and the metrics state is cleared first (a fresh database), and the demo says so.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -21,12 +30,8 @@ from greenfoundry.errors import BrokerError, StoreError
 log = logging.getLogger(__name__)
 
 DEFAULT_CONFIG = plant_file()
-SHOWN = (  # (measurement, tags besides the plant, label, unit) of the live line
-    ("furnace_power_kw", {"device": "if1"}, "if1", "kW"),
-    ("tap_temp_c", {}, "tap", "°C"),
-    ("stack_conc_mg_m3", {"pollutant": "particulate", "device": "melt-stack"}, "dust", "mg/m³"),
-)
 LATEST_WITHIN_S = 30 * 86400  # the live line shows values of the last 30 days
+METRICS_INTERVAL_S = 5  # the demo's plant runs 60× faster: the metrics recompute every 5 s
 
 
 def register(subparsers) -> None:
@@ -90,12 +95,11 @@ def _cmd_demo(args) -> int:
     from greenfoundry.sim.faults import Faults
     from greenfoundry.sim.publisher import SimulatorThread, plan_run
     from greenfoundry.stack import LocalStack, apply_stack
-    from greenfoundry.store import InfluxStore
 
     base = Path(args.dir).resolve()
     # Options the simulator would refuse are refused now (UsageError), before anything starts.
     faults = Faults.parse(args.faults)
-    plan_run(
+    plan = plan_run(
         time.time(),
         duration_s=args.plant_hours * 3600,
         speed=args.speed,
@@ -115,6 +119,15 @@ def _cmd_demo(args) -> int:
             self_metrics_interval_s=min(cfg.ingest.self_metrics_interval_s, 5),
         ),
     )
+    _fresh_if_replayed(cfg, stack, plan, base / "metrics")
+    cfg = dataclasses.replace(
+        cfg,
+        metrics=dataclasses.replace(
+            cfg.metrics,
+            state_dir=base / "metrics",
+            interval_s=min(cfg.metrics.interval_s, METRICS_INTERVAL_S),
+        ),
+    )
     info = stack.info
     print(
         f"mqtt://{info.mqtt_host}:{info.mqtt_port}  {info.influx_url}/{info.influx_database}"
@@ -126,6 +139,7 @@ def _cmd_demo(args) -> int:
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     ingest = Ingest(cfg, instance="demo")
     sim = None
+    metrics = None
     try:
         ingest.start()
         if not ingest.wait_connected(15):
@@ -139,9 +153,8 @@ def _cmd_demo(args) -> int:
             duration_s=args.plant_hours * 3600,
         )
         sim.start()
-        _watch(
-            ingest, sim, InfluxStore.from_config(cfg.influxdb), cfg.plant.id, stop, args.duration
-        )
+        metrics = _start_metrics(cfg, args.plant_hours * 3600 / args.speed)
+        _watch(ingest, sim, metrics, cfg, stop, args.duration)
     except KeyboardInterrupt:
         pass
     finally:
@@ -150,8 +163,18 @@ def _cmd_demo(args) -> int:
         if sim is not None:
             stats = sim.stop(60)
             if stats is not None:
-                print(f"simulator: {stats.summary()}")
+                # Plain counts of what was published and acknowledged in this run.
+                print(
+                    f"simulator: published {stats.messages} messages ({stats.readings} readings, "
+                    f"{stats.bad_payloads} bad payloads), {stats.acked} acknowledged, "
+                    f"{stats.refused} refused"
+                )
         ingest.stop()
+        if metrics is not None:
+            metrics.stop()
+            print(
+                f"metrics: {metrics.runs} runs, rollups in {cfg.influxdb.database} (gf_c1_*, gf_air_*)"
+            )
         c = ingest.counters
         print(
             f"ingest: received {c.received}, written {c.written}, spooled {c.spooled}, "
@@ -164,9 +187,47 @@ def _cmd_demo(args) -> int:
     return 0
 
 
-def _watch(
-    ingest, sim, store, plant_id: str, stop: threading.Event, duration: float | None
-) -> None:
+def _fresh_if_replayed(cfg, stack, plan, metrics_dir: Path) -> None:
+    """Drop the plant's stored series (and the metrics state) when they reach into the plant
+    time this run will publish: replayed older time would leave the live values standing."""
+    from greenfoundry.stack import store_for
+    from greenfoundry.store import quote_string, where
+
+    ranges = [r for r in (plan.backfill, plan.live) if r is not None]
+    start_ns = int(min(r[0] for r in ranges).timestamp() * 1e9)
+    admin = store_for(stack.info)
+    try:
+        df = admin.query(
+            f'SELECT LAST("value") FROM "furnace_energy_kwh" '
+            f"{where({'plant': cfg.plant.id}, last_s=400 * 86400)}"
+        )
+        if df.empty or int(df["time"].iloc[0].value) < start_ns:
+            return
+        print(
+            f"the stored readings of {cfg.plant.id} reach into this run's plant time: starting on "
+            "a fresh database (the plant's series dropped, the metrics state cleared)",
+            flush=True,
+        )
+        admin.query_raw(f'DROP SERIES FROM /.*/ WHERE "plant" = {quote_string(cfg.plant.id)}')
+    finally:
+        admin.close()
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _start_metrics(cfg, lead_s: float):
+    """The rollup engine in a thread of the demo. Its clock runs ``lead_s`` ahead of the wall
+    clock, so the hours of the plant time the simulator is still replaying are in its range."""
+    from greenfoundry.metrics.service import MetricsService
+
+    service = MetricsService(cfg, clock=lambda: time.time() + lead_s)
+    threading.Thread(target=service.start, name="gf-metrics", daemon=True).start()
+    return service
+
+
+def _watch(ingest, sim, metrics, cfg, stop: threading.Event, duration: float | None) -> None:
+    from greenfoundry.store import InfluxStore
+
+    store = InfluxStore.from_config(cfg.influxdb)
     started = time.monotonic()
     last_received, last_t = 0, started
     while not stop.wait(1.0):
@@ -179,8 +240,8 @@ def _watch(
         rate = (c.received - last_received) / (now - last_t)
         last_received, last_t = c.received, now
         print(
-            f"{time.strftime('%H:%M:%S')}  {rate:7.0f} readings/s  written {c.written:>8} "
-            f"spooled {c.spooled:>6} rejected {c.rejected:>4}  {_latest(store, plant_id)}",
+            f"{time.strftime('%H:%M:%S')}  {rate:6.0f} readings/s  written {c.written:>8} "
+            f"spooled {c.spooled:>5} rejected {c.rejected:>4}  {_rollups(store, cfg, metrics)}",
             flush=True,
         )
         if duration is not None and now - started >= duration:
@@ -189,18 +250,59 @@ def _watch(
             return
 
 
-def _latest(store, plant_id: str) -> str:
+def _newest(store, measurement: str, tags: dict, group: str = "") -> list[dict]:
+    """The newest point of a rollup series (one per ``group`` tag value), as dicts."""
     from greenfoundry.store import quote_ident, where
 
+    by = f" GROUP BY {quote_ident(group)}" if group else ""
+    df = store.query(
+        f"SELECT * FROM {quote_ident(measurement)} {where(tags, last_s=LATEST_WITHIN_S)}"
+        f"{by} ORDER BY time DESC LIMIT 1"
+    )
+    return [] if df.empty else df.to_dict("records")
+
+
+def _rollups(store, cfg, metrics) -> str:
+    """Per furnace: kWh/t of the running shift (its newest shift rollup) against its corrected
+    limits and tier; the worst stack's newest valid hourly multiple of C."""
+    from greenfoundry.metrics import schema
+
+    if metrics.error is not None:
+        return f"(metrics: {metrics.error})"
+    if not metrics.ready.is_set():
+        return "(metrics: reconciling the stored history …)"
     parts = []
-    for measurement, tags, label, unit in SHOWN:
-        recent = where({"plant": plant_id, **tags}, last_s=LATEST_WITHIN_S)
-        try:
-            df = store.query(
-                f"SELECT LAST({quote_ident('value')}) FROM {quote_ident(measurement)} {recent}"
+    try:
+        shifts = _newest(
+            store, schema.C1_FURNACE, {"plant": cfg.plant.id, "window": "shift"}, "furnace"
+        )
+        for r in sorted(shifts, key=lambda r: r["furnace"]):
+            unit = "kwh_per_t" if "kwh_per_t" in r else "kgce_per_t"
+            value = r.get(unit)
+            if value is None or value != value:
+                parts.append(f"{r['furnace']} shift {r['label'][-5:]}: {r['status']}")
+                continue
+            lim = [r.get(f"limit_tier{k}_{unit}") for k in (1, 2, 3)]
+            tier = r.get("tier")
+            shown = "no tier" if tier is None or tier != tier else f"tier {int(tier)}"
+            parts.append(
+                f"{r['furnace']} shift {r['label'][-5:]} {value:.1f} {'kWh/t' if unit == 'kwh_per_t' else 'kgce/t'} "
+                f"(<{lim[0]:.1f}/<{lim[1]:.1f}/<{lim[2]:.1f}) {shown}"
             )
-        except StoreError:
-            return "(InfluxDB not answering)"
-        if not df.empty:
-            parts.append(f"{label} {df.iloc[0]['last']:.1f} {unit}")
-    return "  ".join(parts)
+        hours = store.query(
+            f"SELECT multiple_of_c, worst FROM {schema.AIR_PLANT} "
+            f"{_where_hour(cfg.plant.id)} ORDER BY time DESC LIMIT 3"
+        )
+        valid = hours.dropna(subset=["multiple_of_c"]) if not hours.empty else hours
+        if not valid.empty:
+            r = valid.iloc[0]
+            parts.append(f"worst stack {r['worst']} {r['multiple_of_c']:.2f}C (hourly)")
+    except StoreError:
+        return "(InfluxDB not answering)"
+    return "  ".join(parts) or "(no rollups yet)"
+
+
+def _where_hour(plant_id: str) -> str:
+    from greenfoundry.store import where
+
+    return where({"plant": plant_id, "window": "hour"}, last_s=LATEST_WITHIN_S)

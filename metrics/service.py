@@ -22,10 +22,11 @@ log = logging.getLogger(__name__)
 class MetricsService:
     """The engine in a background scheduler; ``stop()`` ends it after the run in progress."""
 
-    def __init__(self, cfg, store=None, stopped: threading.Event | None = None):
+    def __init__(self, cfg, store=None, stopped: threading.Event | None = None, clock=None):
         self.cfg = cfg
         self.lock = Lock(cfg.metrics.state_dir).acquire()
-        self.engine = Engine(cfg, store=store, state=State(cfg.metrics.state_dir))
+        kw = {"clock": clock} if clock is not None else {}
+        self.engine = Engine(cfg, store=store, state=State(cfg.metrics.state_dir), **kw)
         self.stopped = stopped or threading.Event()
         self.engine.stop = self.stopped
         self.ready = threading.Event()  # the start-up reconcile is done
