@@ -974,6 +974,13 @@ def register(subparsers) -> None:
     up.add_argument(
         "--influx-port", type=int, help="InfluxDB HTTP port (default: a free port, then kept)"
     )
+    up.add_argument(
+        "--tls",
+        action="store_true",
+        help="also run an MQTT over TLS listener (client certificate required), with a CA, a "
+        "server and a client certificate made by openssl under DIR/mosquitto/tls",
+    )
+    up.add_argument("--tls-port", type=int, help="its port (default: a free port, then kept)")
     up.set_defaults(func=_cmd_up)
     down = sub.add_parser("down", help="stop both servers")
     down.add_argument("--dir", required=True)
@@ -984,13 +991,20 @@ def register(subparsers) -> None:
 
 
 def _cmd_up(args) -> int:
-    stack = LocalStack(args.dir, mqtt_port=args.mqtt_port, influx_port=args.influx_port)
-    info = stack.up()
-    print(f"mosquitto  mqtt://{info.mqtt_host}:{info.mqtt_port}  user {info.mqtt_username}")
-    print(
-        f"influxdb   {info.influx_url}  user {info.influx_username}  "
-        f"database {info.influx_database}"
+    stack = LocalStack(
+        args.dir,
+        mqtt_port=args.mqtt_port,
+        influx_port=args.influx_port,
+        tls=args.tls,
+        tls_port=args.tls_port,
     )
+    info = stack.up()
+    accounts = ", ".join(f"{r} {a['username']}" for r, a in sorted(info.mqtt_accounts.items()))
+    print(f"mosquitto  mqtt://{info.mqtt_host}:{info.mqtt_port}  accounts: {accounts}")
+    if info.mqtt_tls_port:
+        print(f"           mqtts://{info.mqtt_host}:{info.mqtt_tls_port}  CA {info.tls_dir}/ca.crt")
+    users = ", ".join(f"{r} {u['username']}" for r, u in sorted(info.influx_users.items()))
+    print(f"influxdb   {info.influx_url}  database {info.influx_database}  users: {users}")
     print(f"credentials in {stack.state_file}")
     return 0
 
