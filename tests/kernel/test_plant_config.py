@@ -343,3 +343,70 @@ def test_a_bad_metrics_value_names_the_key(key, value, message):
     with pytest.raises(ConfigError, match=message) as exc:
         _parse(raw)
     assert "metrics." in str(exc.value)
+
+
+def _with_users(users: dict, *, shared: bool = True) -> dict:
+    raw = copy.deepcopy(EXAMPLE)
+    raw["influxdb"]["users"] = users
+    if not shared:
+        for key in ("username", "password_env"):
+            raw["influxdb"].pop(key, None)
+    return raw
+
+
+def test_each_influxdb_role_takes_its_own_user_or_the_shared_one():
+    from greenfoundry.store import InfluxStore
+
+    env = dict(ENV, GF_INGEST_PW="ingest-secret", GF_READER_PW="reader-secret")
+    raw = _with_users(
+        {
+            "ingest": {"username": "gf-ingest", "password_env": "GF_INGEST_PW"},
+            "reader": {"username": "gf-reader", "password_env": "GF_READER_PW"},
+        }
+    )
+    cfg = plant.parse(raw, base=plant_file().parent, env=env)
+    # The example's shared user is "greenfoundry" with GF_INFLUX_PASSWORD ("influx-secret").
+    got = {
+        role: (s.settings.username, s.settings.password)
+        for role in ("ingest", "metrics", "reader", None)
+        for s in [InfluxStore.from_config(cfg.influxdb, role=role)]
+    }
+    assert got == {
+        "ingest": ("gf-ingest", "ingest-secret"),
+        "metrics": ("greenfoundry", "influx-secret"),  # not listed: the shared user
+        "reader": ("gf-reader", "reader-secret"),
+        None: ("greenfoundry", "influx-secret"),
+    }
+    assert "ingest-secret" not in repr(cfg)
+
+
+def test_without_a_shared_user_every_component_must_have_its_own():
+    raw = _with_users(
+        {"ingest": {"username": "gf-ingest", "password_env": "GF_MQTT_PASSWORD"}}, shared=False
+    )
+    cfg = _parse(raw)
+    assert cfg.influxdb.user("ingest").username == "gf-ingest"
+    with pytest.raises(ConfigError, match=r"^influxdb.users.reader: missing"):
+        cfg.influxdb.user("reader")
+
+
+@pytest.mark.parametrize(
+    "users, key, message",
+    [
+        ({"writer": {"username": "x"}}, "influxdb.users.writer", "not a role"),
+        ({"ingest": {"password_env": "GF_MQTT_PASSWORD"}}, "influxdb.users.ingest.username", ""),
+        (
+            {"ingest": {"username": "x", "password": "hunter2"}},
+            "influxdb.users.ingest.password",
+            "",
+        ),
+        ({"ingest": {"username": "x", "host": "y"}}, "influxdb.users.ingest.host", "unknown key"),
+        ({"ingest": "gf-ingest"}, "influxdb.users.ingest", ""),
+    ],
+)
+def test_a_bad_influxdb_user_names_the_key(users, key, message):
+    with pytest.raises(ConfigError) as err:
+        _parse(_with_users(users))
+    assert str(err.value).startswith(key + ":"), str(err.value)
+    assert message in str(err.value)
+    assert "hunter2" not in str(err.value)
