@@ -303,11 +303,11 @@ class Ingest:
     def _on_message(self, client, userdata, msg):
         if self._draining:
             return  # not acknowledged: the broker delivers it again to the next session
-        if msg.topic.startswith("$SYS/"):
-            self._on_broker_stat(msg)
-            return
         try:
-            topic = msg.topic
+            topic = msg.topic  # decoded by paho at each access: once here
+            if topic.startswith("$SYS/"):
+                self._on_broker_stat(msg)
+                return
             readings, rejects = self.parser.parse(topic, msg.payload, self.clock())
         except Exception as exc:  # the parser promises not to raise; keep the message anyway
             topic = msg._topic.decode("utf-8", errors="replace")
@@ -318,7 +318,7 @@ class Ingest:
         if msg.retain and rejects:
             # A retained bad message comes again with every new subscription (a restart, an
             # expired session): its rejects are recorded once, remembered across restarts.
-            retained_key = deadletter.retained_key(msg.topic, msg.payload)
+            retained_key = deadletter.retained_key(topic, msg.payload)
             if retained_key in self.dead.retained:
                 self.counters.retained_repeats += 1
                 rejects, retained_key = [], None

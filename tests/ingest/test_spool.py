@@ -78,3 +78,27 @@ def test_files_not_named_by_the_spool_are_ignored(tmp_path):
     (tmp_path / "notes.lp").write_text("hand-made")
     again = Spool(tmp_path)
     assert again.peek(10)[1] == b"a 1\n"
+
+
+def test_the_spool_and_the_dead_letters_are_the_owners_only(tmp_path):
+    # Issue 8: raw payloads and readings are not for other local users (0700 / 0600).
+    import os
+
+    from greenfoundry.ingest.deadletter import DeadLetterFile
+
+    loose = tmp_path / "spool"
+    loose.mkdir(mode=0o755)
+    os.chmod(loose, 0o755)
+    spool = Spool(loose)
+    spool.append(["m value=1.0 1"], 1)
+    dead_path = tmp_path / "dead.jsonl"
+    dead_path.write_text("")
+    os.chmod(dead_path, 0o644)  # as an older ingest left it
+    dead = DeadLetterFile(dead_path)
+    dead.append([{"reason": "bad_shape"}], ["k"])
+    dead.close()
+    spool.close()
+    assert oct(loose.stat().st_mode & 0o777) == "0o700"
+    assert {oct(p.stat().st_mode & 0o777) for p in loose.glob("*.lp")} == {"0o600"}
+    assert oct(dead_path.stat().st_mode & 0o777) == "0o600"
+    assert oct(dead.retained_path.stat().st_mode & 0o777) == "0o600"
