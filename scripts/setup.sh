@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything greenfoundry needs on a Debian/Ubuntu machine, idempotently:
-#   - Debian packages: mosquitto, mosquitto-clients, influxdb (1.x), python3-venv
+#   - Debian packages: mosquitto, mosquitto-clients, influxdb (1.x), openssl (the stack's TLS
+#     certificates), docker-compose (to validate docker-compose.yml; no engine needed), python3-venv
 #   - a virtual environment in .venv with greenfoundry installed editable, with its dev tools
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
@@ -10,6 +11,8 @@ need=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
 command -v influxd >/dev/null 2>&1 || need+=(influxdb)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 
 if [ ${#need[@]} -gt 0 ]; then
