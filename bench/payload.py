@@ -46,6 +46,23 @@ CASES = {
             }
         ).encode(),
     ),
+    "batch of 1000 with unit, per reading": (
+        "gf/v1/demo-dip/melt/if1/_batch",
+        json.dumps(
+            {
+                "readings": [
+                    {
+                        "signal": "energy",
+                        "ts_ms": 1795391999000 + n,
+                        "value": 1.5 + n,
+                        "unit": "kWh",
+                        "seq": n,
+                    }
+                    for n in range(1000)
+                ]
+            }
+        ).encode(),
+    ),
 }
 
 
@@ -67,7 +84,7 @@ def main() -> None:
     print(f"python {sys.version.split()[0]}; best of 5 x 20,000 calls")
     print(f"{'case':32} {'json.loads µs':>14} {'parse µs':>10} {'ratio':>7} {'extra µs':>9}")
     for name, (topic, payload) in CASES.items():
-        per = 100 if name.startswith("batch") else 1
+        per = int(name.split()[2].rstrip(",")) if name.startswith("batch") else 1
         number = 20_000 // per
         base = per_call_us(json.loads, (payload,), number=number) / per
         ours = per_call_us(parser.parse, (topic, payload, NOW_NS), number=number) / per
