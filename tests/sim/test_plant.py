@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
-import time
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 
@@ -305,13 +304,12 @@ def test_ambient_temperature_over_a_year(tmp_path):
 # ------------------------------------------------------------------------ backfill and batches
 
 
-def test_backfill_of_90_days_has_the_right_span_and_is_fast(cfg):
+def test_backfill_of_90_days_has_the_right_span(cfg):
+    # Its speed is a benchmark's business (house rule: no timed assertions in tests).
     end = DAY0
     start = end - timedelta(days=90)
     model = PlantModel(cfg, seed=1, interval_s=300)
-    t0 = time.perf_counter()
     messages = list(iter_batches(cfg, model.events(start, end)))
-    elapsed = time.perf_counter() - t0
     first = min(e.ts_ms for _, _, evs in messages[:50] for e in evs)
     last = max(e.ts_ms for _, _, evs in messages[-50:] for e in evs)
     assert 0 <= first - start.timestamp() * 1000 < 300_000  # the first sample of the range
@@ -321,7 +319,6 @@ def test_backfill_of_90_days_has_the_right_span_and_is_fast(cfg):
     # 24 hours × 2 furnaces and 4 line topics × 24 hours.
     fixed = 23 * 288 + 9 * 48 + 4 * 24
     assert 90 * fixed <= readings <= 90 * (fixed + 4 * 120)
-    assert elapsed < 20.0, elapsed
 
 
 def test_batches_group_one_device_and_hour_and_keep_every_reading(cfg, clean_day):
