@@ -728,12 +728,19 @@ def _metrics(top: inputs.Node, cfg: PlantConfig, base: Path) -> MetricsConfig:
             )
         roll[mid] = float(roll_node.number(mid, above=0, unit="the counter's unit"))
     roll_node.done()
-    factors = {}
+    # Overrides of the standard-coal and CO2 factors, `<table>.<carrier>: number`: checked by
+    # metrics.factors itself (known factor, a number inside its plausible range), so a wrong
+    # name or a value in the wrong unit stops the start naming metrics.factors.<key>.
+    from greenfoundry.metrics.factors import load_factors
+
     f_node = m.child("factors", required=False)
-    for name in list(f_node.data):
-        if not isinstance(name, str) or not ID_RE.match(name):
-            f_node.refuse(None, name, f"factor names of {ID_RULE}")
-        factors[name] = float(f_node.number(name))
+    factors = {str(k): v for k, v in f_node.data.items()}
+    try:
+        load_factors(factors)
+    except ConfigError as exc:
+        f_node.fail(str(exc).split(": ", 1)[1], at=str(exc).split(": ", 1)[0])
+    factors = {k: float(v) for k, v in factors.items()}
+    f_node.seen.update(f_node.data)
     f_node.done()
     lookback_h = m.number("lookback_h", 48, low=2, high=24 * 31, integer=True, unit="h")
     metrics = MetricsConfig(

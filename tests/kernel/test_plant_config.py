@@ -308,11 +308,11 @@ def test_metrics_take_named_shifts_rollovers_and_factors():
     raw["metrics"].update(
         shifts={"day": "06:00", "night": "18:00"},
         rollover_modulus={"if1": 1e6},
-        factors={"coke_kgce_per_kg": 0.95},
+        factors={"standard_coal.coke": 0.95},
     )
     m = _parse(raw).metrics
     assert m.shifts == (("day", "06:00"), ("night", "18:00"))
-    assert m.rollover_modulus == {"if1": 1e6} and m.factors == {"coke_kgce_per_kg": 0.95}
+    assert m.rollover_modulus == {"if1": 1e6} and m.factors == {"standard_coal.coke": 0.95}
 
 
 @pytest.mark.parametrize(
@@ -330,7 +330,16 @@ def test_metrics_take_named_shifts_rollovers_and_factors():
         ("o2_ref_pct", {"melt-stack": 18}, "needs the stack's O2 readings"),
         ("rollover_modulus", {"if9": 1000}, "not a meter of this plant"),
         ("rollover_modulus", {"if1": 0}, "above 0"),
-        ("factors", {"coke_kgce_per_kg": "high"}, "a number"),
+        ("factors", {"standard_coal.coke": "high"}, "not a number"),
+        ("factors", {"coke_kgce_per_kg": 0.95}, "metrics.factors.coke_kgce_per_kg: unknown factor"),
+        # 0.5306 is the CO2 factor of electricity in kgCO2/kWh: as kgce/kWh it is above the
+        # plausible range of factors.yaml (0.1229 to 0.40), a value in the wrong unit.
+        (
+            "factors",
+            {"standard_coal.electricity": 0.5306},
+            "metrics.factors.standard_coal.electricity: 0.5306 kgce/kWh is not plausible",
+        ),
+        ("factors", {"co2.steam": 1.0}, "metrics.factors.co2.steam: unknown carrier"),
         ("factors", [1, 2], "a mapping"),
         ("state_dirr", "x", "unknown key"),
     ],
