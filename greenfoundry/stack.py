@@ -609,9 +609,13 @@ class LocalStack:
             "autosave_on_changes false",
             f"max_queued_messages {MAX_QUEUED_MESSAGES}",
             f"max_queued_bytes {MAX_QUEUED_BYTES}",
-            # The ingest's payload limit at the broker: a larger publish is refused (MQTT v5:
-            # PUBACK "packet too large"), a packet with no room for it disconnected.
-            f"message_size_limit {payload}",
+            # The ingest's limit at the broker: a packet with no room in the ingest's Maximum
+            # Packet Size (its payload limit + the header allowance) is refused, the publisher
+            # disconnected with "packet too large", whatever its protocol version. Not
+            # message_size_limit: it completes the QoS flow, so a v3.1.1 publisher is told
+            # "success" for a message dropped, and paho cannot decode its v5 refusal. A payload
+            # just over the ingest's limit still reaches the ingest, which dead-letters it.
+            "message_size_limit 0",
             f"max_packet_size {payload + PACKET_OVERHEAD_BYTES}",
             # No broker-side cap on QoS 1 messages in flight: the ingest's MQTT v5 receive
             # maximum bounds it, so acknowledgements can be batched with the durable write.

@@ -2,8 +2,8 @@
 refused) and the loss window of a broker crash (SIGKILL) while the ingest is away.
 
 The limit comes from the ingest's `max_payload_bytes` (the demo plant's; the stack reads it):
-the broker's `message_size_limit` is that payload size, its `max_packet_size` that plus the
-ingest's header allowance. The crash bound comes from the configured `autosave_interval`: the
+the broker's `max_packet_size` is that plus the ingest's header allowance, the Maximum Packet
+Size the ingest announces. The crash bound comes from the configured `autosave_interval`: the
 broker saves its state every AUTOSAVE_INTERVAL_S, so a SIGKILL loses at most what was
 acknowledged since the last save.
 """
@@ -108,7 +108,7 @@ def _reading(size: int, ts_ms: int, value: float) -> bytes:
     return core[:-1] + b" " * (size - len(core)) + b"}"
 
 
-def test_a_publish_over_the_ingests_payload_limit_is_refused_by_the_broker(tmp_path, stack):
+def test_a_packet_over_the_ingests_maximum_is_refused_by_the_broker(tmp_path, stack):
     cfg = plant_config(tmp_path, stack, "lim-size", role="ingest")
     limit = cfg.ingest.max_payload_bytes
     topic = cfg.topic_for(cfg.routes[("melt", "if1", "energy")])
@@ -120,12 +120,14 @@ def test_a_publish_over_the_ingests_payload_limit_is_refused_by_the_broker(tmp_p
         # At the limit: accepted (reason code 0) and lands.
         at_limit = _reading(limit, T0_MS, 1.0)
         assert _publish_qos1(stack, device, device.username, topic, at_limit) == ("puback", 0)
-        # One byte over: the broker refuses it; MQTT v5 reason code 0x95 "Packet too large"
-        # (what Mosquitto 2.0.11 answers for message_size_limit, measured in the research).
+        # One byte over the payload limit: the broker takes it (a v3.1.1 device would be told
+        # "success" and lose it if the broker dropped it, so message_size_limit is off) and the
+        # ingest dead-letters it as oversized: counted, and kept.
         over = _reading(limit + 1, T0_MS + 1000, 2.0)
-        assert _publish_qos1(stack, device, device.username, topic, over) == ("puback", 0x95)
-        # Far over (past max_packet_size): no PUBACK; a DISCONNECT "Packet too large".
-        huge = _reading(limit + 2 * gf_stack.PACKET_OVERHEAD_BYTES, T0_MS + 2000, 3.0)
+        assert _publish_qos1(stack, device, device.username, topic, over) == ("puback", 0)
+        # Past the ingest's Maximum Packet Size (the broker's max_packet_size): refused with a
+        # DISCONNECT, reason code 0x95 "Packet too large"; nothing of it reaches the ingest.
+        huge = _reading(limit + gf_stack.PACKET_OVERHEAD_BYTES, T0_MS + 2000, 3.0)
         assert _publish_qos1(stack, device, device.username, topic, huge) == ("disconnect", 0x95)
         # A last good reading after them: once it is in, everything before it was handled.
         last = _reading(100, T0_MS + 3000, 4.0)
@@ -138,7 +140,8 @@ def test_a_publish_over_the_ingests_payload_limit_is_refused_by_the_broker(tmp_p
         (T0_MS * 1_000_000, 1.0),
         ((T0_MS + 3000) * 1_000_000, 4.0),
     ]
-    assert svc.counters.received == 2  # the refused ones never reached the ingest
+    assert svc.counters.received == 3  # the refused one never reached the ingest
+    assert svc.counters.rejected_by_reason["oversized"] == 1
 
 
 def test_a_broker_crash_while_the_ingest_is_away_loses_at_most_the_last_autosave_interval(
