@@ -157,9 +157,20 @@ class NetworkThread:
 
     READ_BURST = 256
 
-    def __init__(self, client: mqtt.Client, may_ack, *, min_delay_s=1.0, max_delay_s=30.0):
+    def __init__(
+        self,
+        client: mqtt.Client,
+        may_ack,
+        *,
+        on_connect_error=lambda exc: False,
+        min_delay_s=1.0,
+        max_delay_s=30.0,
+    ):
         self.client = client
         self.may_ack = may_ack
+        # Called with the exception when a connect attempt fails (no TCP or TLS connection);
+        # True means give up (no more attempts), False try again after the backoff.
+        self.on_connect_error = on_connect_error
         self.min_delay_s, self.max_delay_s = min_delay_s, max_delay_s
         self.acks_withheld = 0
         self._acks: collections.deque = collections.deque()
@@ -229,7 +240,10 @@ class NetworkThread:
                 try:
                     c.reconnect()
                     delay = self.min_delay_s
-                except OSError as exc:
+                except OSError as exc:  # ssl.SSLError is one too
+                    if self.on_connect_error(exc):
+                        self._acks.clear()
+                        return
                     log.debug("MQTT connect failed: %s; next try in %.0f s", exc, delay)
                     self._stop.wait(delay)
                     delay = min(delay * 2, self.max_delay_s)

@@ -34,6 +34,7 @@ from __future__ import annotations
 import collections
 import logging
 import os
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -209,7 +210,9 @@ class Ingest:
         self._replay_failures = 0
         self.receive_maximum = receive_maximum(cfg)
         self.client = self._make_client()
-        self.net = mqtt.NetworkThread(self.client, self._may_ack)
+        self.net = mqtt.NetworkThread(
+            self.client, self._may_ack, on_connect_error=self._on_connect_error
+        )
         self._writer = threading.Thread(target=self._writer_loop, name="gf-writer", daemon=True)
 
     # ---- MQTT ---------------------------------------------------------------------------
@@ -274,6 +277,22 @@ class Ingest:
             [(f, options) for f in self.subscriptions]
             + [(BROKER_DROPPED_TOPIC, paho.SubscribeOptions(qos=0))]
         )
+
+    def _on_connect_error(self, exc: OSError) -> bool:
+        """A connect attempt that failed before any CONNACK. At the first connect, a broker
+        certificate that does not verify (another CA, another name) will not verify at the
+        next attempt either: stop with one line. Anything else (no broker yet) is retried."""
+        if self._ever_connected or not isinstance(exc, ssl.SSLCertVerificationError):
+            return False
+        m = self.cfg.mqtt
+        self.fatal = (
+            f"the MQTT broker at {m.host}:{m.port}: TLS certificate verify failed: "
+            f"{exc.verify_message or exc} (mqtt.tls.ca_file, mqtt.tls.server_name)"
+        )
+        self._stop.set()
+        self.failed.set()
+        self.on_fatal()
+        return True
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
         for topic, code in zip(
