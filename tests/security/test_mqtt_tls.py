@@ -94,11 +94,6 @@ def test_the_ingest_gets_readings_over_tls_with_a_client_certificate(tmp_path, t
     assert energy_values(st, "tls-ok") == [(ms * 1_000_000, v) for ms, v, _ in stream]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the ingest retries a failed TLS handshake forever; its refusal at the first "
-    "connect covers CONNACK refusals only (ingest side of issue 8)",
-)
 def test_a_broker_certificate_from_another_ca_stops_the_ingest_with_one_line(tmp_path, tls_stack):
     info = tls_stack.info
     other = tmp_path / "other-ca"
