@@ -470,7 +470,10 @@ class Engine:
                     None,
                 )
             )
-            if res["value"] is not None and (worst is None or res["value"] > worst[0]["value"]):
+            # A stack without a value may come first: it is the worst only until one has a value.
+            if res["value"] is not None and (
+                worst is None or worst[0]["value"] is None or res["value"] > worst[0]["value"]
+            ):
                 worst = (res, f"{sid}/{pol}")
             elif worst is None or worst[0]["value"] is None:
                 worst = worst or (res, f"{sid}/{pol}")
