@@ -109,7 +109,9 @@ def _cmd_demo(args) -> int:
     stack = LocalStack(base / "stack")
     print(f"starting Mosquitto and InfluxDB under {stack.dir} …", flush=True)
     stack.up()
-    cfg = apply_stack(cfg, stack.dir)
+    # Each component with its own account (least privilege): the ingest's here, a device's for
+    # the simulator below, the metrics' and a reader's for what the live line reads.
+    cfg = apply_stack(cfg, stack.dir, role="ingest")
     cfg = dataclasses.replace(
         cfg,
         ingest=dataclasses.replace(
@@ -145,7 +147,7 @@ def _cmd_demo(args) -> int:
         if not ingest.wait_connected(15):
             raise BrokerError("the ingest could not connect to the local Mosquitto")
         sim = SimulatorThread(
-            cfg,
+            apply_stack(cfg, stack.dir, role="device"),
             seed=args.seed,
             speed=args.speed,
             faults=faults,
@@ -227,7 +229,7 @@ def _start_metrics(cfg, lead_s: float):
 def _watch(ingest, sim, metrics, cfg, stop: threading.Event, duration: float | None) -> None:
     from greenfoundry.store import InfluxStore
 
-    store = InfluxStore.from_config(cfg.influxdb)
+    store = InfluxStore.from_config(cfg.influxdb, role="reader")
     started = time.monotonic()
     last_received, last_t = 0, started
     while not stop.wait(1.0):

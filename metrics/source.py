@@ -31,12 +31,8 @@ SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
 
 def store_for_metrics(cfg) -> InfluxStore:
     """The one InfluxDB client of the metrics: reads raw readings, writes rollups, on the plant's
-    database. With a role-aware store (a least-privilege user per component), role "metrics"."""
-    from_config = InfluxStore.from_config
-    try:
-        return from_config(cfg.influxdb, role="metrics")  # type: ignore[call-arg]
-    except TypeError:
-        return from_config(cfg.influxdb)
+    database, as the metrics' own least-privilege user (role "metrics")."""
+    return InfluxStore.from_config(cfg.influxdb, role="metrics")
 
 
 def series_key(measurement: str, tags: dict[str, str]) -> SeriesKey:

@@ -114,7 +114,7 @@ def _cmd_simulate(args) -> int:
     if args.stack:
         from greenfoundry.stack import apply_stack
 
-        cfg = apply_stack(cfg, args.stack)
+        cfg = apply_stack(cfg, args.stack, role="device")
     # Ctrl-C or SIGTERM ends the run cleanly: what was sent is still awaited and counted.
     stop = threading.Event()
     handlers = {}
