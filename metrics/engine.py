@@ -36,8 +36,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from greenfoundry.glossary import SIGNALS
 from greenfoundry.metrics import rollups, schema, source
 from greenfoundry.metrics import windows as win
+from greenfoundry.metrics.factors import load_factors
 from greenfoundry.metrics.measured import judge
 from greenfoundry.metrics.state import State
 from greenfoundry.metrics.table_c1 import AirTemp, FurnaceFacts, annual_mean_air_temp_c
@@ -47,7 +49,8 @@ log = logging.getLogger(__name__)
 NS_PER_H = 3600 * 10**9
 CHUNK_H = 24 * 7  # hours recomputed per read of the readings
 FP_CHUNK_H = 24 * 31  # hours per fingerprint query
-COUNTER_SIGNALS = ("furnace_energy_kwh", "fuel_coke_kg")
+# Every cumulative counter of the glossary (furnace and site energy, coke, gas, oxygen, water).
+COUNTER_SIGNALS = tuple(sorted(n for n, s in SIGNALS.items() if s.kind == "counter"))
 COUNTER_AFTER_NS = 901 * 10**9  # the counter reading after a chunk's end (max gap 900 s)
 UPPER = ("shift", "day", "month", "year", "trailing_12m")
 FROM_MONTHS = ("year", "trailing_12m")
@@ -115,12 +118,19 @@ class Engine:
             ms |= {rollups.STACK_SIGNAL, rollups.STATUS_SIGNAL}
         if self.m.o2_ref_pct:
             ms.add(rollups.O2_SIGNAL)
+        # Table 5, the water-reuse rates, Table A.1 and CO2: the plant's inputs its config maps.
+        self.p_counters, self.p_events = rollups.plant_inputs(cfg)
+        ms |= {rollups.PLANT_COUNTERS[k][0] for k in self.p_counters}
+        ms |= {rollups.PLANT_EVENTS[k] for k in self.p_events}
+        if self.p_events & set(rollups.DN_KEYS):
+            ms.add(rollups.DN_SIGNAL)
         self.inputs = tuple(sorted(ms))
         self.watched = (*self.inputs, AMBIENT)
         self.before = tuple(m for m in self.inputs if m in COUNTER_SIGNALS) + (
             (rollups.STATUS_SIGNAL,) if self.air_items else ()
         )
-        self.coke = float(self.m.factors.get("coke_kgce_per_kg", rollups.COKE_KGCE_PER_KG))
+        self.factors = load_factors(self.m.factors)  # GB/T 2589 and CO2, with the overrides
+        self.coke = self.factors.kgce("coke").value
         self._air: dict[str, AirTemp] = {}
         self._years: dict[int, win.Window] = {}
         self.li_floors = _li_floors()
@@ -145,7 +155,7 @@ class Engine:
             "stacks": [(s.id, sorted(s.limits_mg_m3.items())) for s in self.cfg.stacks],
             "product": self.cfg.plant.product,
             "air_c": self.cfg.plant.annual_mean_air_temp_c,
-            "version": 1,
+            "version": 2,  # 2: the plant rollup (Table 5, water, Table A.1, CO2)
         }
 
     def _check_rules(self) -> None:
@@ -291,10 +301,23 @@ class Engine:
             air_hours[(sid, pol)] = parts
             for h, p in zip(hours, parts, strict=True):
                 partials.append(("air", f"{sid}/{pol}", "hour", h.start.value, p))
+        plant_hours = rollups.plant_hours(
+            readings,
+            hours,
+            self.p_counters,
+            self.p_events,
+            rollover=self.m.rollover_modulus,
+            min_coverage=self.m.min_coverage,
+        )
+        for h, p in zip(hours, plant_hours, strict=True):
+            # An hour without a plant reading adds nothing to a sum: no partial is kept for it
+            # (a plant that maps none of these signals keeps no rows for them).
+            if rollups.plant_has_data(p):
+                partials.append(("plant", "plant", "hour", h.start.value, p))
         for i, h in enumerate(hours):
             c1 = {fid: parts[i] for fid, parts in furnace_hours.items()}
             air = {k: parts[i] for k, parts in air_hours.items()}
-            lines += self._window_points(h, c1, air, computed, now)
+            lines += self._window_points(h, c1, air, computed, now, plant=plant_hours[i])
         self.state.set_partials(partials)
         self.state.set_computed(computed)
         self._write(lines)
@@ -364,9 +387,9 @@ class Engine:
         return at
 
     def _window_points(
-        self, w: win.Window, c1: dict, air: dict, computed: list, now: int
+        self, w: win.Window, c1: dict, air: dict, computed: list, now: int, plant=None
     ) -> list[str]:
-        lines = []
+        lines = self._plant_points(w, plant, computed, now)
         at = self.air_temp(w)
         tags = {"plant": self.plant_id, "window": w.kind}
         results = []
@@ -501,6 +524,31 @@ class Engine:
             )
         return lines
 
+    def _plant_points(self, w: win.Window, p: dict | None, computed: list, now: int) -> list:
+        """The plant indicators of Table 5, Table A.1 and CO2 of ``w`` (``rollups.plant_finish``),
+        one point each (``schema.PLANT_INDICATORS``)."""
+        if not (self.p_counters or self.p_events):
+            return []
+        results = rollups.plant_finish(
+            w,
+            p,
+            self.p_counters,
+            self.p_events,
+            factors=self.factors,
+            min_coverage=self.m.min_coverage,
+        )
+        lines = []
+        for r in results:
+            measurement, fields = schema.plant_fields(r)
+            tags = {"plant": self.plant_id, "indicator": r.name, "window": w.kind}
+            lines.append(schema.point(measurement, tags, w, fields))
+            m = r.measured
+            computed.append(
+                (schema.ROLLUP_OF[measurement], r.name, w.kind, w.start.value, w.label, m.coverage, m.status,
+                 now, None)
+            )  # fmt: skip
+        return lines
+
     # ---- composing -----------------------------------------------------------------------------
 
     def compose(self, *, on_window=None) -> int:
@@ -533,6 +581,8 @@ class Engine:
         c1_parts = self.state.partials("c1", below, a, b)
         air_parts = self.state.partials("air", below, a, b)
         c1 = {k: rollups.c1_combine(v) for k, v in c1_parts.items()}
+        plant_parts = self.state.partials("plant", below, a, b).get("plant")
+        plant = rollups.plant_combine(plant_parts) if plant_parts else None
         air = {}
         for k, v in air_parts.items():
             sid, pol = k.split("/", 1)
@@ -540,8 +590,10 @@ class Engine:
         if w.kind == "month":
             rows = [("c1", k, "month", a, p) for k, p in c1.items()]
             rows += [("air", f"{s}/{p}", "month", a, v) for (s, p), v in air.items()]
+            if plant is not None:
+                rows.append(("plant", "plant", "month", a, plant))
             self.state.set_partials(rows)
-        return self._window_points(w, c1, air, computed, now)
+        return self._window_points(w, c1, air, computed, now, plant=plant)
 
     # ---- the runs ------------------------------------------------------------------------------
 

@@ -12,6 +12,20 @@ Rows written (the standard's ids, `greenfoundry standard show`):
   D-c6-window: the highest valid hourly multiple of C over every stack and pollutant, with the
   lowest coverage among them).
 
+* The plant indicators of Table 5, Table A.1 (``gf_t5_plant``, ``gf_a1_plant``, tag
+  ``indicator``; the rows of ``schema.PLANT_INDICATORS``): energy per tonne of good pipe, the
+  power factor, the water-reuse rates, sand and metal reuse, scrap rate, process yield, the
+  first-pass and online inspection rates. For ductile pipe the first-pass rows depend on the
+  DN range (Table A.1) and take one value: decision D-a1-dn, the rate of the DN range with the
+  most pipes tested in the window, with the other ranges in a note; its context ``dn`` is a
+  size inside that range (``DN_CONTEXT``), which only picks the row's tiers.
+* ``scale.output.annual_output`` (Table 2, decision D-three-years): for a calendar-year window
+  only, the mean of the output of that year and the two before (``table_a1
+  .three_year_output_10kt``), with its own three-year window.
+
+CO2 per tonne and the overall water repeat-use rate are rollups with no row of the standard:
+they are not in the file.
+
 A row whose rollup has no value (no data, bad input) is left out, with a note: the scorer then
 reports it as no data, never a silent 0.
 """
@@ -31,6 +45,11 @@ from greenfoundry.store import where
 
 C1_ROW = "energy.liquid_iron.energy_per_t"
 AIR_ROW = "emissions.air.multiple_of_c"
+OUTPUT_ROW = "scale.output.annual_output"
+DN_ROWS = ("hydro_first_pass", "pipe_first_pass")  # Table A.1 rows with tiers by DN range
+# A size inside each Table A.1 range, given as the row's context `dn`: it picks the range's
+# tiers and nothing else (table_a1.dn_range_of; DN1100 is a standard size above DN1000).
+DN_CONTEXT = {"DN80-300": 80, "DN350-1000": 350, "DN>1000": 1100}
 
 
 def window_for(label: str, tz: str, now_s: float | None = None) -> win.Window:
@@ -121,6 +140,7 @@ def indicators_file(cfg, label: str, *, store=None, now_s: float | None = None):
             "unit": "C",
             "coverage": round(min(1.0, float(air.get("coverage", 0.0))), 6),
         }
+    rows.update(_plant_rows(store, cfg, w, notes))
     doc = {
         "version": 1,
         "plant": cfg.plant.id,
@@ -144,3 +164,112 @@ def write_indicators(doc: dict, out: str | None) -> None:
             fh.write(text)
     except OSError as exc:
         raise InputError(f"--out {out}: cannot write: {exc.strerror}") from None
+
+
+def _plant_points(store, measurement: str, plant_id: str, w: win.Window) -> dict[str, dict]:
+    """indicator → its point's fields, of the plant measurement for window ``w``."""
+    span = {"start_ns": w.start.value, "end_ns": w.start.value + 1}
+    df = store.query(
+        f"SELECT * FROM {measurement} {where({'plant': plant_id, 'window': w.kind}, **span)}"
+    )
+    out = {}
+    for rec in [] if df.empty else df.to_dict("records"):
+        out[rec["indicator"]] = {
+            k: v for k, v in rec.items() if v is not None and not (isinstance(v, float) and v != v)
+        }
+    return out
+
+
+def _row(point: dict, name: str, row: str, notes: list[str], **context) -> dict | None:
+    _m, field, unit, _row = schema.plant_spec(name)
+    if field not in point:
+        notes.append(f"{row}: {point.get('status')}: {point.get('lacking', '')}; left out")
+        return None
+    if point.get("status") != "ok":
+        notes.append(f"{row}: {point.get('status')}: {point.get('lacking', '')}")
+    out = {
+        "value": round(float(point[field]), 6),
+        "unit": unit,
+        "coverage": round(min(1.0, float(point.get("coverage", 0.0))), 6),
+    }
+    if context:
+        out["context"] = context
+    return out
+
+
+def _plant_rows(store, cfg, w: win.Window, notes: list[str]) -> dict:
+    """The rows of Table 5 and Table A.1 (and Table 2's output) from the plant rollups."""
+    from greenfoundry.metrics.measured import OK, Measured
+    from greenfoundry.metrics.table_a1 import three_year_output_10kt
+
+    points = {}
+    for measurement in (schema.T5_PLANT, schema.A1_PLANT):
+        points.update(_plant_points(store, measurement, cfg.plant.id, w))
+    rows: dict = {}
+    ductile = cfg.plant.product == "ductile"
+    for name, (_m, _field, _unit, row) in schema.PLANT_INDICATORS.items():
+        if row is None or name == "output":
+            continue
+        if ductile and name in DN_ROWS:
+            ranges = [
+                (float(p.get("tested", 0.0)), k.split(":", 1)[1], p)
+                for k, p in points.items()
+                if k.startswith(f"{name}:")
+            ]
+            if not ranges:
+                if name in points:
+                    notes.append(f"{row}: no pipes tested in a Table A.1 DN range; left out")
+                continue
+            tested, rng, p = max(ranges, key=lambda x: (x[0], x[1]))
+            others = [
+                f"{r} {q['rate_pct']:.2f} % of {t:g}"
+                for t, r, q in sorted(ranges)
+                if r != rng and "rate_pct" in q
+            ]
+            if others:
+                notes.append(
+                    f"{row}: the value is {rng}'s, the range with the most pipes tested "
+                    f"({tested:g}; decision D-a1-dn); also {', '.join(others)}"
+                )
+            r = _row(p, name, row, notes, dn=DN_CONTEXT[rng])
+        elif name in points:
+            r = _row(points[name], name, row, notes)
+        else:
+            continue
+        if r is not None:
+            rows[row] = r
+    if w.kind == "year" and "output" in points:
+        years, year = [], w
+        for i in range(3):
+            if i:
+                year = win.window_containing(
+                    year.start - pd.Timedelta(days=1), "year", cfg.plant.timezone
+                )
+            p = (
+                points["output"]
+                if i == 0
+                else _plant_points(store, schema.A1_PLANT, cfg.plant.id, year).get("output", {})
+            )
+            if "output_10kt" in p:
+                years.append(
+                    Measured(float(p["output_10kt"]) * 1e4, int(p.get("n", 0)),
+                             float(p.get("coverage", 0.0)), OK)
+                )  # fmt: skip
+            else:
+                years.append(None)
+        m = three_year_output_10kt(years[::-1])
+        if m.value is None:
+            notes.append(
+                f"{OUTPUT_ROW}: {'; '.join(m.lacking)} (the row takes three years); left out"
+            )
+        else:
+            rows[OUTPUT_ROW] = {
+                "value": round(m.value, 6),
+                "unit": "万吨/年",
+                "coverage": round(m.coverage, 6),
+                "window": {
+                    "start": _local_date(year.start, cfg.plant.timezone),
+                    "end": _local_date(w.end, cfg.plant.timezone),
+                },
+            }
+    return rows

@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from greenfoundry.metrics import emissions, table_c1
+from greenfoundry.metrics import emissions, table_a1, table_c1
 from greenfoundry.metrics.counters import counter_consumption
 from greenfoundry.metrics.events import event_sums, tonnage_weighted_tap_temp_c
 from greenfoundry.metrics.measured import BAD_INPUT, NO_DATA, OK, Measured, judge
@@ -370,3 +371,286 @@ def air_finish(
         "status": status,
         "lacking": tuple(lack),
     }
+
+
+# ------------------------------------------- Table 5, water reuse, Table A.1, CO2 (the plant)
+#
+# One partial per hour for the whole plant: a flat dict of exact sums. For each counter input
+# (``PLANT_COUNTERS``) ``<key>.v`` (consumption, summed over the input's meters), ``.n``
+# (increments), ``.cov_ns`` (the covered time of its least covered meter), ``.gaps``,
+# ``.resets``, ``.rollovers``; for each event input (``PLANT_EVENTS``) ``<key>.v`` (the sum)
+# and ``.n`` (events); the first refusal of an input in ``<key>.bad``. The test counts of
+# Table A.1 also per DN range (``<key>@<range>.v`` / ``.n``, ``table_a1.split_by_dn``). Every
+# one of them composes by addition; the pure functions finish the composed sums.
+
+# key → (signal, tags a series must have). Electricity is the site's incoming meter (it
+# includes the furnaces); coke is every fuel_coke_kg meter (a cupola's).
+PLANT_COUNTERS: dict[str, tuple[str, dict[str, str]]] = {
+    "electricity": ("site_energy_kwh", {}),
+    "reactive": ("site_reactive_kvarh", {}),
+    "natural_gas": ("fuel_gas_m3", {}),
+    "oxygen": ("oxygen_m3", {}),
+    "coke": ("fuel_coke_kg", {}),
+    **{
+        role: ("water_m3", {"role": role})
+        for role in (
+            "cooling_circulating",
+            "cooling_makeup",
+            "process_intake",
+            "process_reused",
+            "reclaimed_intake",
+            "total_intake",
+        )
+    },
+}
+PLANT_EVENTS: dict[str, str] = {
+    "pipe_t": "pipe_output_t",
+    "scrap_t": "pipe_scrap_t",
+    "iron_t": "tap_iron_t",
+    "cast": "pipe_cast_count",
+    "hydro_tested": "hydro_tested_count",
+    "hydro_passed": "hydro_passed_count",
+    "inspected": "inspected_count",
+    "inspection_passed": "inspection_passed_count",
+    "sand_used": "sand_used_t",
+    "sand_reclaimed": "sand_reclaimed_t",
+    "returns_arising": "returns_arising_t",
+    "returns_charged": "returns_charged_t",
+}
+DN_KEYS = ("hydro_tested", "hydro_passed", "inspected", "inspection_passed")
+DN_SIGNAL = "pipe_dn"
+CARRIERS = ("electricity", "natural_gas", "oxygen", "coke")  # Table 5's energy carriers
+
+
+def plant_inputs(cfg) -> tuple[set[str], set[str]]:
+    """(counter keys, event keys) the plant config maps: a counter by its signal and tags
+    (a water role by its meters), an event by its signal."""
+    routes = list(cfg.routes.values())
+    counters = set()
+    for key, (sig, tags) in PLANT_COUNTERS.items():
+        if any(r.signal == sig and set(tags.items()) <= set(r.tags) for r in routes):
+            counters.add(key)
+    signals = {r.signal for r in routes}
+    events = {k for k, sig in PLANT_EVENTS.items() if sig in signals}
+    return counters, events
+
+
+def _series_of(readings, signal: str, tags: dict[str, str]) -> list[tuple[str, pd.Series]]:
+    """(device, series) of every meter of ``signal`` with ``tags``, in device order."""
+    by_device: dict[str, list[pd.Series]] = {}
+    for (m, t), s in sorted(readings.series.items(), key=lambda kv: kv[0]):
+        d = dict(t)
+        if m == signal and all(d.get(k) == v for k, v in tags.items()):
+            by_device.setdefault(d.get("device", ""), []).append(s)
+    return [
+        (d, pd.concat(v).sort_index() if len(v) > 1 else v[0]) for d, v in sorted(by_device.items())
+    ]
+
+
+def plant_hours(
+    readings, hours: Sequence, counters: set[str], events: set[str], *, rollover=None,
+    min_coverage=0.9,
+) -> list[dict]:  # fmt: skip
+    """One plant partial per hour (in hour order) of the inputs ``counters`` and ``events``
+    (``plant_inputs``); ``rollover``: meter (device) id → its rollover modulus."""
+    rollover = rollover or {}
+    out = [{} for _ in hours]
+    spans = [h.end.value - h.start.value for h in hours]
+    for key in sorted(counters):
+        sig, tags = PLANT_COUNTERS[key]
+        meters = _series_of(readings, sig, tags)
+        for p in out:
+            p.update({f"{key}.{k}": 0 for k in ("n", "gaps", "resets", "rollovers")})
+            p.update({f"{key}.v": 0.0, f"{key}.cov_ns": 0, f"{key}.bad": ""})
+        # No meter read in the range: .n and .cov_ns stay 0.
+        for i, (device, s) in enumerate(meters):
+            df = counter_consumption(
+                s, hours, rollover_modulus=rollover.get(device), min_coverage=min_coverage,
+                name=sig,
+            )  # fmt: skip
+            for j, (p, r) in enumerate(zip(out, df.to_dict("records"), strict=True)):
+                if r["status"] == BAD_INPUT:
+                    p[f"{key}.bad"] = p[f"{key}.bad"] or str(r["lacking"][0])
+                    continue
+                v = _f(r["value"])
+                p[f"{key}.v"] += v or 0.0
+                p[f"{key}.n"] += int(r["n"])
+                cov = round(float(r["coverage"]) * spans[j])
+                # The input covers what its least covered meter covers.
+                p[f"{key}.cov_ns"] = cov if i == 0 else min(p[f"{key}.cov_ns"], cov)
+                for k in ("gaps", "resets", "rollovers"):
+                    p[f"{key}.{k}"] += int(r[k])
+    dn = readings.get(DN_SIGNAL)
+    for key in sorted(events):
+        sig = PLANT_EVENTS[key]
+        s = readings.get(sig)
+        _event_into(out, key, sig, s, hours)
+        if key in DN_KEYS:
+            try:
+                split = table_a1.split_by_dn(dn, s, name=sig)
+            except ValueError as exc:
+                for p in out:
+                    for rng in table_a1.DN_RANGES:
+                        p[f"{key}@{rng}.v"], p[f"{key}@{rng}.n"] = 0.0, 0
+                        p[f"{key}@{rng}.bad"] = str(exc)
+                continue
+            for rng in table_a1.DN_RANGES:
+                _event_into(out, f"{key}@{rng}", sig, split[rng], hours)
+    return out
+
+
+def _event_into(out: list[dict], key: str, sig: str, s: pd.Series, hours: Sequence) -> None:
+    df = event_sums(s, hours, name=sig)
+    for p, r in zip(out, df.to_dict("records"), strict=True):
+        bad = r["status"] == BAD_INPUT
+        p[f"{key}.v"] = 0.0 if bad or _f(r["value"]) is None else float(r["value"])
+        p[f"{key}.n"] = 0 if bad else int(r["n"])
+        p[f"{key}.bad"] = str(r["lacking"][0]) if bad else ""
+
+
+def plant_has_data(p: dict) -> bool:
+    """True when a plant partial holds a reading or a refusal (composing it changes a sum)."""
+    return any(
+        (k.endswith((".n", ".cov_ns")) and v) or (k.endswith(".bad") and v) for k, v in p.items()
+    )
+
+
+def plant_combine(parts: Sequence[dict]) -> dict:
+    """The exact composition of plant partials (in the given order): numbers add, the first
+    refusal is kept."""
+    out: dict[str, Any] = {}
+    for p in parts:
+        for k, v in p.items():
+            if isinstance(v, str):
+                out[k] = out.get(k) or v
+            else:
+                out[k] = out.get(k, 0) + v
+    return out
+
+
+def _counter_measured(p: dict, key: str, span_ns: int, min_coverage: float) -> Measured:
+    sig = PLANT_COUNTERS[key][0]
+    if p.get(f"{key}.bad"):
+        return Measured(None, 0, 0.0, BAD_INPUT, (p[f"{key}.bad"],))
+    n, cov = int(p.get(f"{key}.n", 0)), min(1.0, p.get(f"{key}.cov_ns", 0) / span_ns)
+    lack = []
+    if n == 0 and cov == 0:
+        lack.append(f"no {sig} readings ({key}) in the window")
+    elif cov < 1:
+        lack.append(f"{sig} ({key}) readings cover {cov:.1%} of the window")
+    for k, what in (("gaps", "gap(s)"), ("resets", "meter reset(s)"), ("rollovers", "rollover(s)")):
+        if p.get(f"{key}.{k}"):
+            lack.append(f"{p[f'{key}.{k}']} {what} in {sig} ({key})")
+    st = judge(n, cov, min_coverage)
+    return Measured(None if st == NO_DATA else float(p[f"{key}.v"]), n, cov, st, tuple(lack))
+
+
+def _event_measured(p: dict, key: str) -> Measured:
+    sig = PLANT_EVENTS[key.split("@", 1)[0]]
+    if p.get(f"{key}.bad"):
+        return Measured(None, 0, 0.0, BAD_INPUT, (p[f"{key}.bad"],))
+    n = int(p.get(f"{key}.n", 0))
+    if n == 0:
+        where = f" of {key.split('@', 1)[1]}" if "@" in key else ""
+        return Measured(None, 0, 0.0, NO_DATA, (f"no {sig} events{where} in the window",))
+    return Measured(float(p[f"{key}.v"]), n, 1.0, OK)
+
+
+@dataclass(frozen=True)
+class PlantResult:
+    """One plant indicator of one window: ``measured`` (value, n, coverage, status, lacking)
+    and the ``extra`` fields its point carries (inputs, breakdowns, factors)."""
+
+    name: str
+    measured: Measured
+    extra: dict
+
+
+def plant_finish(
+    window, p: dict | None, counters: set[str], events: set[str], *, factors,
+    min_coverage: float,
+) -> list[PlantResult]:  # fmt: skip
+    """Every plant indicator the inputs allow, for ``window``, from its composed partial:
+    Table 5 (energy per tonne of good pipe, power factor, water-reuse rates, sand and metal
+    reuse), Table A.1 (scrap rate, process yield, first-pass rates overall and by DN range,
+    online inspection rate, output) and CO2 per tonne of pipe and of liquid iron. An indicator
+    whose inputs the plant config does not map is not produced."""
+    from greenfoundry.metrics import co2, table5, water
+
+    p = p or {}
+    span = window.end.value - window.start.value
+    c = {k: _counter_measured(p, k, span, min_coverage) for k in sorted(counters)}
+    e = {k: _event_measured(p, k) for k in sorted(events)}
+    kw = {"min_coverage": min_coverage}
+    out: list[PlantResult] = []
+
+    def add(name, m, **extra):
+        out.append(PlantResult(name, m, extra))
+
+    carriers = {k: c[k] for k in CARRIERS if k in c}
+    if carriers and "pipe_t" in e:
+        r = table5.plant_energy_per_t_pipe(carriers, e["pipe_t"], factors=factors, **kw)
+        add(
+            "energy_per_t_pipe", r.measured(), kgce=r.kgce, pipe_t=r.pipe_t,
+            factors="; ".join(r.factors) or None,
+            **{f"kgce_{k}": v for k, v in r.kgce_by_carrier.items()},
+        )  # fmt: skip
+    if {"electricity", "reactive"} <= set(c):
+        add(
+            "power_factor", table5.power_factor(c["electricity"], c["reactive"], **kw),
+            active_kwh=c["electricity"].value, reactive_kvarh=c["reactive"].value,
+        )  # fmt: skip
+    pairs = (
+        ("cooling_recirculation", water.cooling_recirculation_rate_pct,
+         "cooling_circulating", "cooling_makeup"),
+        ("process_wastewater_reuse", water.process_reuse_rate_pct,
+         "process_reused", "process_intake"),
+        ("reclaimed_share", water.reclaimed_share_of_intake_pct,
+         "reclaimed_intake", "total_intake"),
+    )  # fmt: skip
+    for name, fn, a, b in pairs:
+        if {a, b} <= set(c):
+            add(name, fn(c[a], c[b], **kw), **{f"{a}_m3": c[a].value, f"{b}_m3": c[b].value})
+    if {"cooling_circulating", "process_reused", "total_intake"} <= set(c):
+        add("water_reuse", water.water_reuse_rate_pct(
+            c["cooling_circulating"], c["process_reused"], c["total_intake"], **kw))  # fmt: skip
+    if {"sand_reclaimed", "sand_used"} <= set(e):
+        add("sand_reuse", table5.sand_reuse_rate_pct(e["sand_reclaimed"], e["sand_used"], **kw))
+    if {"returns_charged", "returns_arising"} <= set(e):
+        add("metal_returns", table5.metal_returns_reuse_rate_pct(
+            e["returns_charged"], e["returns_arising"], **kw))  # fmt: skip
+    if {"scrap_t", "pipe_t"} <= set(e):
+        add("scrap_rate", table_a1.scrap_rate_pct(e["scrap_t"], e["pipe_t"], **kw),
+            scrap_t=e["scrap_t"].value, pipe_t=e["pipe_t"].value)  # fmt: skip
+    if {"pipe_t", "iron_t"} <= set(e):
+        add("process_yield", table_a1.process_yield_pct(e["pipe_t"], e["iron_t"], **kw),
+            pipe_t=e["pipe_t"].value, iron_t=e["iron_t"].value)  # fmt: skip
+    for name, passed, tested in (
+        ("hydro_first_pass", "hydro_passed", "hydro_tested"),
+        ("pipe_first_pass", "inspection_passed", "inspected"),
+    ):
+        if {passed, tested} <= set(e):
+            add(name, table_a1.first_pass_rate_pct(e[passed], e[tested], **kw),
+                passed=e[passed].value, tested=e[tested].value)  # fmt: skip
+            for rng in table_a1.DN_RANGES:
+                pm, tm = (
+                    _event_measured(p, f"{passed}@{rng}"),
+                    _event_measured(p, f"{tested}@{rng}"),
+                )
+                if tm.n:
+                    add(f"{name}:{rng}", table_a1.first_pass_rate_pct(pm, tm, **kw),
+                        passed=pm.value, tested=tm.value)  # fmt: skip
+    if {"hydro_tested", "inspected", "cast"} <= set(e):
+        add("online_inspection_rate", table_a1.online_inspection_rate_pct(
+            e["hydro_tested"], e["inspected"], e["cast"], **kw))  # fmt: skip
+    if "pipe_t" in e:
+        add("output", table_a1.annual_output_10kt(e["pipe_t"]), pipe_t=e["pipe_t"].value)
+    for per, tonnes in (("pipe", "pipe_t"), ("liquid_iron", "iron_t")):
+        if carriers and tonnes in e:
+            r = co2.co2_per_t(carriers, e[tonnes], per=per, factors=factors, **kw)
+            add(
+                f"co2_per_t_{per}", r.measured(), tonnes=r.tonnes,
+                kg_co2=sum(r.kg_co2_by_carrier.values()) if r.kg_co2_by_carrier else None,
+                factors="; ".join(r.factors) or None,
+            )  # fmt: skip
+    return out

@@ -22,8 +22,45 @@ C1_FURNACE = "gf_c1_furnace"
 C1_PLANT = "gf_c1_plant"
 AIR_STACK = "gf_air_stack"
 AIR_PLANT = "gf_air_plant"
-MEASUREMENTS = (C1_FURNACE, C1_PLANT, AIR_STACK, AIR_PLANT)
-TAGS = ("plant", "furnace", "stack", "pollutant", "window")
+T5_PLANT = "gf_t5_plant"
+A1_PLANT = "gf_a1_plant"
+CO2_PLANT = "gf_co2_plant"
+MEASUREMENTS = (C1_FURNACE, C1_PLANT, AIR_STACK, AIR_PLANT, T5_PLANT, A1_PLANT, CO2_PLANT)
+TAGS = ("plant", "furnace", "stack", "pollutant", "indicator", "window")
+# The rollup name of each plant measurement in the state (`metrics status`).
+ROLLUP_OF = {T5_PLANT: "t5", A1_PLANT: "a1", CO2_PLANT: "co2"}
+
+# The plant indicators (rollups.plant_finish), by the tag `indicator`: (measurement, the field
+# holding the value, its unit, the standard's row `metrics indicators` fills, or None). A
+# first-pass rate of one Table A.1 DN range is `<name>:<range>` (`hydro_first_pass:DN80-300`).
+PLANT_INDICATORS: dict[str, tuple[str, str, str, str | None]] = {
+    "energy_per_t_pipe": (T5_PLANT, "kgce_per_t", "kgce/t", "energy.pipe.kgce_per_t"),
+    "power_factor": (T5_PLANT, "power_factor", "1", "energy.power_factor.power_factor"),
+    "cooling_recirculation": (T5_PLANT, "rate_pct", "%", "energy.water.cooling_recirculation"),
+    "process_wastewater_reuse": (
+        T5_PLANT, "rate_pct", "%", "energy.water.process_wastewater_reuse",
+    ),
+    "reclaimed_share": (T5_PLANT, "rate_pct", "%", "energy.water.reclaimed_share"),
+    "water_reuse": (T5_PLANT, "rate_pct", "%", None),
+    "sand_reuse": (T5_PLANT, "rate_pct", "%", "energy.sand_waste.resin_sand_reuse"),
+    "metal_returns": (T5_PLANT, "rate_pct", "%", "energy.sand_waste.metal_returns"),
+    "scrap_rate": (A1_PLANT, "rate_pct", "%", "techeco.scrap.scrap_rate"),
+    "process_yield": (A1_PLANT, "rate_pct", "%", "techeco.yield.process_yield"),
+    "hydro_first_pass": (A1_PLANT, "rate_pct", "%", "techeco.quality.hydro_first_pass"),
+    "pipe_first_pass": (A1_PLANT, "rate_pct", "%", "techeco.quality.pipe_first_pass"),
+    "online_inspection_rate": (
+        A1_PLANT, "rate_pct", "%", "techeco.quality.online_inspection_rate",
+    ),
+    "output": (A1_PLANT, "output_10kt", "万吨", None),  # the row takes three years: indicators.py
+    "co2_per_t_pipe": (CO2_PLANT, "kg_co2_per_t", "kgCO2/t", None),
+    "co2_per_t_liquid_iron": (CO2_PLANT, "kg_co2_per_t", "kgCO2/t", None),
+}  # fmt: skip
+
+
+def plant_spec(name: str) -> tuple[str, str, str, str | None]:
+    return PLANT_INDICATORS[name.split(":", 1)[0]]
+
+
 UNIT_FIELD = {"kWh/t": "kwh_per_t", "kgce/t": "kgce_per_t"}
 
 
@@ -88,3 +125,20 @@ def air_fields(res: dict, limit: float | None = None) -> dict[str, Any]:
     if limit is not None:
         f["limit_mg_m3"] = float(limit)
     return f
+
+
+def plant_fields(r) -> tuple[str, dict[str, Any]]:
+    """(measurement, fields) of a ``rollups.PlantResult``: the value under the indicator's
+    field (``PLANT_INDICATORS``), ``n``, ``coverage``, ``status``, ``lacking`` and its extras."""
+    measurement, field, _unit, _row = plant_spec(r.name)
+    m = r.measured
+    f: dict[str, Any] = {
+        field: m.value,
+        "n": int(m.n),
+        "coverage": float(m.coverage),
+        "status": m.status,
+        "lacking": m.lacking,
+    }
+    for k, v in r.extra.items():
+        f[k] = float(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
+    return measurement, f
