@@ -543,10 +543,10 @@ class Engine:
             tags = {"plant": self.plant_id, "indicator": r.name, "window": w.kind}
             lines.append(schema.point(measurement, tags, w, fields))
             m = r.measured
+            rollup = schema.ROLLUP_OF[measurement]
             computed.append(
-                (schema.ROLLUP_OF[measurement], r.name, w.kind, w.start.value, w.label, m.coverage, m.status,
-                 now, None)
-            )  # fmt: skip
+                (rollup, r.name, w.kind, w.start.value, w.label, m.coverage, m.status, now, None)
+            )
         return lines
 
     # ---- composing -----------------------------------------------------------------------------

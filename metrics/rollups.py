@@ -496,7 +496,9 @@ def plant_hours(
                 continue
             for rng in table_a1.DN_RANGES:
                 _event_into(out, f"{key}@{rng}", sig, split[rng], hours)
-    return out
+    # Only what is not 0 or empty is kept (a missing key composes as 0: x + 0.0 == x exactly),
+    # so an hour's stored partial holds the inputs it saw, not every input the plant maps.
+    return [{k: v for k, v in p.items() if v} for p in out]
 
 
 def _event_into(out: list[dict], key: str, sig: str, s: pd.Series, hours: Sequence) -> None:
@@ -510,9 +512,7 @@ def _event_into(out: list[dict], key: str, sig: str, s: pd.Series, hours: Sequen
 
 def plant_has_data(p: dict) -> bool:
     """True when a plant partial holds a reading or a refusal (composing it changes a sum)."""
-    return any(
-        (k.endswith((".n", ".cov_ns")) and v) or (k.endswith(".bad") and v) for k, v in p.items()
-    )
+    return any(v for k, v in p.items() if k.endswith((".n", ".cov_ns", ".bad")))
 
 
 def plant_combine(parts: Sequence[dict]) -> dict:
@@ -542,7 +542,8 @@ def _counter_measured(p: dict, key: str, span_ns: int, min_coverage: float) -> M
         if p.get(f"{key}.{k}"):
             lack.append(f"{p[f'{key}.{k}']} {what} in {sig} ({key})")
     st = judge(n, cov, min_coverage)
-    return Measured(None if st == NO_DATA else float(p[f"{key}.v"]), n, cov, st, tuple(lack))
+    value = None if st == NO_DATA else float(p.get(f"{key}.v", 0.0))
+    return Measured(value, n, cov, st, tuple(lack))
 
 
 def _event_measured(p: dict, key: str) -> Measured:
@@ -553,7 +554,7 @@ def _event_measured(p: dict, key: str) -> Measured:
     if n == 0:
         where = f" of {key.split('@', 1)[1]}" if "@" in key else ""
         return Measured(None, 0, 0.0, NO_DATA, (f"no {sig} events{where} in the window",))
-    return Measured(float(p[f"{key}.v"]), n, 1.0, OK)
+    return Measured(float(p.get(f"{key}.v", 0.0)), n, 1.0, OK)
 
 
 @dataclass(frozen=True)
