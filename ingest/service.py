@@ -209,6 +209,9 @@ class Ingest:
         self._replay_at = 0.0
         self._replay_failures = 0
         self.receive_maximum = receive_maximum(cfg)
+        # A batch takes at most half the broker's window, so the other half keeps arriving
+        # while the batch is written: the window never stalls on one InfluxDB round trip.
+        self._window_half = max(1, self.receive_maximum // 2)
         self.client = self._make_client()
         self.net = mqtt.NetworkThread(
             self.client, self._may_ack, on_connect_error=self._on_connect_error
@@ -364,7 +367,7 @@ class Ingest:
         if (
             was_empty
             or self._size_in - self._size_out >= self.cfg.ingest.batch_max_readings
-            or len(self._queue) >= self.receive_maximum
+            or len(self._queue) >= self._window_half
         ):
             self._wake.set()
 
@@ -461,15 +464,13 @@ class Ingest:
         if self._pending is not None:  # a batch that failed before: it goes first
             self._commit(self._pending)
         while self._queue:
-            full = (
-                self._size_in - self._size_out >= limit or len(self._queue) >= self.receive_maximum
-            )
+            full = self._size_in - self._size_out >= limit or len(self._queue) >= self._window_half
             old = time.time_ns() - self._queue[0].arrived_ns >= age_ns
             if not (full or old or force):
                 return
             taken: list[_Message] = []
             n = 0
-            while self._queue and n < limit:
+            while self._queue and n < limit and len(taken) < self._window_half:
                 msg = self._queue.popleft()
                 self._size_out += msg.size
                 taken.append(msg)

@@ -166,9 +166,16 @@ def test_mosquitto_restart_loses_nothing_at_qos1(tmp_path, own_stack):
 
 
 def test_sigterm_drains_flushes_and_exits_zero(tmp_path, stack):
-    # A long batch age: only the drain on SIGTERM can have written these readings.
+    # A long batch age, a large batch and a window (receive maximum 512 MiB / (4 × 128 KiB) =
+    # 1024, a batch at half of it) above the 300 messages: only the drain on SIGTERM can have
+    # written these readings.
     cfg = plant_config(
-        tmp_path, stack, "fail-term", batch_max_readings=100_000, batch_max_age_ms=60_000
+        tmp_path,
+        stack,
+        "fail-term",
+        batch_max_readings=100_000,
+        batch_max_age_ms=60_000,
+        queue_budget_mb=512,
     )
     topic = cfg.topic_for(cfg.routes[("melt", "if1", "energy")])
     proc = _ingest_process(cfg.path, stack.dir, tmp_path / "ingest.log")
