@@ -12,8 +12,13 @@ follows (the rules an energy manager can check against the meter):
   (default 0.9, Home Assistant's rule for ``total_increasing`` sensors; or a drop larger than
   ``jitter_max``, when given) is a reset: the new meter counts from zero, so the increment is
   the new reading itself.
-* **Rollover.** With ``rollover_modulus`` M configured, such a drop is a rollover instead: the
-  increment is ``c + M - H``. Readings at or above M are not valid.
+* **Rollover.** With ``rollover_modulus`` M configured, such a drop is a rollover instead when
+  the wrapped increment ``c + M - H`` is at most ``(1 - reset_below_ratio)`` × M (the meter was
+  in the top tenth of its register and is now in the bottom tenth, by default): the increment
+  is ``c + M - H``. A larger drop is still a reset: a meter replaced half-way up its register
+  did not wrap (read as a rollover it would count M − H it never measured). A reset while the
+  old meter stood in the top tenth is read as a rollover: a known limit. Readings at or above M
+  are not valid.
 * **Jitter.** A smaller drop (above 0.9 × the previous reading) is backwards jitter: it is not
   consumption (increment 0) and the reading is flagged; the high-water mark stays.
 * **Gap.** Two readings more than ``max_gap_s`` apart: the increment between them is real and
@@ -107,13 +112,16 @@ def _read(c: Clean, rollover_modulus, reset_below_ratio, jitter_max, max_gap_s) 
     seg = np.cumsum(brk)
     high = pd.Series(v).groupby(seg).cummax().to_numpy() if n else v
     inc = np.full(n, np.nan)
+    wrapped = np.zeros(n, bool)
     if n > 1:
         inc[1:] = high[1:] - high[:-1]
         at = np.flatnonzero(brk)
-        if rollover_modulus is None:
-            inc[at] = v[at]
-        else:
-            inc[at] = v[at] + rollover_modulus - high[at - 1]
+        inc[at] = v[at]
+        if rollover_modulus is not None:
+            wrap_inc = v[at] + rollover_modulus - high[at - 1]
+            ok = wrap_inc <= (1 - reset_below_ratio) * rollover_modulus
+            wrapped[at[ok]] = True
+            inc[at[ok]] = wrap_inc[ok]
     jitter = np.zeros(n, bool)
     drop = np.zeros(n)
     if n > 1:
@@ -128,8 +136,8 @@ def _read(c: Clean, rollover_modulus, reset_below_ratio, jitter_max, max_gap_s) 
         "t": t,
         "v": v,
         "inc": inc,
-        "reset": brk if rollover_modulus is None else np.zeros(n, bool),
-        "rollover": brk if rollover_modulus is not None else np.zeros(n, bool),
+        "reset": brk & ~wrapped,
+        "rollover": brk & wrapped,
         "jitter": jitter,
         "drop": drop,
         "gap": gap,
