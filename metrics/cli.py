@@ -22,8 +22,9 @@ def register(subparsers) -> None:
         "metrics",
         help="rollups of the standard's indicators from the readings in InfluxDB",
         description="The rollup engine: hours, shifts, days, months, years and trailing 12 "
-        "months of Table C.1 and Table 6 from the raw readings, kept current and "
-        "late-data aware (metrics/README.md).",
+        "months of Table C.1, Table 6, Table 5 (energy per tonne of pipe, power factor, water "
+        "reuse, sand and metal reuse), Table A.1 and CO2 per tonne from the raw readings, kept "
+        "current and late-data aware (metrics/README.md).",
     )
     sub = p.add_subparsers(dest="metrics_command", metavar="COMMAND", required=True)
 
@@ -61,8 +62,9 @@ def register(subparsers) -> None:
     s = sub.add_parser(
         "status",
         help="per indicator: the newest window computed, its coverage, what is stale or dirty",
-        description="Read the engine's state: per indicator and window kind the newest window "
-        "computed with its coverage and status, windows waiting to be composed, and whether "
+        description="Read the engine's state: per indicator (c1, air, and the plant's t5, a1 "
+        "and co2 indicators) and window kind the newest window computed with its coverage "
+        "and status, windows waiting to be composed, and whether "
         "the last run is older than three intervals (stale).",
     )
     add_config_args(s)
@@ -72,8 +74,10 @@ def register(subparsers) -> None:
         "indicators",
         help="write the indicators file `greenfoundry score` reads, from the rollups",
         description="The rows the metrics compute (Table C.1: energy.liquid_iron.energy_per_t; "
-        "Table 6: emissions.air.multiple_of_c) for one window, from the rollup points in "
-        "InfluxDB, with coverage and context, as the indicators file of scoring/indicators.py.",
+        "Table 6: emissions.air.multiple_of_c; Table 5: energy.pipe.*, energy.power_factor.*, "
+        "energy.water.*, energy.sand_waste.*; Table A.1: techeco.*; for a calendar year "
+        "scale.output.annual_output) for one window, from the rollup points in InfluxDB, with "
+        "coverage and context, as the indicators file of scoring/indicators.py.",
     )
     add_config_args(i)
     i.add_argument(
@@ -182,7 +186,7 @@ def _cmd_status(args) -> int:
         "  dirty (waiting to be composed): "
         + (", ".join(f"{k} {v}" for k, v in dirty.items()) or "none")
     )
-    for rollup, item, kind, _start, label, coverage, status, _at, _air in state.newest_computed():
+    for rollup, item, kind, _start, label, coverage, status, _at in state.newest_computed():
         cov = "" if coverage is None else f"{coverage:6.1%}"
         print(f"  {rollup:<4} {item:<28} {kind:<13} newest {label:<26} coverage {cov}  {status}")
     state.close()
