@@ -199,7 +199,7 @@ def _row(point: dict, name: str, row: str, notes: list[str], **context) -> dict 
 
 def _plant_rows(store, cfg, w: win.Window, notes: list[str]) -> dict:
     """The rows of Table 5 and Table A.1 (and Table 2's output) from the plant rollups."""
-    from greenfoundry.metrics.measured import OK, Measured
+    from greenfoundry.metrics.measured import LOW_COVERAGE, OK, Measured
     from greenfoundry.metrics.table_a1 import three_year_output_10kt
 
     points = {}
@@ -251,9 +251,10 @@ def _plant_rows(store, cfg, w: win.Window, notes: list[str]) -> dict:
                 else _plant_points(store, schema.A1_PLANT, cfg.plant.id, year).get("output", {})
             )
             if "output_10kt" in p:
+                st = p.get("status") if p.get("status") == LOW_COVERAGE else OK
                 years.append(
                     Measured(float(p["output_10kt"]) * 1e4, int(p.get("n", 0)),
-                             float(p.get("coverage", 0.0)), OK)
+                             float(p.get("coverage", 0.0)), st)
                 )  # fmt: skip
             else:
                 years.append(None)

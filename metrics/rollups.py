@@ -585,14 +585,20 @@ def plant_finish(
     kw = {"min_coverage": min_coverage}
     out: list[PlantResult] = []
 
-    def add(name, m, **extra):
+    def add(name, m, *inputs, **extra):
+        # A refused input series is bad input, not an absence of data (the energy and CO2
+        # functions report a refused tonnes series as no_data): say so first.
+        bad = [x for x in inputs if x is not None and x.status == BAD_INPUT]
+        if bad and m.value is None and m.status != BAD_INPUT:
+            why = tuple(y for x in bad for y in x.lacking)
+            m = dataclasses.replace(m, status=BAD_INPUT, lacking=(*why, *m.lacking))
         out.append(PlantResult(name, m, extra))
 
     carriers = {k: c[k] for k in CARRIERS if k in c}
     if carriers and "pipe_t" in e:
         r = table5.plant_energy_per_t_pipe(carriers, e["pipe_t"], factors=factors, **kw)
         add(
-            "energy_per_t_pipe", r.measured(), kgce=r.kgce, pipe_t=r.pipe_t,
+            "energy_per_t_pipe", r.measured(), e["pipe_t"], kgce=r.kgce, pipe_t=r.pipe_t,
             factors="; ".join(r.factors) or None,
             **{f"kgce_{k}": v for k, v in r.kgce_by_carrier.items()},
         )  # fmt: skip
@@ -650,7 +656,7 @@ def plant_finish(
         if carriers and tonnes in e:
             r = co2.co2_per_t(carriers, e[tonnes], per=per, factors=factors, **kw)
             add(
-                f"co2_per_t_{per}", r.measured(), tonnes=r.tonnes,
+                f"co2_per_t_{per}", r.measured(), e[tonnes], tonnes=r.tonnes,
                 kg_co2=sum(r.kg_co2_by_carrier.values()) if r.kg_co2_by_carrier else None,
                 factors="; ".join(r.factors) or None,
             )  # fmt: skip

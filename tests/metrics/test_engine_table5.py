@@ -288,3 +288,57 @@ def test_metrics_status_lists_the_plant_indicators(plant, stack):
     assert "3.2%" in energy and energy.rstrip().endswith("low_coverage")
     scrap = next(x for x in lines if x.split()[:3] == ["a1", "scrap_rate", "month"])
     assert "100.0%" in scrap and scrap.rstrip().endswith(" ok")
+
+
+def test_three_years_of_output_make_the_annual_output_row(tmp_path, stack):
+    from greenfoundry.metrics.indicators import indicators_file
+
+    st = store(stack)
+    pid = "t5-three-years"
+    cfg, _path = _config_file(tmp_path, stack, pid, history_days=3)
+    # One day with good pipe in each of 2023, 2024, 2025 (local mid-June): 4 batches of
+    # 50 000 t, 3 of 40 000 t … as 1000 t events, the glossary's largest pipe_output_t.
+    days = {"2023-06-15": 200, "2024-06-15": 240, "2025-06-15": 298}  # batches of 1000 t
+    engine = Engine(cfg, store=st)
+    try:
+        for day, batches in days.items():
+            t0 = ns(f"{day}T00:00")
+            write(
+                st, pid, "pipe_output_t", {"device": "line1"},
+                [(t0 + i * 60 * 10**9, 1000.0) for i in range(batches)],
+            )  # fmt: skip
+            engine.backfill(t0, t0 + 24 * 3600 * 10**9)
+    finally:
+        engine.close()
+    doc, notes = indicators_file(cfg, "2025", store=st)
+    row = doc["rows"]["scale.output.annual_output"]
+    # (20 + 24 + 29.8) / 3 = 24.6 (10⁴ t a year): 200, 240, 298 batches of 1000 t.
+    assert row["value"] == approx(24.6) and row["unit"] == "万吨/年"
+    assert row["window"] == {"start": "2023-01-01", "end": "2026-01-01"}
+    # 2024 alone has no 2022: left out, with why.
+    doc, notes = indicators_file(cfg, "2024", store=st)
+    assert "scale.output.annual_output" not in doc["rows"]
+    assert any("three years" in n for n in notes)
+
+
+def test_a_refused_pipe_series_is_bad_input_not_a_value(tmp_path, stack):
+    st = store(stack)
+    pid = "t5-bad-input"
+    cfg, _path = _config_file(tmp_path, stack, pid, history_days=3)
+    # A string `value` in pipe_output_t, in a shard of 2033 nobody else writes (InfluxDB keeps
+    # a field's type per shard), beside a good site meter.
+    t0 = ns("2033-05-01T00:00")
+    st.write_lines(
+        [f'pipe_output_t,plant={pid},area=a,device=line1 value="six" {t0 + 30 * 60 * 10**9}']
+    )
+    write(st, pid, "site_energy_kwh", {"device": "main-meter"},
+          [(t0 + i * 600 * 10**9, 100.0 * i) for i in range(7)])  # fmt: skip
+    engine = Engine(cfg, store=st)
+    try:
+        engine.backfill(t0, t0 + 3600 * 10**9)
+    finally:
+        engine.close()
+    p = all_points(st, pid)
+    e = _ind(p, schema.T5_PLANT, "energy_per_t_pipe", "hour", t0)
+    assert e["status"] == "bad_input" and "kgce_per_t" not in e
+    assert "pipe_output_t" in e["lacking"]
