@@ -422,14 +422,17 @@ DN_SIGNAL = "pipe_dn"
 CARRIERS = ("electricity", "natural_gas", "oxygen", "coke")  # Table 5's energy carriers
 
 
-def plant_inputs(cfg) -> tuple[set[str], set[str]]:
-    """(counter keys, event keys) the plant config maps: a counter by its signal and tags
-    (a water role by its meters), an event by its signal."""
+def plant_inputs(cfg) -> tuple[dict[str, tuple[str, ...]], set[str]]:
+    """(counter key → the meters (devices) the plant config maps for it, event keys): a counter
+    by its signal and tags (a water role by its meters), an event by its signal."""
     routes = list(cfg.routes.values())
-    counters = set()
+    counters = {}
     for key, (sig, tags) in PLANT_COUNTERS.items():
-        if any(r.signal == sig and set(tags.items()) <= set(r.tags) for r in routes):
-            counters.add(key)
+        devices = sorted(
+            {r.device for r in routes if r.signal == sig and set(tags.items()) <= set(r.tags)}
+        )
+        if devices:
+            counters[key] = tuple(devices)
     signals = {r.signal for r in routes}
     events = {k for k, sig in PLANT_EVENTS.items() if sig in signals}
     return counters, events
@@ -448,22 +451,28 @@ def _series_of(readings, signal: str, tags: dict[str, str]) -> list[tuple[str, p
 
 
 def plant_hours(
-    readings, hours: Sequence, counters: set[str], events: set[str], *, rollover=None,
-    min_coverage=0.9,
+    readings, hours: Sequence, counters: dict[str, Sequence[str]], events: set[str], *,
+    rollover=None, min_coverage=0.9,
 ) -> list[dict]:  # fmt: skip
-    """One plant partial per hour (in hour order) of the inputs ``counters`` and ``events``
-    (``plant_inputs``); ``rollover``: meter (device) id → its rollover modulus."""
+    """One plant partial per hour (in hour order) of the inputs ``counters`` (key → the meters
+    it sums) and ``events`` (``plant_inputs``); ``rollover``: meter id → its rollover modulus.
+    A configured meter without readings covers nothing, so its input's coverage is 0: the
+    sum of the others would be too low."""
     rollover = rollover or {}
     out = [{} for _ in hours]
     spans = [h.end.value - h.start.value for h in hours]
     for key in sorted(counters):
         sig, tags = PLANT_COUNTERS[key]
-        meters = _series_of(readings, sig, tags)
+        found = dict(_series_of(readings, sig, tags))
+        meters = [(d, found.get(d)) for d in sorted(set(counters[key]) | set(found))]
         for p in out:
             p.update({f"{key}.{k}": 0 for k in ("n", "gaps", "resets", "rollovers")})
             p.update({f"{key}.v": 0.0, f"{key}.cov_ns": 0, f"{key}.bad": ""})
-        # No meter read in the range: .n and .cov_ns stay 0.
         for i, (device, s) in enumerate(meters):
+            if s is None:  # a silent meter: the input covers nothing
+                for p in out:
+                    p[f"{key}.cov_ns"] = 0
+                continue
             df = counter_consumption(
                 s, hours, rollover_modulus=rollover.get(device), min_coverage=min_coverage,
                 name=sig,
@@ -476,18 +485,17 @@ def plant_hours(
                 p[f"{key}.v"] += v or 0.0
                 p[f"{key}.n"] += int(r["n"])
                 cov = round(float(r["coverage"]) * spans[j])
-                # The input covers what its least covered meter covers.
+                # The input covers what its least covered meter covers (silent ones: 0).
                 p[f"{key}.cov_ns"] = cov if i == 0 else min(p[f"{key}.cov_ns"], cov)
                 for k in ("gaps", "resets", "rollovers"):
                     p[f"{key}.{k}"] += int(r[k])
-    dn = readings.get(DN_SIGNAL)
     for key in sorted(events):
         sig = PLANT_EVENTS[key]
         s = readings.get(sig)
         _event_into(out, key, sig, s, hours)
         if key in DN_KEYS:
             try:
-                split = table_a1.split_by_dn(dn, s, name=sig)
+                split = _split_by_dn(readings, sig)
             except ValueError as exc:
                 for p in out:
                     for rng in table_a1.DN_RANGES:
@@ -499,6 +507,25 @@ def plant_hours(
     # Only what is not 0 or empty is kept (a missing key composes as 0: x + 0.0 == x exactly),
     # so an hour's stored partial holds the inputs it saw, not every input the plant maps.
     return [{k: v for k, v in p.items() if v} for p in out]
+
+
+def _split_by_dn(readings, sig: str) -> dict[str, pd.Series]:
+    """The events of ``sig`` per Table A.1 DN range, each casting line (device) paired with
+    its own ``pipe_dn`` events (two lines may post batches at one instant)."""
+    devices = sorted({dict(t).get("device", "") for (m, t) in readings.series if m == sig})
+    parts: dict[str, list[pd.Series]] = {rng: [] for rng in table_a1.DN_RANGES}
+    for d in devices:
+        tags = {"device": d} if d else {}
+        split = table_a1.split_by_dn(
+            readings.get(DN_SIGNAL, **tags), readings.get(sig, **tags), name=sig
+        )
+        for rng in parts:
+            parts[rng].append(split[rng])
+    empty = pd.Series([], index=pd.DatetimeIndex([], tz="UTC"), dtype=float)
+    return {
+        rng: pd.concat(v).sort_index() if len(v) > 1 else (v[0] if v else empty)
+        for rng, v in parts.items()
+    }
 
 
 def _event_into(out: list[dict], key: str, sig: str, s: pd.Series, hours: Sequence) -> None:

@@ -342,3 +342,10 @@ def test_a_refused_pipe_series_is_bad_input_not_a_value(tmp_path, stack):
     e = _ind(p, schema.T5_PLANT, "energy_per_t_pipe", "hour", t0)
     assert e["status"] == "bad_input" and "kgce_per_t" not in e
     assert "pipe_output_t" in e["lacking"]
+    # The reactive meter the config maps sent nothing: no power factor, and why.
+    pf = _ind(p, schema.T5_PLANT, "power_factor", "hour", t0)
+    assert pf["status"] == "no_data" and "no reactive energy" in pf["lacking"]
+    # The gas meter sent nothing either: the site's energy would be too low, so no CO2 value
+    # (the refused pipe series is said first).
+    co2 = _ind(p, schema.CO2_PLANT, "co2_per_t_pipe", "hour", t0)
+    assert "kg_co2_per_t" not in co2 and "no natural_gas data" in co2["lacking"]
