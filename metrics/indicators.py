@@ -77,7 +77,8 @@ def _point(store, measurement: str, plant_id: str, w: win.Window) -> dict | None
     if df.empty:
         return None
     row = df.iloc[0].to_dict()
-    return {k: v for k, v in row.items() if not (isinstance(v, float) and v != v)}
+    # A field this point lacks is None (or NaN) when another series of the measurement has it.
+    return {k: v for k, v in row.items() if v is not None and not (isinstance(v, float) and v != v)}
 
 
 def _local_date(t: pd.Timestamp, tz: str) -> str:
