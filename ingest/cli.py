@@ -32,7 +32,9 @@ def load_config(args, *, mqtt_secret: bool = True):
     if stack:
         from greenfoundry.stack import apply_stack
 
-        cfg = apply_stack(cfg, stack)
+        # The ingest's own broker account: it may subscribe, not publish (least privilege).
+        # `status` and the metrics never connect to the broker; InfluxDB users go by role.
+        cfg = apply_stack(cfg, stack, role="ingest")
     return cfg
 
 

@@ -99,7 +99,7 @@ def _settled(cfg) -> bool:
 
 def test_kill_mid_reconcile_then_restart_equals_a_clean_run(tmp_path, stack):
     st = store(stack)
-    days = 40
+    days = 60
     start = (time.time_ns() // (3600 * 10**9) - (days + 2) * 24) * 3600 * 10**9
     for pid in ("m-kill", "m-clean"):
         _history(st, pid, start, days)
@@ -108,7 +108,15 @@ def test_kill_mid_reconcile_then_restart_equals_a_clean_run(tmp_path, stack):
     proc = _cli(*args)
     try:
         # At least one chunk of hours committed, the reconcile not finished: kill it there.
-        wait_for(lambda: _hours_done(cfg) > 0, 60, "the first chunk of hours")
+        # The process is frozen (SIGSTOP) the moment the first chunk shows, so a fast machine
+        # cannot finish the reconcile between the look and the kill; wait_for's backoff would
+        # leave it up to a quarter second.
+        deadline = time.monotonic() + 60
+        while _hours_done(cfg) == 0:
+            assert time.monotonic() < deadline, "timed out waiting for the first chunk of hours"
+            assert proc.poll() is None, proc.stderr.read()
+            time.sleep(0.002)
+        proc.send_signal(signal.SIGSTOP)
         assert not _settled(cfg)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
