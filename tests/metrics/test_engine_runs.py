@@ -82,7 +82,10 @@ def _db(cfg):
 def _hours_done(cfg) -> int:
     try:
         with _db(cfg) as db:
-            return db.execute("SELECT COUNT(*) FROM partials WHERE kind = 'hour'").fetchone()[0]
+            # Hours, not rows: each hour has a partial per furnace, stack pollutant and plant.
+            return db.execute(
+                "SELECT COUNT(DISTINCT start) FROM partials WHERE kind = 'hour'"
+            ).fetchone()[0]
     except sqlite3.Error:
         return 0
 
