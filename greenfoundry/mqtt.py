@@ -156,6 +156,11 @@ class NetworkThread:
     `halt()`; `stop()` sends the acknowledgements handed over, then DISCONNECT."""
 
     READ_BURST = 256
+    # A connection counts as good once it has held this long after its CONNACK: only then does
+    # the reconnect backoff start again from its shortest delay. A connection that the broker
+    # refuses or closes at once (a refused CONNACK, a proxy that closes, two processes taking one
+    # client id from each other) otherwise makes a reconnect loop without a pause.
+    STABLE_S = 10.0
 
     def __init__(
         self,
@@ -163,6 +168,7 @@ class NetworkThread:
         may_ack,
         *,
         on_connect_error=lambda exc: False,
+        on_died=lambda exc: None,
         min_delay_s=1.0,
         max_delay_s=30.0,
     ):
@@ -171,6 +177,10 @@ class NetworkThread:
         # Called with the exception when a connect attempt fails (no TCP or TLS connection);
         # True means give up (no more attempts), False try again after the backoff.
         self.on_connect_error = on_connect_error
+        # Called with the exception when this thread dies of something unexpected (a bug, an
+        # error paho does not handle): the process must stop, not run on without a network.
+        self.on_died = on_died
+        self._closed = False
         self.min_delay_s, self.max_delay_s = min_delay_s, max_delay_s
         self.acks_withheld = 0
         self._acks: collections.deque = collections.deque()
@@ -208,14 +218,27 @@ class NetworkThread:
         self._halted = True
 
     def stop(self, timeout_s: float = 10.0) -> None:
+        """Idempotent. The wake pipe is closed only once the thread is gone: its numbers are
+        never written to or closed twice (another file may hold them by then)."""
+        if self._closed:
+            return
         self._stop.set()
         self._poke()
         if self._thread is not None:
             self._thread.join(timeout_s)
-        os.close(self._r)
-        os.close(self._w)
+            if self._thread.is_alive():
+                return  # still in a connect: the thread closes the pipe when it ends
+        self._close_pipe()
+
+    def _close_pipe(self) -> None:
+        if not self._closed:
+            self._closed = True
+            os.close(self._r)
+            os.close(self._w)
 
     def _poke(self) -> None:
+        if self._closed:
+            return
         with contextlib.suppress(BlockingIOError):  # the pipe is full of wake-ups already
             os.write(self._w, b"x")
 
@@ -223,31 +246,51 @@ class NetworkThread:
         c = self.client
         while self._acks:
             connection, mid, qos = self._acks.popleft()
-            if self.may_ack(connection):
+            if self.may_ack(connection):  # counts what it withholds
                 c.ack(mid, qos)
-            else:
-                self.acks_withheld += 1
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        except Exception as exc:
+            log.exception("the MQTT network thread failed")
+            self.on_died(exc)
+        finally:
+            if self._stop.is_set():
+                self._close_pipe()
+
+    def _loop(self) -> None:
         c = self.client
         delay = self.min_delay_s
+        first = True
+        connected_since: float | None = None
         while not self._stop.is_set():
             sock = c.socket()
             if sock is None:
                 if self._halted:
                     self._acks.clear()
                     return
+                if connected_since is not None and time.monotonic() - connected_since >= (
+                    self.STABLE_S
+                ):
+                    delay = self.min_delay_s
+                connected_since = None
+                if not first:  # every attempt after the first waits, longer each time
+                    log.debug("MQTT not connected; next try in %.0f s", delay)
+                    if self._stop.wait(delay):
+                        break
+                    delay = min(delay * 2, self.max_delay_s)
+                first = False
                 try:
                     c.reconnect()
-                    delay = self.min_delay_s
-                except OSError as exc:  # ssl.SSLError is one too
-                    if self.on_connect_error(exc):
+                except Exception as exc:  # OSError, ssl.SSLError; a bad host name's UnicodeError
+                    if isinstance(exc, OSError) and self.on_connect_error(exc):
                         self._acks.clear()
                         return
-                    log.debug("MQTT connect failed: %s; next try in %.0f s", exc, delay)
-                    self._stop.wait(delay)
-                    delay = min(delay * 2, self.max_delay_s)
+                    log.debug("MQTT connect failed: %s", exc)
                 continue
+            if connected_since is None and c.is_connected():
+                connected_since = time.monotonic()
             pending = sock.pending() if hasattr(sock, "pending") else 0  # TLS: already read
             try:
                 readable, _, _ = select.select(

@@ -214,8 +214,12 @@ class Ingest:
         self._window_half = max(1, self.receive_maximum // 2)
         self.client = self._make_client()
         self.net = mqtt.NetworkThread(
-            self.client, self._may_ack, on_connect_error=self._on_connect_error
+            self.client,
+            self._may_ack,
+            on_connect_error=self._on_connect_error,
+            on_died=self._on_network_died,
         )
+        self._stopped = False
         self._writer = threading.Thread(target=self._writer_loop, name="gf-writer", daemon=True)
 
     # ---- MQTT ---------------------------------------------------------------------------
@@ -280,6 +284,14 @@ class Ingest:
             [(f, options) for f in self.subscriptions]
             + [(BROKER_DROPPED_TOPIC, paho.SubscribeOptions(qos=0))]
         )
+
+    def _on_network_died(self, exc: Exception) -> None:
+        """The network thread died of something unexpected: stop with one line (and a non-zero
+        exit) rather than run on reading and acknowledging nothing."""
+        self.fatal = f"the MQTT network thread failed: {type(exc).__name__}: {exc}"
+        self._stop.set()
+        self.failed.set()
+        self.on_fatal()
 
     def _on_connect_error(self, exc: OSError) -> bool:
         """A connect attempt that failed before any CONNACK. At the first connect, a broker
@@ -401,7 +413,11 @@ class Ingest:
 
     def stop(self) -> None:
         """Drain: stop taking messages, make everything queued durable and acknowledged, then
-        disconnect. Messages that arrive meanwhile are left unacknowledged for redelivery."""
+        disconnect. Messages that arrive meanwhile are left unacknowledged for redelivery.
+        Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
         self._draining = True
         self._stop.set()
         self._wake.set()
@@ -427,7 +443,14 @@ class Ingest:
             try:
                 # The spool first: it holds the older readings, and it must drain even when a
                 # full spool disk keeps the next batch from being spooled.
-                self._maybe_replay()
+                try:
+                    self._maybe_replay()
+                except Exception:
+                    # A spool file that cannot be read or dropped, a dead-letter disk that is
+                    # full: the replay waits for its next turn, and new batches are still made
+                    # durable (they go to the spool behind it, in order).
+                    log.exception("spool replay failed; it is tried again later")
+                    self._replay_at = time.monotonic() + REPLAY_BACKOFF_S[0]
                 self._flush(force=stopping)
                 self._maybe_emit_metrics(force=stopping and not self._queue)
             except Exception:

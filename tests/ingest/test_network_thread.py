@@ -1,0 +1,71 @@
+"""The ingest's MQTT network thread against a peer that accepts TCP and closes at once (what a
+proxy in front of a dead broker, or a broker that refuses us, looks like): reconnects back off,
+and stopping twice touches no other file. Found by review: before the fix the thread reconnected
+about a hundred times a second, and a second stop() wrote into whatever file had reused the
+wake pipe's descriptor."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+
+from greenfoundry.mqtt import NetworkThread, make_client
+from tests.plant import wait_for
+
+
+class ClosingPeer:
+    """A TCP server on a free loopback port that accepts and closes every connection, and notes
+    when each came."""
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.accepted: list[float] = []
+        self._stop = threading.Event()
+        self.sock.settimeout(0.1)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            self.accepted.append(time.monotonic())
+            conn.close()
+
+    def close(self):
+        self._stop.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+def test_a_peer_that_closes_at_once_is_retried_with_a_growing_pause():
+    peer = ClosingPeer()
+    net = NetworkThread(make_client("gf-test-backoff", None, None), lambda c: True, min_delay_s=0.2)
+    try:
+        net.start("127.0.0.1", peer.port, keepalive=10, clean_start=False)
+        wait_for(lambda: len(peer.accepted) >= 4, 20, "four connection attempts")
+    finally:
+        net.stop(5)
+        peer.close()
+    gaps = [b - a for a, b in zip(peer.accepted, peer.accepted[1:], strict=False)]
+    # The pause doubles from min_delay_s: 0.2, 0.4, 0.8 s (less a little for timer slack).
+    assert gaps[0] >= 0.18 and gaps[1] >= 0.36 and gaps[2] >= 0.72, gaps
+
+
+def test_stopping_twice_touches_no_other_file(tmp_path):
+    net = NetworkThread(make_client("gf-test-stop", None, None), lambda c: True)
+    net.stop()
+    # The descriptors the wake pipe had are free now; a file opened next may get one of them.
+    path = tmp_path / "other"
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    try:
+        net.stop()
+        os.fstat(fd)  # still open: the second stop closed nothing
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == b""  # and wrote nothing into it
