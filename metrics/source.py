@@ -135,25 +135,6 @@ def _frame_to_series(df: pd.DataFrame, measurement: str, value_col: str) -> dict
     return out
 
 
-def _result_frame(result: dict) -> pd.DataFrame:
-    """One statement's result as ``InfluxStore.query`` builds its DataFrame: a UTC ``time``
-    column, the GROUP BY tags, the fields; its series concatenated; empty when none."""
-    frames = []
-    for series in result.get("series", []):
-        df = pd.DataFrame(series.get("values", []), columns=series["columns"])
-        for tag, value in (series.get("tags") or {}).items():
-            df[tag] = value
-        if "name" in series:
-            df.insert(0, "measurement", series["name"])
-        frames.append(df)
-    if not frames:
-        return pd.DataFrame()
-    df = pd.concat(frames, ignore_index=True)
-    if "time" in df.columns:
-        df["time"] = pd.to_datetime(df["time"].astype("int64"), unit="ns", utc=True)
-    return df
-
-
 def read_range(
     store: InfluxStore,
     plant_id: str,
@@ -167,36 +148,30 @@ def read_range(
     """Every reading of ``measurements`` in ``[start_ns, end_ns)``, per series. For the
     measurements in ``before`` (counters, state signals) also the last reading at or before
     ``start_ns`` (within ``before_lookback_ns``): a counter's first increment and a state in
-    force at the start need it. All statements go to InfluxDB in one request (one result per
-    statement, in order), as ``fingerprints`` does: the round trips, not the rows, were most
-    of a backfill's read time."""
+    force at the start need it."""
     series: dict[SeriesKey, pd.Series] = {}
     count = 0
     before = set(before)
-    w0 = where({"plant": plant_id}, start_ns=start_ns - before_lookback_ns, end_ns=start_ns + 1)
-    w = where({"plant": plant_id}, start_ns=start_ns, end_ns=end_ns)
-    statements: list[tuple[str, bool, str]] = []  # (measurement, is the reading before, q)
     for m in measurements:
+        parts = []
         if m in before:
-            q = f'SELECT LAST("value") AS value FROM {quote_ident(m)} {w0} GROUP BY *'
-            statements.append((m, True, q))
-        statements.append((m, False, f'SELECT "value" FROM {quote_ident(m)} {w} GROUP BY *'))
-    if not statements:
-        return Readings(series, count)
-    results = store.query_raw(";".join(q for _, _, q in statements))
-    if len(results) != len(statements):
-        raise StoreError(
-            f"InfluxDB answered {len(results)} results to {len(statements)} statements"
-        )
-    for (m, is_before, _), result in zip(statements, results, strict=True):
-        df = _result_frame(result)
-        if df.empty:
-            continue
-        if not is_before:
+            w0 = where(
+                {"plant": plant_id}, start_ns=start_ns - before_lookback_ns, end_ns=start_ns + 1
+            )
+            prev = store.query(
+                f'SELECT LAST("value") AS value FROM {quote_ident(m)} {w0} GROUP BY *'
+            )
+            if not prev.empty:
+                parts.append(prev)
+        w = where({"plant": plant_id}, start_ns=start_ns, end_ns=end_ns)
+        df = store.query(f'SELECT "value" FROM {quote_ident(m)} {w} GROUP BY *')
+        if not df.empty:
             count += len(df)
-        for key, s in _frame_to_series(df, m, "value").items():
-            if key in series:
-                s = pd.concat([series[key], s])
-                s = s[~s.index.duplicated(keep="last")].sort_index()
-            series[key] = s
+            parts.append(df)
+        for part in parts:
+            for key, s in _frame_to_series(part, m, "value").items():
+                if key in series:
+                    s = pd.concat([series[key], s])
+                    s = s[~s.index.duplicated(keep="last")].sort_index()
+                series[key] = s
     return Readings(series, count)
