@@ -229,6 +229,8 @@ class PlantConfig:
     water_meters: tuple[WaterMeter, ...]
     routes: dict[tuple[str, str, str], SignalRoute]
     metrics: MetricsConfig | None = None  # `metrics:`; parse() always fills it
+    alerts: Any = None  # `alerts:` (greenfoundry.alerts.config.AlertsConfig); parse() fills it
+    report: Any = None  # `report:` (greenfoundry.grade.config.ReportConfig); parse() fills it
 
     def topic_for(self, route: SignalRoute) -> str:
         return "/".join((self.mqtt.topic_root, self.plant.id, route.area, route.device, route.name))
@@ -329,6 +331,15 @@ def parse(
         _signals(top),
     )
     config = dataclasses.replace(config, metrics=_metrics(top, config, base))
+    # The alerts and the grade's sections are parsed by their own packages, which know their
+    # rules and channels; they see the config built so far (stacks, furnaces, metrics).
+    from greenfoundry.alerts.config import parse_alerts
+    from greenfoundry.grade.config import parse_report
+
+    alerts = parse_alerts(top.child("alerts", required=False), config, base, env)
+    config = dataclasses.replace(config, alerts=alerts)
+    report = parse_report(top.child("report", required=False), config, base, env)
+    config = dataclasses.replace(config, report=report)
     top.done()
     return config
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything greenfoundry needs on a Debian/Ubuntu machine, idempotently:
 #   - Debian packages: mosquitto, mosquitto-clients, influxdb (1.x), openssl (the stack's TLS
-#     certificates), docker-compose (to validate docker-compose.yml; no engine needed), python3-venv
+#     certificates), docker-compose (to validate docker-compose.yml; no engine needed), python3-venv,
+#     chromium (the HTML report's check), fonts-wqy-microhei (Chinese text in its plots)
 #   - a virtual environment in .venv with greenfoundry installed editable, with its dev tools
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
@@ -14,6 +15,9 @@ command -v influxd >/dev/null 2>&1 || need+=(influxdb)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
+# The monthly report: checked in headless Chromium; its plots name the rows in Chinese.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+fc-list 2>/dev/null | grep -qi 'WenQuanYi Micro Hei' || need+=(fonts-wqy-microhei)
 
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
