@@ -23,6 +23,9 @@ COMMAND_MODULES = (
     "greenfoundry.metrics.cli",
     "greenfoundry.demo",
     "greenfoundry.scoring.cli",
+    "greenfoundry.grade.cli",
+    "greenfoundry.grade.report_cli",
+    "greenfoundry.alerts.cli",
 )
 
 
