@@ -1,0 +1,74 @@
+"""Tests of the alert channels and the dispatcher, and what they share: a plant config in a
+test's folder, a notification, and a channel's node as the alerts config hands it over."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import yaml
+
+from greenfoundry import plant
+from greenfoundry.alerts.notification import Attachment, Notification
+from greenfoundry.errors import ConfigError
+from greenfoundry.inputs import Node
+from tests.plant import EXAMPLE, REPO
+
+CHANNELS = REPO / "alerts" / "channels"
+ENV = {"GF_MQTT_PASSWORD": "unused", "GF_INFLUX_PASSWORD": "unused"}
+
+
+def plant_cfg(tmp_path: Path, plant_id: str, **mqtt) -> plant.PlantConfig:
+    """The example plant under another id, its file in `tmp_path/config/` (so that paths
+    relative to the plant file are visibly not relative to the working directory)."""
+    raw = copy.deepcopy(EXAMPLE)
+    raw["plant"]["id"] = plant_id
+    raw["mqtt"].update(mqtt)
+    folder = tmp_path / "config"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{plant_id}.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return plant.load(path, env=ENV)
+
+
+def node(data: dict, name: str = "test") -> Node:
+    """A channel's mapping as `alerts.channels.<name>`, with the plant config's error class."""
+    return Node(data, f"alerts.channels.{name}", file="plant.yaml", error=ConfigError)
+
+
+def sample(type_: str) -> dict[str, dict]:
+    """The channels of a type's sample.yaml (name → mapping)."""
+    raw = yaml.safe_load((CHANNELS / type_ / "sample.yaml").read_text(encoding="utf-8"))
+    return raw["alerts"]["channels"]
+
+
+def notification(n: int = 0, plant_id: str = "p", **changes) -> Notification:
+    """A notification as the alerts engine makes one (its words written here by hand)."""
+    fields = dict(
+        id=f"{plant_id}-stack-warning-{n:04d}",
+        plant=plant_id,
+        plant_name="Demo ductile-iron pipe plant 演示球墨铸管厂",
+        event="firing",
+        severity="warning",
+        rule="stack-warning",
+        subject=f"Warning: stack S1 SO2 at 0.72 C (limit 0.7 C) #{n}",
+        text="Stack S1 SO2: the hourly mean reached 36 mg/m³, 0.72 of its limit C = 50 mg/m³.",
+        markdown="**Stack S1 SO2** at 0.72 C",
+        at_ns=1_790_000_000_000_000_000 + n * 60 * 10**9,
+        since_ns=1_789_999_700_000_000_000,
+        value=0.72,
+        limit=0.7,
+        unit="C",
+        trend="+0.04 C/h, 0.8 C in about 2 h",
+        link="greenfoundry alerts list --config plant.yaml",
+        details={"target": "S1/so2", "stack": "S1", "pollutant": "so2"},
+    )
+    fields.update(changes)
+    return Notification(**fields)
+
+
+def with_attachment(n: Notification) -> Notification:
+    import dataclasses
+
+    report = Attachment("p-2026-10.html", "text/html; charset=utf-8", b"<html>\xe6\xb5\x8b</html>")
+    return dataclasses.replace(n, attachments=(report,))
