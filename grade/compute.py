@@ -115,7 +115,7 @@ def expiring(result: scorer.ScoreResult, evidence: Evidence, as_of: dt.date) -> 
 
     ``days_left`` counts the days from ``as_of`` on which the declaration still holds, ``as_of``
     included: 1 when ``valid_until`` is ``as_of`` (today is its last day), 60 when it is 59 days
-    later. ``points`` are what the row scores today and loses when the declaration expires."""
+    later. ``points`` (a float) are what the row scores today and loses when it expires."""
     out = []
     for r in result.rows:
         d = r.declaration
@@ -128,7 +128,7 @@ def expiring(result: scorer.ScoreResult, evidence: Evidence, as_of: dt.date) -> 
                     "row": r.row_id,
                     "valid_until": d.valid_until.isoformat(),
                     "days_left": days_left,
-                    "points": r.points,
+                    "points": float(r.points),
                 }
             )
     return tuple(sorted(out, key=lambda e: (e["days_left"], e["row"])))
