@@ -17,6 +17,21 @@ from paho.mqtt.properties import Properties
 
 log = logging.getLogger(__name__)
 
+# A first topic level after the plant id that starts with "_" is the system's namespace, never a
+# device's area (an area starts with a letter or a digit): the alerts' state lives under
+# `<topic_root>/<plant>/_alerts/<rule>/<target>`. Devices may not publish there (their broker
+# role denies it, greenfoundry.stack) and the ingest ignores every such topic.
+SYSTEM_LEVEL_PREFIX = "_"
+ALERTS_LEVEL = "_alerts"
+
+
+def is_system_topic(topic: str, root_prefix: str) -> bool:
+    """True for `<root>/<plant>/_…`: `root_prefix` is the topic root with its trailing "/"."""
+    if not topic.startswith(root_prefix):
+        return False
+    slash = topic.find("/", len(root_prefix))
+    return slash > len(root_prefix) and topic.startswith(SYSTEM_LEVEL_PREFIX, slash + 1)
+
 
 def make_client(
     client_id: str,

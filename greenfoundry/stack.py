@@ -13,9 +13,12 @@ Accounts, one per role (stack.json `mqtt.accounts`, `influxdb.users`):
   then takes its share of the stream into nowhere), the plugin refuses a subscription it does not
   allow, and it can bind an account to one client id. Roles: `ingest` subscribes to the plants'
   topics (plain or in a share group) and reads `$SYS/broker/#`, and may not publish; a plant's
-  devices (`plant-<id>`) publish under `<topic_root>/<id>/#` only and subscribe to nothing;
-  `admin` only manages the plugin (`$CONTROL/dynamic-security/#`); `operator` is the stack
-  owner's tool account (tests that both publish and read, `mosquitto_sub`): no component uses it.
+  devices (`plant-<id>`) publish under `<topic_root>/<id>/#` only, never under the system's
+  `<topic_root>/<id>/_alerts/#`, and subscribe to nothing; `alerts` (the alerts engine's MQTT
+  channel) publishes and retains the alerts' state under `<topic_root>/+/_alerts/#` and may read
+  that back, nothing else; `admin` only manages the plugin (`$CONTROL/dynamic-security/#`);
+  `operator` is the stack owner's tool account (tests that both publish and read, dashboards,
+  `mosquitto_sub`), which reads the alerts too: no component uses it.
   Every device account is bound to its own client id, so no device can connect with the ingest's
   client id and wipe its queued session (the plugin binds an account to an id, not an id to an
   account: an unbound account may use any id).
@@ -50,6 +53,7 @@ from typing import TYPE_CHECKING
 
 from greenfoundry import mqtt
 from greenfoundry.errors import StackError, StoreError
+from greenfoundry.mqtt import ALERTS_LEVEL
 
 if TYPE_CHECKING:  # imported when used: `stack` commands do not need pandas
     from greenfoundry.store import InfluxStore
@@ -60,7 +64,7 @@ START_TIMEOUT_S = 60.0
 DYNSEC_PLUGIN = "mosquitto_dynamic_security.so"
 DYNSEC_TOPIC = "$CONTROL/dynamic-security/v1"
 
-MQTT_ROLES = ("admin", "ingest", "operator")  # device accounts are made per plant
+MQTT_ROLES = ("admin", "ingest", "operator", "alerts")  # device accounts are made per plant
 INFLUX_ROLES = ("admin", "ingest", "metrics", "reader")
 # What each InfluxDB role may do on the plant's database (InfluxQL GRANT).
 INFLUX_GRANTS = {"ingest": "WRITE", "metrics": "ALL", "reader": "READ"}
@@ -252,14 +256,44 @@ def _pbkdf2(password: str) -> tuple[str, str]:
     return base64.b64encode(salt).decode(), base64.b64encode(digest).decode()
 
 
-def _acl(acltype: str, topic: str) -> dict:
-    return {"acltype": acltype, "topic": topic, "priority": 0, "allow": True}
+def _acl(acltype: str, topic: str, *, allow: bool = True, priority: int = 0) -> dict:
+    return {"acltype": acltype, "topic": topic, "priority": priority, "allow": allow}
+
+
+def alerts_filter(topic_root: str, plant_id: str = "+") -> str:
+    """The topic filter of the alerts' state: of one plant, or of every plant (`+`)."""
+    return f"{topic_root}/{plant_id}/{ALERTS_LEVEL}/#"
 
 
 def _device_role(plant_id: str, topic_root: str) -> dict:
+    """A plant's devices publish under the plant's topics, except the alerts' state. Within a
+    role the plugin checks ACLs from the highest priority down and the first whose topic matches
+    decides (Mosquitto's dynamic-security documentation, "Priorities"), so the deny at priority
+    1 wins over the allow at 0 for `_alerts` and nowhere else."""
     return {
         "rolename": f"plant-{plant_id}",
-        "acls": [_acl("publishClientSend", f"{topic_root}/{plant_id}/#")],
+        "acls": [
+            _device_alerts_deny(plant_id, topic_root),
+            _acl("publishClientSend", f"{topic_root}/{plant_id}/#"),
+        ],
+    }
+
+
+def _device_alerts_deny(plant_id: str, topic_root: str) -> dict:
+    return _acl("publishClientSend", alerts_filter(topic_root, plant_id), allow=False, priority=1)
+
+
+def _alerts_role(topic_root: str) -> dict:
+    """The alerts engine's channel: it publishes (retained) the alerts' state of every plant and
+    may read it back (the current state after a restart); no reading topic, no `$SYS`."""
+    alerts = alerts_filter(topic_root)
+    return {
+        "rolename": "alerts",
+        "acls": [
+            _acl("publishClientSend", alerts),
+            _acl("subscribePattern", alerts),
+            _acl("publishClientReceive", alerts),
+        ],
     }
 
 
@@ -296,6 +330,7 @@ def dynsec_config(accounts: dict, topic_root: str) -> dict:
                 _acl("publishClientReceive", "$SYS/#"),
             ],
         },
+        _alerts_role(topic_root),
     ]
     clients = []
     for role, acc in accounts.items():
@@ -326,10 +361,13 @@ def _ensure_device(
     info: StackInfo, plant_id: str, username: str, password: str, *, bind: bool
 ) -> None:
     """Create the plant's device role and this device's account (bound to its client id) at the
-    broker, through the plugin's control topic as the stack's admin. Idempotent."""
+    broker, through the plugin's control topic as the stack's admin. Idempotent. A role made
+    before devices were kept out of `_alerts` gets that deny added."""
     admin = info.mqtt_account("admin")
+    deny = _device_alerts_deny(plant_id, info.topic_root)
     commands = [
         {"command": "createRole", **_device_role(plant_id, info.topic_root)},
+        {"command": "addRoleACL", "rolename": f"plant-{plant_id}", **deny},
         {
             "command": "createClient",
             "username": username,
@@ -343,6 +381,28 @@ def _ensure_device(
         error = answer.get("error")
         if error and "already exists" not in error:
             raise StackError(f"mosquitto: {cmd['command']} for plant {plant_id!r}: {error}")
+
+
+def _ensure_accounts(info: StackInfo) -> None:
+    """Give a broker whose account file was written by an older stack the roles and accounts
+    it lacks (the `alerts` account came later), through the plugin's control topic. What
+    exists is left as it is."""
+    roles = dynsec_config({}, info.topic_root)["roles"]
+    commands = [{"command": "createRole", **role} for role in roles] + [
+        {
+            "command": "createClient",
+            "username": acc["username"],
+            "password": acc["password"],
+            "roles": [{"rolename": role}],
+        }
+        for role, acc in info.mqtt_accounts.items()
+    ]
+    answers = _dynsec_call(info, info.mqtt_account("admin"), commands)
+    for cmd, answer in zip(commands, answers, strict=True):
+        error = answer.get("error")
+        if error and "already exists" not in error:
+            name = cmd.get("rolename") or cmd.get("username")
+            raise StackError(f"mosquitto: {cmd['command']} {name!r}: {error}")
 
 
 def _dynsec_call(info: StackInfo, admin: Account, commands: list[dict]) -> list[dict]:
@@ -645,7 +705,8 @@ class LocalStack:
         if m.get("tls"):
             make_certificates(base / "tls")
         dynsec = base / "dynsec.json"
-        if not dynsec.exists():  # the plugin owns it afterwards (device accounts are added)
+        existed = dynsec.exists()
+        if not existed:  # the plugin owns it afterwards (device accounts are added)
             fd = os.open(dynsec, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as fh:
                 json.dump(dynsec_config(m["accounts"], m["topic_root"]), fh, indent=1)
@@ -670,6 +731,8 @@ class LocalStack:
             proc,
             log,
         )
+        if existed:
+            _ensure_accounts(self.info)
 
     def _mqtt_answers(self) -> bool:
         """True once the broker accepts a CONNECT with the stack's credentials."""

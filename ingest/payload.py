@@ -22,7 +22,7 @@ from datetime import date, datetime, timezone
 from fractions import Fraction
 from typing import NamedTuple
 
-from greenfoundry import glossary, store
+from greenfoundry import glossary, mqtt, store
 from greenfoundry.errors import ConfigError
 from greenfoundry.ingest import units
 from greenfoundry.plant import PlantConfig
@@ -310,6 +310,11 @@ class PayloadParser:
             self._batches.setdefault(batch_topic, {})[route.name] = r
 
     # ----------------------------------------------------------------------------------------
+
+    def is_system(self, topic: str) -> bool:
+        """A topic of the system's namespace (`<root>/<plant>/_…`, the alerts' state): not a
+        reading, not a reject; the ingest acknowledges and counts it, nothing more."""
+        return mqtt.is_system_topic(topic, self._root_prefix)
 
     def parse(self, topic: str, payload: bytes, now_ns: int) -> tuple[list[Reading], list[Reject]]:
         """(readings, rejects) for one MQTT message; `now_ns` is the clock for the time window.

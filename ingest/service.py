@@ -89,6 +89,9 @@ class Counters:
     write_errors: int = 0
     acks_withheld: int = 0  # messages not acknowledged because their connection was gone
     retained_repeats: int = 0  # retained messages whose rejects were recorded before: skipped
+    # Messages on the system's topics (`<root>/<plant>/_…`, the alerts' state): acknowledged,
+    # neither written nor dead-lettered.
+    ignored_system: int = 0
 
     def snapshot(self) -> dict[str, int]:
         out = {k: v for k, v in vars(self).items() if isinstance(v, int)}
@@ -342,7 +345,12 @@ class Ingest:
             if topic.startswith("$SYS/"):
                 self._on_broker_stat(msg)
                 return
-            readings, rejects = self.parser.parse(topic, msg.payload, self.clock())
+            if self.parser.is_system(topic):
+                # Queued empty, so its acknowledgement keeps its place in the arrival order.
+                self.counters.ignored_system += 1
+                readings, rejects = [], []
+            else:
+                readings, rejects = self.parser.parse(topic, msg.payload, self.clock())
         except Exception as exc:  # the parser promises not to raise; keep the message anyway
             topic = msg._topic.decode("utf-8", errors="replace")
             log.exception("parser failed on a message on %s", topic)

@@ -2,9 +2,10 @@
 
 Run by the `broker-init` service (the greenfoundry image) before Mosquitto starts. The accounts
 are the local stack's (greenfoundry.stack.dynsec_config): admin (manages the plugin only),
-ingest (subscribes, reads $SYS/broker/#), operator, and one device account per plant in
-GF_PLANTS, bound to its client id `dev-<plant>` and allowed to publish under its plant's topics
-only. Passwords come from the environment (.env), are stored hashed, and are never printed.
+ingest (subscribes, reads $SYS/broker/#), alerts (publishes and retains the alerts' state under
+gf/v1/+/_alerts/#, nothing else), and one device account per plant in GF_PLANTS, bound to its
+client id `dev-<plant>` and allowed to publish under its plant's topics only, never under its
+`_alerts`. No operator account: a deployment's dashboards get their own. Passwords come from the environment (.env), are stored hashed, and are never printed.
 An existing file is left alone: the plugin owns it once the broker has run.
 """
 
@@ -25,7 +26,12 @@ def main() -> int:
         return 0
     missing = [
         name
-        for name in ("GF_MQTT_ADMIN_PASSWORD", "GF_MQTT_INGEST_PASSWORD", "GF_MQTT_DEVICE_PASSWORD")
+        for name in (
+            "GF_MQTT_ADMIN_PASSWORD",
+            "GF_MQTT_INGEST_PASSWORD",
+            "GF_MQTT_ALERTS_PASSWORD",
+            "GF_MQTT_DEVICE_PASSWORD",
+        )
         if not os.environ.get(name)
     ]
     plants = os.environ.get("GF_PLANTS", "").split()
@@ -35,6 +41,7 @@ def main() -> int:
     accounts = {
         "admin": {"username": "gf-admin", "password": os.environ["GF_MQTT_ADMIN_PASSWORD"]},
         "ingest": {"username": "gf-ingest", "password": os.environ["GF_MQTT_INGEST_PASSWORD"]},
+        "alerts": {"username": "gf-alerts", "password": os.environ["GF_MQTT_ALERTS_PASSWORD"]},
     }
     config = dynsec_config(accounts, TOPIC_ROOT)
     config["roles"] = [r for r in config["roles"] if r["rolename"] != "operator"]
@@ -57,7 +64,8 @@ def main() -> int:
     with os.fdopen(fd, "w") as fh:
         json.dump(config, fh, indent=1)
     os.chown(path, int(os.environ.get("GF_DYNSEC_UID", "1883")), -1)
-    print(f"wrote {path}: accounts gf-admin, gf-ingest, " + ", ".join(f"dev-{p}" for p in plants))
+    devices = ", ".join(f"dev-{p}" for p in plants)
+    print(f"wrote {path}: accounts gf-admin, gf-ingest, gf-alerts, {devices}")
     return 0
 
 

@@ -25,6 +25,7 @@ SECRETS = {
     "GF_PLANTS": "demo-dip other-plant",
     "GF_MQTT_ADMIN_PASSWORD": "mqtt-admin-secret",
     "GF_MQTT_INGEST_PASSWORD": "mqtt-ingest-secret",
+    "GF_MQTT_ALERTS_PASSWORD": "mqtt-alerts-secret",
     "GF_MQTT_DEVICE_PASSWORD": "mqtt-device-secret",
     "GF_INFLUX_ADMIN_PASSWORD": "influx-admin-secret",
     "GF_INFLUX_INGEST_PASSWORD": "influx-ingest-secret",
@@ -89,7 +90,9 @@ def test_docker_compose_config_accepts_the_file_with_its_secrets():
 
 
 @needs_compose
-@pytest.mark.parametrize("missing", ["GF_MQTT_INGEST_PASSWORD", "GF_INFLUX_READER_PASSWORD"])
+@pytest.mark.parametrize(
+    "missing", ["GF_MQTT_INGEST_PASSWORD", "GF_MQTT_ALERTS_PASSWORD", "GF_INFLUX_READER_PASSWORD"]
+)
 def test_docker_compose_config_names_a_missing_secret(missing):
     proc = _compose({k: v for k, v in SECRETS.items() if k != missing})
     assert proc.returncode != 0
@@ -129,13 +132,24 @@ def test_the_compose_account_file_binds_each_device_to_its_plant(tmp_path):
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     config = json.loads(target.read_text())
     clients = {c["username"]: c for c in config["clients"]}
-    assert set(clients) == {"gf-admin", "gf-ingest", "dev-demo-dip", "dev-other-plant"}
+    assert set(clients) == {"gf-admin", "gf-ingest", "gf-alerts", "dev-demo-dip", "dev-other-plant"}
     assert clients["dev-demo-dip"]["clientid"] == "dev-demo-dip"
     assert "clientid" not in clients["gf-ingest"]
+    assert [r["rolename"] for r in clients["gf-alerts"]["roles"]] == ["alerts"]
     roles = {r["rolename"]: r["acls"] for r in config["roles"]}
-    assert [(a["acltype"], a["topic"]) for a in roles["plant-demo-dip"]] == [
-        ("publishClientSend", "gf/v1/demo-dip/#")
+    # The plugin checks a role's ACLs from the highest priority down; the first that matches
+    # decides: the deny of the plant's `_alerts` (priority 1) before the allow of the plant (0).
+    acls = sorted(roles["plant-demo-dip"], key=lambda a: -a["priority"])
+    assert [(a["acltype"], a["topic"], a["allow"]) for a in acls] == [
+        ("publishClientSend", "gf/v1/demo-dip/_alerts/#", False),
+        ("publishClientSend", "gf/v1/demo-dip/#", True),
     ]
+    assert {(a["acltype"], a["topic"]) for a in roles["alerts"] if a["allow"]} == {
+        ("publishClientSend", "gf/v1/+/_alerts/#"),
+        ("subscribePattern", "gf/v1/+/_alerts/#"),
+        ("publishClientReceive", "gf/v1/+/_alerts/#"),
+    }
+    assert "operator" not in roles
     assert not any(a["acltype"] == "publishClientSend" for a in roles["ingest"])
     assert config["defaultACLAccess"]["subscribe"] is False
     # Run again: the broker owns the file now; it is left as it is.
