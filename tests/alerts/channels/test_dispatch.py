@@ -1,0 +1,145 @@
+"""The dispatcher: a durable outbox, one worker per channel, retries with backoff, a slow or
+dead channel never delays the others, a restart sends what was pending (alerts/dispatch.py)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from greenfoundry.alerts import dispatch
+from greenfoundry.alerts.channels import jsonl
+from greenfoundry.alerts.channels import log as log_channel
+from greenfoundry.alerts.dispatch import Dispatcher, RetryPolicy, mask_secrets
+from greenfoundry.errors import BusyError
+from tests.alerts.channels import REPO, node, notification, plant_cfg, with_attachment
+from tests.plant import wait_for
+
+
+def journal(tmp_path, plant_id, name="journal", **keys):
+    cfg = plant_cfg(tmp_path, plant_id)
+    return jsonl.parse(node({"type": "jsonl", "path": f"{name}.jsonl", **keys}), cfg, None, name)
+
+
+def ids(path) -> list[str]:
+    if not path.exists():
+        return []
+    return [json.loads(line)["id"] for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_every_channel_gets_every_notification_in_order(tmp_path, caplog):
+    a, b = journal(tmp_path, "disp-a", "a"), journal(tmp_path, "disp-a", "b")
+    channels = {"a": a, "b": b, "log": log_channel.LogChannel("log")}
+    sent = [notification(i, "disp-a") for i in range(20)]
+    with (
+        caplog.at_level(logging.INFO, logger="greenfoundry.alerts"),
+        Dispatcher(channels, tmp_path / "state") as d,
+    ):
+        for i, n in enumerate(sent):
+            # Every notification to a and the log, every other one to b too.
+            d.submit(n, ["a", "log", "b"] if i % 2 == 0 else ["a", "log"])
+        assert d.flush(10)
+        stats = d.stats()
+    assert ids(a.path) == [n.id for n in sent]
+    assert ids(b.path) == [n.id for n in sent[::2]]
+    logged = [r.alert_id for r in caplog.records if hasattr(r, "alert_id")]
+    assert logged == [n.id for n in sent]
+    assert stats["a"] == {
+        "sent": 20,
+        "failed": 0,
+        "attempts_failed": 0,
+        "pending": 0,
+        "retrying": 0,
+        "last_error": None,
+    }
+    assert stats["b"]["sent"] == 10
+
+
+def test_an_unknown_channel_name_is_a_programming_error_and_stores_nothing(tmp_path):
+    channel = journal(tmp_path, "disp-b")
+    with Dispatcher({"journal": channel}, tmp_path / "state") as d:
+        with pytest.raises(ValueError, match=r"unknown alert channel\(s\) \['pager'\]"):
+            d.submit(notification(0, "disp-b"), ["journal", "pager"])
+        d.submit(notification(1, "disp-b"), [])  # no channel: nothing to do
+        d.submit(notification(2, "disp-b"), ["journal", "journal"])  # named twice: sent once
+        assert d.flush(10)
+    assert ids(channel.path) == ["disp-b-stack-warning-0002"]
+
+
+def test_the_outbox_keeps_every_field_and_attachment(tmp_path):
+    n = with_attachment(notification(5, "disp-c", details={"target": "S1/so2", "hours": [1, 2]}))
+    assert dispatch.decode(dispatch.encode(n)) == n
+
+
+def test_a_second_sending_dispatcher_on_one_outbox_is_refused(tmp_path):
+    channel = journal(tmp_path, "disp-d")
+    with Dispatcher({"journal": channel}, tmp_path / "state", poll_s=0.1):
+        with pytest.raises(BusyError, match=r"outbox\.lock: another process is sending"):
+            Dispatcher({"journal": channel}, tmp_path / "state")
+        # A writer only (a CLI beside the service) is allowed; the service's worker sends it.
+        writer = Dispatcher({"journal": channel}, tmp_path / "state", deliver=False)
+        writer.submit(notification(0, "disp-d"), ["journal"])
+        writer.close()
+        wait_for(lambda: ids(channel.path) == ["disp-d-stack-warning-0000"], 10, "the poll")
+
+
+def test_what_was_submitted_before_a_crash_is_sent_after_the_restart(tmp_path):
+    # A process submits three notifications to a channel that cannot write (its directory is a
+    # file), then dies without closing anything (os._exit: no atexit, no finally).
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    state = tmp_path / "state"
+    script = textwrap.dedent(
+        f"""
+        import os
+        from pathlib import Path
+        from greenfoundry.alerts.channels.jsonl import JsonlChannel
+        from greenfoundry.alerts.dispatch import Dispatcher
+        from tests.alerts.channels import notification
+
+        channel = JsonlChannel("journal", Path({str(blocker / "n.jsonl")!r}))
+        d = Dispatcher({{"journal": channel}}, Path({str(state)!r}), backoff_s=[3600])
+        for i in range(3):
+            d.submit(notification(i, "disp-e"), ["journal"])
+        os._exit(0)
+        """
+    )
+    subprocess.run([sys.executable, "-c", script], cwd=REPO, check=True, timeout=60)
+    # The channel now writes where it can; the restarted dispatcher sends all three, in order.
+    channel = journal(tmp_path, "disp-e")
+    with Dispatcher({"journal": channel}, state) as d:
+        assert d.flush(10)
+    assert ids(channel.path) == [f"disp-e-stack-warning-{i:04d}" for i in range(3)]
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        (
+            "POST https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7xxx failed",
+            "POST https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=*** failed",
+        ),
+        (
+            "https://oapi.dingtalk.com/robot/send?access_token=abc123&timestamp=1&sign=x%2By",
+            "https://oapi.dingtalk.com/robot/send?access_token=***&timestamp=***&sign=***",
+        ),
+        ("http://user:pa55@host:8080/hook", "http://***@host:8080/hook"),
+        ("refused: token=abc password: hunter2", "refused: token=*** password: ***"),
+        ("connection refused (errno 111)", "connection refused (errno 111)"),
+    ],
+)
+def test_mask_secrets(text, masked):
+    assert mask_secrets(text) == masked
+
+
+def test_retry_policy_keys():
+    from tests.alerts.channels import node as n
+
+    assert dispatch.parse_retry(n({})) == RetryPolicy(100, 86400.0)
+    assert dispatch.parse_retry(n({"retries": 0, "retry_for": "90s"})) == RetryPolicy(0, 90.0)
+    assert dispatch.parse_retry(n({"retry_for": 30})) == RetryPolicy(100, 30.0)
+    assert dispatch.parse_retry(n({"retry_for": "1d"})).retry_for_s == 86400.0
