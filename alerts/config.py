@@ -43,6 +43,7 @@ RULE_KEYS = (
     "repeat_interval",
     "channels",
     "enabled",
+    "tier",
 )
 
 
@@ -60,6 +61,9 @@ class Rule:
     repeat_interval_s: int  # 0 = never
     channels: tuple[str, ...]
     enabled: bool = True
+    # A furnace rule: the Table C.1 tier (1, 2 or 3) whose corrected limit the running shift's
+    # kWh/t (kgce/t for a cupola) is divided by; None for the other kinds.
+    tier: int | None = None
 
 
 @dataclass(frozen=True)
@@ -202,9 +206,12 @@ def default_rules(stale_after_s: int, channels: tuple[str, ...]) -> tuple[Rule, 
         Rule("stack-critical", "stack", "critical", stack, 1.0, 0.95, None, 0, 900, 3600, channels),
         # The running shift's kWh/t moves a lot in its first tonnes: 15 minutes above the line
         # before it fires, 30 below before it clears.
-        Rule("furnace-tier2", "furnace", "warning", furnace, 1.0, 0.98, None, 900, 1800, 8 * 3600, channels),
-        Rule("furnace-tier3", "furnace", "alarm", furnace, 1.0, 0.98, None, 900, 1800, 8 * 3600, channels),
-        Rule("furnace-beyond", "furnace", "critical", furnace, 1.0, 0.98, None, 900, 1800, 4 * 3600, channels),
+        Rule("furnace-tier2", "furnace", "warning", furnace, 1.0, 0.98, None, 900, 1800, 8 * 3600,
+             channels, tier=1),
+        Rule("furnace-tier3", "furnace", "alarm", furnace, 1.0, 0.98, None, 900, 1800, 8 * 3600,
+             channels, tier=2),
+        Rule("furnace-beyond", "furnace", "critical", furnace, 1.0, 0.98, None, 900, 1800,
+             4 * 3600, channels, tier=3),
         # The value is the seconds since the signal's newest reading: at stale_after it fires at
         # once; it clears once readings have come for five minutes.
         Rule(
@@ -293,7 +300,7 @@ def _channels(a: Node, cfg, env: dict[str, str] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in list(c.data):
         if not isinstance(name, str) or not RULE_ID_RE.match(name):
-            c.refuse(None, name, f"channel names of {RULE_ID_RULE}")
+            c.fail(f"not a channel name; expected {RULE_ID_RULE}", str(name))
         ch = c.child(name)
         kind = ch.choice("type", TYPES)
         try:
@@ -315,7 +322,7 @@ def _channel_names(node: Node, name: str, channels: dict[str, Any], default: Any
     elif not isinstance(value, list):
         node.refuse(name, value, "a list of channel names")
     for i, ch in enumerate(value):
-        if ch not in channels:
+        if not isinstance(ch, str) or ch not in channels:
             known = ", ".join(channels) or "none configured"
             node.fail(
                 f"{show(ch)} is not a channel of alerts.channels; expected one of {known}",
@@ -339,6 +346,8 @@ def _rule(r: Node, rule_id: str, base: Rule | None, cfg, channels: dict[str, Any
                    f"{', '.join(MATCH_KEYS[kind])}", str(key))  # fmt: skip
     if kind != "stack" and "trend_to" in r.data:
         r.fail("a trend line is for stack rules only", "trend_to")
+    if kind != "furnace" and "tier" in r.data:
+        r.fail("the Table C.1 tier is for furnace rules only", "tier")
 
     def keep(attr: str) -> Any:
         """An override keeps the default's value of a key it does not give; a new rule must
@@ -361,7 +370,13 @@ def _rule(r: Node, rule_id: str, base: Rule | None, cfg, channels: dict[str, Any
             recover_below,
             f"a value at or below above ({above:g}): FIRING clears once the value falls under it",
         )
-    trend_to = r.number("trend_to", base.trend_to if base else None, above=0, high=100, unit=unit)
+    if r.data.get("trend_to") is False:  # an override turns the default's trend line off
+        r.seen.add("trend_to")
+        trend_to = None
+    else:
+        trend_to = r.number(
+            "trend_to", base.trend_to if base else None, above=0, high=100, unit=unit
+        )
     if trend_to is not None and trend_to < above:
         r.refuse("trend_to", trend_to, f"a value at or above above ({above:g})")
     rule = Rule(
@@ -372,11 +387,12 @@ def _rule(r: Node, rule_id: str, base: Rule | None, cfg, channels: dict[str, Any
         above=above,
         recover_below=recover_below,
         trend_to=None if trend_to is None else float(trend_to),
-        for_s=_duration(r, "for", keep("for_s")),
-        clear_for_s=_duration(r, "clear_for", keep("clear_for_s")),
+        for_s=_duration(r, "for", base.for_s if base else 0),
+        clear_for_s=_duration(r, "clear_for", base.clear_for_s if base else 0),
         repeat_interval_s=_duration(r, "repeat_interval", base.repeat_interval_s if base else 0),
         channels=_channel_names(r, "channels", channels, list(base.channels) if base else []),
         enabled=r.boolean("enabled", base.enabled if base else True),
+        tier=r.choice("tier", (1, 2, 3), keep("tier")) if kind == "furnace" else None,
     )
     if not rule.channels and rule.enabled:
         r.fail("missing; an enabled rule needs at least one channel", "channels")
