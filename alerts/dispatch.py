@@ -47,6 +47,8 @@ from greenfoundry.errors import BusyError
 log = logging.getLogger("greenfoundry.alerts")
 
 BACKOFF_S = (1, 2, 5, 15, 60)
+# A ChannelError may carry `retry_after_s` (the peer's Retry-After); honoured up to this.
+MAX_RETRY_AFTER_S = 3600.0
 
 
 # --------------------------------------------------------------------------- retry policy
@@ -404,7 +406,8 @@ class Dispatcher:
             except PermanentChannelError as exc:
                 self._drop(name, delivery, str(exc), notification)
             except ChannelError as exc:
-                self._failed(name, delivery, str(exc), notification, policy)
+                after = getattr(exc, "retry_after_s", None)
+                self._failed(name, delivery, str(exc), notification, policy, after)
             except Exception as exc:  # a channel's bug: retrying the same code cannot help
                 log.exception("alert channel %s: send raised %s", name, type(exc).__name__)
                 self._drop(name, delivery, f"{type(exc).__name__}: {exc}", notification)
@@ -433,6 +436,7 @@ class Dispatcher:
         reason: str,
         notification: Notification,
         policy: RetryPolicy,
+        retry_after_s: float | None = None,
     ) -> None:
         now = self.clock()
         attempts = delivery.attempts + 1
@@ -441,6 +445,9 @@ class Dispatcher:
             self._drop(name, delivery, f"{reason} ({used})", notification)
             return
         delay = self.backoff_s[min(attempts, len(self.backoff_s)) - 1]
+        if retry_after_s is not None:
+            # The peer said when to come back (HTTP Retry-After): not sooner, within reason.
+            delay = max(delay, min(retry_after_s, MAX_RETRY_AFTER_S))
         reason = mask_secrets(reason)
         with self._cond:
             if self._db is None:

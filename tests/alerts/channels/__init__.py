@@ -72,3 +72,96 @@ def with_attachment(n: Notification) -> Notification:
 
     report = Attachment("p-2026-10.html", "text/html; charset=utf-8", b"<html>\xe6\xb5\x8b</html>")
     return dataclasses.replace(n, attachments=(report,))
+
+
+class HookServer:
+    """A real HTTP server on 127.0.0.1 in a thread that records every request and answers
+    from a script: `answers` is a list of (status, headers) taken in order, then 200."""
+
+    def __init__(self, answers: list[tuple[int, dict[str, str]]] | None = None):
+        import http.server
+        import threading
+        import time
+
+        self.requests: list[dict] = []
+        self.answers = list(answers or [])
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                size = int(self.headers.get("Content-Length", 0))
+                data = self.rfile.read(size)
+                status, headers = server.answers.pop(0) if server.answers else (200, {})
+                server.requests.append(
+                    {
+                        "at": time.monotonic(),
+                        "path": self.path,
+                        "headers": dict(self.headers),
+                        "body": data,
+                        "status": status,
+                    }
+                )
+                answer = f"answer {status}".encode()
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args):
+                return None
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        # A short poll: shutdown() waits for it, once per test.
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        self.thread.start()
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def bodies(self, status: int | None = None) -> list[dict]:
+        import json
+
+        return [
+            json.loads(r["body"]) for r in self.requests if status is None or r["status"] == status
+        ]
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class HangServer:
+    """A TCP server that accepts connections and never answers, until closed."""
+
+    def __init__(self):
+        import socket
+        import threading
+
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.held: list = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.held.append(conn)
+
+    def close(self) -> None:
+        import contextlib
+        import socket
+
+        with contextlib.suppress(OSError):  # not connected: nothing to shut down
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        for conn in self.held:
+            conn.close()

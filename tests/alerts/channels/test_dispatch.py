@@ -12,11 +12,19 @@ import textwrap
 import pytest
 
 from greenfoundry.alerts import dispatch
-from greenfoundry.alerts.channels import jsonl
+from greenfoundry.alerts.channels import jsonl, webhook
 from greenfoundry.alerts.channels import log as log_channel
 from greenfoundry.alerts.dispatch import Dispatcher, RetryPolicy, mask_secrets
 from greenfoundry.errors import BusyError
-from tests.alerts.channels import REPO, node, notification, plant_cfg, with_attachment
+from greenfoundry.stack import free_port
+from tests.alerts.channels import (
+    REPO,
+    HangServer,
+    node,
+    notification,
+    plant_cfg,
+    with_attachment,
+)
 from tests.plant import wait_for
 
 
@@ -57,6 +65,54 @@ def test_every_channel_gets_every_notification_in_order(tmp_path, caplog):
         "last_error": None,
     }
     assert stats["b"]["sent"] == 10
+
+
+def test_a_hanging_or_refusing_webhook_never_delays_log_and_jsonl(tmp_path, caplog):
+    hang = HangServer()
+    cfg = plant_cfg(tmp_path, "disp-f")
+    env = {"HANG": f"http://127.0.0.1:{hang.port}/x", "DOWN": f"http://127.0.0.1:{free_port()}/x"}
+    # The hanging peer holds its first send for 60 s: far longer than this test may take.
+    hanging = webhook.parse(
+        node({"type": "webhook", "url_env": "HANG", "timeout_s": 60}), cfg, env, "hanging"
+    )
+    down = webhook.parse(node({"type": "webhook", "url_env": "DOWN"}), cfg, env, "down")
+    channels = {
+        "log": log_channel.LogChannel("log"),
+        "journal": journal(tmp_path, "disp-f"),
+        "hanging": hanging,
+        "down": down,
+    }
+    sent = [notification(i, "disp-f") for i in range(5)]
+    try:
+        with caplog.at_level(logging.INFO, logger="greenfoundry.alerts"):
+            d = Dispatcher(channels, tmp_path / "state", backoff_s=(30,))
+            for n in sent:
+                d.submit(n, ["hanging", "down", "log", "journal"])
+            # All five reach the journal and the log while the hanging webhook still waits in
+            # its first send (its peer holds the connection, nothing was sent, nothing failed)
+            # and the refused one waits 30 s for its first retry.
+            wait_for(lambda: len(ids(channels["journal"].path)) == 5, 10, "the journal")
+            wait_for(lambda: d.stats()["log"]["sent"] == 5, 10, "the log")
+            stats = d.stats()
+            assert ids(channels["journal"].path) == [n.id for n in sent]
+            wait_for(lambda: len(hang.held) == 1, 10, "the hanging webhook's connection")
+            assert stats["hanging"] | {"last_error": None} == {
+                "sent": 0,
+                "failed": 0,
+                "attempts_failed": 0,
+                "pending": 5,
+                "retrying": 0,
+                "last_error": None,
+            }
+            wait_for(lambda: d.stats()["down"]["retrying"] == 1, 10, "the refused webhook")
+            assert d.stats()["down"]["pending"] == 5
+            assert "cannot reach the webhook" in d.stats()["down"]["last_error"]
+    finally:
+        # The hanging peer lets go: its send fails, and close() returns without waiting 60 s.
+        hang.close()
+        d.close()
+    logged = [r.alert_id for r in caplog.records if hasattr(r, "alert_id")]
+    assert logged == [n.id for n in sent]
 
 
 def test_an_unknown_channel_name_is_a_programming_error_and_stores_nothing(tmp_path):
