@@ -7,11 +7,14 @@ midnight that starts the day graded, in UTC ns:
 * ``gf_grade_indicator`` (tags ``plant``, ``indicator``: a first-level indicator of Table 1);
 * ``gf_grade_row`` (tags ``plant``, ``row``: a third-level row of the standard).
 
-Recomputing a day first deletes that day's points of the plant and then writes the new ones, so
-the day holds exactly what the last computation said: InfluxDB 1.x merges the fields of a point
-written twice, and a field a recompute leaves out (a row that had a value and now has none)
-would otherwise keep its old value. The same inputs write the same points (``computed_at_ns``
-aside). Written as the metrics role (it may write and delete), read as the reader role.
+Recomputing a day writes the same points (same series, same timestamp; the same inputs give
+the same fields, ``computed_at_ns`` aside). InfluxDB merges the fields of a point written twice,
+so a field a recompute leaves out (a row that had a value and now has none) would keep its old
+value: every point therefore carries ``fields_written``, the names of the fields of its last
+write, and ``read_grade`` keeps only those. On InfluxDB 1.x the day's old points are also
+deleted first, so other readers (a dashboard) see no stale field either; 2.x and 3 take no
+DELETE through /query, and there ``status`` and ``fields_written`` tell. Written as the metrics
+role (it may write and delete), read as the reader role.
 
 ``run_due(cfg, now)`` is what the metrics service calls once a day and at start: it grades
 every day after the newest stored grade up to today (at most the last ``MAX_DAYS``; a plant
@@ -32,7 +35,7 @@ from typing import Any
 
 import pandas as pd
 
-from greenfoundry.errors import GreenfoundryError, InputError
+from greenfoundry.errors import GreenfoundryError, InputError, StoreError
 from greenfoundry.grade import compute as comp
 from greenfoundry.metrics import indicators as metrics_indicators
 from greenfoundry.metrics import schema as metrics_schema
@@ -44,6 +47,8 @@ from greenfoundry.store import line, where
 log = logging.getLogger("greenfoundry.grade")
 
 GRADE = "gf_grade"
+# Every point names the fields it was written with: a reader keeps only those (module docstring).
+WRITTEN = "fields_written"
 INDICATOR = "gf_grade_indicator"
 ROW = "gf_grade_row"
 MEASUREMENTS = (GRADE, INDICATOR, ROW)
@@ -125,7 +130,10 @@ def _value_fields(value: Any) -> dict[str, Any]:
 
 
 def _clean(fields: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in fields.items() if v is not None}
+    """The fields with a value, and ``fields_written`` naming them (module docstring)."""
+    out = {k: v for k, v in fields.items() if v is not None}
+    out[WRITTEN] = ",".join(sorted(out))
+    return out
 
 
 def grade_lines(graded: comp.Graded, tz: str, computed_at_ns: int) -> list[str]:
@@ -181,13 +189,15 @@ def grade_lines(graded: comp.Graded, tz: str, computed_at_ns: int) -> list[str]:
             line(
                 INDICATOR,
                 {"plant": plant, "indicator": group.id},
-                {
-                    "points": float(points),
-                    "max_points": float(maximum),
-                    "no": int(group.no),
-                    "name_zh": group.name_zh,
-                    "name_en": group.name_en,
-                },
+                _clean(
+                    {
+                        "points": float(points),
+                        "max_points": float(maximum),
+                        "no": int(group.no),
+                        "name_zh": group.name_zh,
+                        "name_en": group.name_en,
+                    }
+                ),
                 ts,
             )
         )
@@ -230,11 +240,24 @@ def write_grade(store, cfg, graded: comp.Graded, *, computed_at_ns: int | None =
     """Replace the stored grade of ``graded.as_of`` with ``graded``; the number of points."""
     if graded.plant != cfg.plant.id:
         raise InputError(f"a grade of plant {graded.plant!r} cannot be stored as {cfg.plant.id!r}")
+    global _delete_refused
     lines = grade_lines(graded, cfg.plant.timezone, computed_at_ns or time.time_ns())
     clause = where({"plant": cfg.plant.id}, **_day_span(cfg, graded.as_of))
-    store.query_raw("; ".join(f"DELETE FROM {m} {clause}" for m in MEASUREMENTS))
+    try:
+        store.query_raw("; ".join(f"DELETE FROM {m} {clause}" for m in MEASUREMENTS))
+    except StoreError as exc:
+        # InfluxDB 2.x and 3 take no DELETE through /query (2.x deletes through its own API).
+        # The new points still replace every field they write, and `fields_written` tells a
+        # reader which are current; say so once.
+        if not _delete_refused:
+            log.info("grade: InfluxDB refused the DELETE of a day's old grade (%s); "
+                     "readers rely on fields_written", exc)  # fmt: skip
+        _delete_refused = True
     store.write_lines(lines)
     return len(lines)
+
+
+_delete_refused = False
 
 
 # --------------------------------------------------------------------------- reading
@@ -278,16 +301,17 @@ class StoredGrade:
 
 
 def _records(store, measurement: str, tags: dict, span: dict) -> list[dict]:
+    """The points' fields, only those their last write named (and their tags)."""
     df = store.query(f"SELECT * FROM {measurement} {where(tags, **span)}")
     out = []
     for rec in [] if df.empty else df.to_dict("records"):
+        written = set(str(rec.get(WRITTEN) or "").split(","))
+        keep = written | {"plant", "row", "indicator"}
         out.append(
             {
                 k: (int(v) if k in _INT_FIELDS else v)
                 for k, v in rec.items()
-                if k not in ("measurement", "time")
-                and v is not None
-                and not (isinstance(v, float) and v != v)
+                if k in keep and v is not None and not (isinstance(v, float) and v != v)
             }
         )
     return out

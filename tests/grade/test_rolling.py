@@ -115,6 +115,29 @@ def test_recomputing_a_day_writes_the_same_points_and_drops_what_is_gone(tmp_pat
     assert gone["missing"] == "not declared in evidence.yaml"
 
 
+def test_without_a_delete_the_reader_keeps_only_the_fields_of_the_last_write(tmp_path, stack):
+    # What happens on an InfluxDB that takes no DELETE through /query (2.x, 3): the new points
+    # are written over the old ones, which InfluxDB merges field by field.
+    cfg = plant(tmp_path, stack, "grade-no-delete")
+    st = store(stack)
+    day = dt.date(2026, 3, 10)
+    write_evidence(cfg, {SALES: declaration(160000, dt.date(2026, 12, 31))})
+    metrics = store_for_metrics(cfg)
+    rolling.write_grade(metrics, cfg, compute.compute(cfg, day))
+    write_evidence(cfg, {})
+    metrics.write_lines(
+        rolling.grade_lines(compute.compute(cfg, day), cfg.plant.timezone, computed_at_ns=2)
+    )
+    span = rolling._day_span(cfg, day)
+    raw = st.query(
+        f"SELECT * FROM {rolling.ROW} {where({'plant': cfg.plant.id, 'row': SALES}, **span)}"
+    ).iloc[0]
+    assert raw["value"] == 160000.0 and raw["status"] == "no_data"  # the merge kept the value
+    row = _rows(rolling.read_grade(_reader(cfg), cfg, day))[SALES]
+    assert row["status"] == "no_data" and "value" not in row and "tier" not in row
+    assert rolling.read_grade(_reader(cfg), cfg, day).grade["computed_at_ns"] == 2
+
+
 def test_run_due_fills_the_days_since_the_newest_grade_and_counts_a_day_it_cannot_grade(
     tmp_path, stack
 ):
