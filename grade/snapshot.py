@@ -396,6 +396,9 @@ def _window_grade(graded, label: str) -> dict:
         },
         "warnings": d["warnings"],
         "notes": list(graded.notes),
+        # The indicators file scored, as `greenfoundry score --indicators` reads it: anyone can
+        # score the snapshot again from the document alone.
+        "indicators": graded.indicators,
         "expiring": [{**e, "points": round(float(e["points"]), 4)} for e in graded.expiring],
     }
 
@@ -727,19 +730,23 @@ def make(
 
 
 def due_months(cfg, now, *, store) -> list[str]:
-    """The months whose snapshot is due at ``now`` and not stored yet: every month after the
-    newest stored snapshot, at most ``MAX_CATCH_UP`` back, oldest first. With no snapshot stored
-    in that span, only the newest due month (a new plant starts its series there)."""
+    """The months whose snapshot is due at ``now`` and not stored yet, oldest first: every month
+    after the newest stored snapshot, at most ``MAX_CATCH_UP`` (the newest due month and the 11
+    before it). With no snapshot stored in the ten years before ``now``, only the newest due
+    month: a new plant starts its series there. A month stored on demand (`greenfoundry
+    report`) counts as stored, and so do months after it."""
     last = latest_due(cfg, now)
     months = [last]
     for _ in range(MAX_CATCH_UP - 1):
         months.append(previous_month(months[-1]))
     months.reverse()
-    stored = stored_snapshots(cfg, store, months[0].start.value, last.end.value)
+    horizon = (last.start - pd.Timedelta(days=3653)).value
+    end = win.window_containing(_utc(now), "month", cfg.plant.timezone).end.value
+    stored = stored_snapshots(cfg, store, horizon, end)
     if not stored:
         return [_label(last)]
     newest = max(stored)
-    return [_label(m) for m in months if _label(m) > newest and _label(m) not in stored]
+    return [_label(m) for m in months if _label(m) > newest]
 
 
 def run_due(cfg, now, *, store=None, dispatcher=None) -> list[Path]:
