@@ -24,6 +24,7 @@ from collections.abc import Callable
 
 from greenfoundry.alerts.channels.base import ChannelError, PermanentChannelError
 from greenfoundry.alerts.channels.wecom import MOBILE_RE, fit, post_json, secret_url
+from greenfoundry.alerts.dispatch import DEFAULT_RETRY, RetryPolicy, parse_retry
 from greenfoundry.alerts.notification import Notification
 from greenfoundry.plant import Secret, _secret
 
@@ -35,6 +36,8 @@ BODY_MAX_BYTES = 20000
 # 410100 "发送速度太快而限流" (DingTalk's newer list, from memory); neither is confirmed by a
 # page found here, see README.md. Retrying a code that turns out permanent only costs retries.
 RETRYABLE_ERRCODES = frozenset({130101, 410100})
+# "每个机器人每分钟最多发送20条消息到群里，如果超过20条，会限流10分钟": an earlier retry is refused.
+RATE_LIMIT_WAIT_S = 600.0
 
 
 def sign(secret: str, timestamp_ms: int) -> str:
@@ -65,6 +68,7 @@ def parse(node, cfg, env: dict[str, str] | None, name: str) -> DingtalkChannel:
             node.refuse(f"at_mobiles[{i}]", mobile, "a mobile number or @all")
     keyword = node.text("keyword", None)
     timeout_s = node.number("timeout_s", 10, above=0, high=120, unit="s")
+    retry = parse_retry(node)
     node.done()
     return DingtalkChannel(
         name,
@@ -74,6 +78,7 @@ def parse(node, cfg, env: dict[str, str] | None, name: str) -> DingtalkChannel:
         at_mobiles=mobiles,
         keyword=keyword,
         timeout_s=float(timeout_s),
+        retry=retry,
     )
 
 
@@ -92,9 +97,10 @@ class DingtalkChannel:
         at_mobiles: tuple[str, ...] = (),
         keyword: str | None = None,
         timeout_s: float = 10.0,
+        retry: RetryPolicy = DEFAULT_RETRY,
         clock: Callable[[], float] = time.time,
     ):
-        self.name, self._url, self._secret = name, url, secret
+        self.name, self._url, self._secret, self.retry = name, url, secret, retry
         self.signed = secret is not None if signed is None else signed
         self.at_mobiles = tuple(at_mobiles)
         self.keyword, self.timeout_s, self._clock = keyword, timeout_s, clock
@@ -146,7 +152,9 @@ class DingtalkChannel:
         if code != 0:
             said = f"errcode {code}: {str(answer.get('errmsg', ''))[:200]}"
             if code in RETRYABLE_ERRCODES:
-                raise ChannelError(f"{where}: rate limited ({said})")
+                error = ChannelError(f"{where}: rate limited ({said})")
+                error.retry_after_s = RATE_LIMIT_WAIT_S
+                raise error
             raise PermanentChannelError(f"{where}: refused ({said})")
         if not body["markdown"]["text"].startswith(notification.markdown or notification.text):
             self.truncated += 1

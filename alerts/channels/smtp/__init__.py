@@ -24,6 +24,7 @@ from email.utils import format_datetime, parseaddr
 from pathlib import Path
 
 from greenfoundry.alerts.channels.base import ChannelError, PermanentChannelError
+from greenfoundry.alerts.dispatch import DEFAULT_RETRY, RetryPolicy, parse_retry
 from greenfoundry.alerts.notification import Notification
 from greenfoundry.plant import Secret, _secret
 
@@ -34,7 +35,7 @@ SECURITIES = ("starttls", "tls", "none")
 DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 KEYS = (
     "type", "host", "port", "security", "username", "password_env", "password_file", "ca_file",
-    "from", "to", "timeout_s", "subject_prefix",
+    "from", "to", "timeout_s", "subject_prefix", "retries", "retry_for",
 )  # fmt: skip
 
 
@@ -96,6 +97,7 @@ def parse(node, cfg, env: dict[str, str] | None, name: str) -> SmtpChannel:
     prefix = node.get("subject_prefix", "[greenfoundry]")
     if not isinstance(prefix, str):
         node.refuse("subject_prefix", prefix, "a text (may be empty)")
+    retry = parse_retry(node)
     node.done()
     return SmtpChannel(
         name,
@@ -110,6 +112,7 @@ def parse(node, cfg, env: dict[str, str] | None, name: str) -> SmtpChannel:
         to=to,
         timeout_s=float(timeout_s),
         subject_prefix=prefix.strip(),
+        retry=retry,
     )
 
 
@@ -133,6 +136,7 @@ class SmtpChannel:
         ca_file: Path | None = None,
         timeout_s: float = 30.0,
         subject_prefix: str = "[greenfoundry]",
+        retry: RetryPolicy = DEFAULT_RETRY,
         clock: Callable[[], float] = time.time,
     ):
         if security not in SECURITIES:
@@ -147,6 +151,7 @@ class SmtpChannel:
             password is not None if password_expected is None else password_expected
         )
         self.ca_file, self.timeout_s, self.subject_prefix = ca_file, timeout_s, subject_prefix
+        self.retry = retry  # how long the dispatcher retries a ChannelError
         self._clock = clock
         # Recipients still owed a message after a send some recipients refused with a 4xx,
         # by Message-ID: the retry goes to them only, so the others do not get it twice.

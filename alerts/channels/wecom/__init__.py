@@ -20,6 +20,7 @@ import urllib.request
 from collections import OrderedDict
 
 from greenfoundry.alerts.channels.base import ChannelError, PermanentChannelError
+from greenfoundry.alerts.dispatch import DEFAULT_RETRY, RetryPolicy, parse_retry
 from greenfoundry.alerts.notification import Notification
 from greenfoundry.plant import Secret, _secret
 
@@ -31,7 +32,10 @@ TYPE = "wecom"
 MARKDOWN_MAX_BYTES = 4096
 TEXT_MAX_BYTES = 2048
 # "api freq out of limit": the robot sent more than 20 messages in a minute; later is fine.
+# The window is a minute, so the next try waits at least that long (the dispatcher's
+# `retry_after_s`).
 RETRYABLE_ERRCODES = frozenset({45009})
+RATE_LIMIT_WAIT_S = 60.0
 MOBILE_RE = re.compile(r"(\+?\d{5,20}|@all)\Z")
 
 
@@ -90,8 +94,11 @@ def parse(node, cfg, env: dict[str, str] | None, name: str) -> WecomChannel:
         if not MOBILE_RE.match(mobile):
             node.refuse(f"mentioned_mobile_list[{i}]", mobile, "a mobile number or @all")
     timeout_s = node.number("timeout_s", 10, above=0, high=120, unit="s")
+    retry = parse_retry(node)
     node.done()
-    return WecomChannel(name, url=url, mentioned_mobile_list=mobiles, timeout_s=float(timeout_s))
+    return WecomChannel(
+        name, url=url, mentioned_mobile_list=mobiles, timeout_s=float(timeout_s), retry=retry
+    )
 
 
 class WecomChannel:
@@ -106,8 +113,9 @@ class WecomChannel:
         url: Secret | None,
         mentioned_mobile_list: tuple[str, ...] = (),
         timeout_s: float = 10.0,
+        retry: RetryPolicy = DEFAULT_RETRY,
     ):
-        self.name, self._url = name, url
+        self.name, self._url, self.retry = name, url, retry
         self.mentioned_mobile_list = tuple(mentioned_mobile_list)
         self.timeout_s = timeout_s
         # Notifications whose markdown went out but whose mention did not: a retry sends the
@@ -168,7 +176,9 @@ class WecomChannel:
             return
         said = f"errcode {code}: {str(answer.get('errmsg', ''))[:200]}"
         if code in RETRYABLE_ERRCODES:
-            raise ChannelError(f"{where}: rate limited ({said})")
+            error = ChannelError(f"{where}: rate limited ({said})")
+            error.retry_after_s = RATE_LIMIT_WAIT_S
+            raise error
         raise PermanentChannelError(f"{where}: refused ({said})")
 
     def close(self) -> None:

@@ -22,6 +22,7 @@ import yaml
 
 from greenfoundry.alerts.channels import dingtalk
 from greenfoundry.alerts.channels.base import ChannelError, PermanentChannelError
+from greenfoundry.alerts.dispatch import DEFAULT_RETRY, RetryPolicy
 from greenfoundry.alerts.notification import Notification
 from greenfoundry.errors import ConfigError
 from greenfoundry.inputs import Node
@@ -254,6 +255,8 @@ def test_the_rate_limit_is_retryable_and_an_unknown_token_is_permanent(robot):
     with pytest.raises(ChannelError, match=r"rate limited.*errcode 130101") as caught:
         sender.send(notification())
     assert not isinstance(caught.value, PermanentChannelError)
+    # The window the vendor documents, for the dispatcher to wait before the next try.
+    assert caught.value.retry_after_s == 600
     robot.token = "another"
     with pytest.raises(PermanentChannelError, match="errcode 300005: token is not exist"):
         sender.send(notification())
@@ -301,6 +304,11 @@ def test_unresolved_secrets_refuse_to_send_and_nothing_shows_them(robot):
         unresolved.send(notification())
     sender = channel(robot)
     assert TOKEN not in repr(sender) and SECRET not in repr(sender)
+
+
+def test_retries_are_the_dispatchers_keys(robot):
+    assert channel(robot).retry == DEFAULT_RETRY
+    assert channel(robot, retries=0, retry_for="30m").retry == RetryPolicy(0, 1800.0)
 
 
 def test_the_sample_parses():

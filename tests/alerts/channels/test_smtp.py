@@ -21,6 +21,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from greenfoundry.alerts.channels import smtp
 from greenfoundry.alerts.channels.base import ChannelError, PermanentChannelError
+from greenfoundry.alerts.dispatch import DEFAULT_RETRY, Dispatcher, RetryPolicy
 from greenfoundry.alerts.notification import Attachment, Notification
 from greenfoundry.errors import ConfigError
 from greenfoundry.inputs import Node
@@ -364,7 +365,8 @@ def test_implicit_tls(server, certs):
         ({"port": 0}, r"alerts\.channels\.mail\.port: 0 is not allowed"),
         ({"timeout_s": 0}, r"alerts\.channels\.mail\.timeout_s: 0 is not allowed"),
         ({"ca_file": "/nonexistent/ca.crt", "security": "tls"}, r"mail\.ca_file: '/nonexi"),
-        ({"retries": 3}, r"alerts\.channels\.mail\.retries: unknown key"),
+        ({"retry_count": 3}, r"alerts\.channels\.mail\.retry_count: unknown key"),
+        ({"retry_for": "soon"}, r"alerts\.channels\.mail\.retry_for: 'soon' is not allowed"),
     ],
 )
 def test_a_bad_config_names_the_key(change, message):
@@ -386,6 +388,39 @@ def test_the_password_comes_from_the_environment_or_a_file_and_never_shows(tmp_p
     unresolved = parse(raw, env=None)
     with pytest.raises(PermanentChannelError, match="password was not resolved"):
         unresolved.send(notification())
+
+
+def test_retries_are_the_dispatchers_keys():
+    assert parse(_raw(25)).retry == DEFAULT_RETRY
+    channel = parse({**_raw(25), "retries": 3, "retry_for": "2h"})
+    assert channel.retry == RetryPolicy(retries=3, retry_for_s=7200.0)
+
+
+def test_through_the_dispatcher_a_451_is_retried_and_the_report_arrives_whole(server, tmp_path):
+    # The real Dispatcher: the notification goes through its SQLite outbox (attachments in
+    # base64) and its worker; the first attempt meets 451, the retry after the backoff lands.
+    inbox, port = server()
+    answers = iter(["451 4.3.0 Try again later"])
+
+    async def data_once_refused(server_, session, envelope):
+        answer = next(answers, None)
+        if answer:
+            return answer
+        inbox.envelopes.append(envelope)
+        return "250 OK"
+
+    inbox.handle_DATA = data_once_refused
+    channel = plain(port)
+    dispatcher = Dispatcher({"mail": channel}, tmp_path / "alerts", backoff_s=(0.1,))
+    try:
+        dispatcher.submit(notification(event="snapshot", rule="snapshot"), ["mail"])
+        assert dispatcher.flush(20)
+        stats = dispatcher.stats()["mail"]
+    finally:
+        dispatcher.close()
+    assert stats["sent"] == 1 and stats["failed"] == 0 and stats["attempts_failed"] == 1
+    attachment = next(inbox.parsed().iter_attachments())
+    assert attachment.get_payload(decode=True) == REPORT
 
 
 def test_the_sample_parses():

@@ -18,6 +18,7 @@ import yaml
 
 from greenfoundry.alerts.channels import wecom
 from greenfoundry.alerts.channels.base import ChannelError, PermanentChannelError
+from greenfoundry.alerts.dispatch import DEFAULT_RETRY, RetryPolicy
 from greenfoundry.alerts.notification import Notification
 from greenfoundry.errors import ConfigError
 from greenfoundry.inputs import Node
@@ -221,6 +222,8 @@ def test_the_rate_limit_is_retryable_and_a_wrong_key_is_permanent(robot):
     with pytest.raises(ChannelError, match="errcode 45009") as caught:
         sender.send(notification())
     assert not isinstance(caught.value, PermanentChannelError)
+    # The window the vendor documents, for the dispatcher to wait before the next try.
+    assert caught.value.retry_after_s == 60
     robot.per_minute = 20
     with pytest.raises(PermanentChannelError, match="errcode 93000: invalid webhook url"):
         channel(robot, key="not-the-key").send(notification())
@@ -306,6 +309,11 @@ def test_the_url_from_a_file_and_unresolved(tmp_path):
     unresolved = parse({"type": "wecom", "url_env": "GF_WECOM_URL"}, None)
     with pytest.raises(PermanentChannelError, match="URL was not resolved"):
         unresolved.send(notification())
+
+
+def test_retries_are_the_dispatchers_keys(robot):
+    assert channel(robot).retry == DEFAULT_RETRY
+    assert channel(robot, retries=0, retry_for="30m").retry == RetryPolicy(0, 1800.0)
 
 
 def test_the_sample_parses():
