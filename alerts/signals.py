@@ -1,0 +1,578 @@
+"""Samples per alert target, on event time, from the readings in InfluxDB (alerts/README.md).
+
+The alert engine asks this module for one ``machine.Sample`` per target and whole minute ``t``
+of event time. Every value is computed by the metrics' own pure functions, never a copy of
+their rules:
+
+* **Stack** (``S1/so2``): the rolling hourly mean at ``t`` is the mean of the valid minute means
+  of the 60 minutes ``[t - 60 min, t)`` (the minutes that END in ``(t - 60 min, t]``), by
+  ``metrics.emissions.hourly_means_mg_m3`` applied to that sliding hour: minute validity, the
+  analyser status (``metrics.rollups.status_codes``), the O₂ correction where
+  ``metrics.o2_ref_pct`` asks for it, and ``metrics.min_valid_minutes``. ``Sample.value`` is it
+  divided by the limit C (``emissions.multiples_of_c``). With fewer valid minutes but a
+  concentration reading in the last ``stale_after`` (the analyser is calibrating, say) there is
+  no sample at ``t``: the rule's state simply waits. With no concentration reading for
+  ``stale_after`` the sample's value is None (STALE). The trend is the least-squares slope of
+  the rolling value over ``(t - trend_window, t]``, fitted when at least half of that window's
+  minutes have a rolling value; ``trend_value = value + slope × trend_horizon``.
+* **Furnace** (``IF1``): the energy per tonne of the running plant-local shift
+  (``metrics.shifts``; the shift holding the sample's last instant ``t - 1 ns``) from its start
+  up to ``t``: ``metrics.rollups.c1_hours`` and ``c1_finish`` on the window ``[shift start,
+  t)``, which apply the counter rules (an increment belongs to the window of its later
+  reading), the tap sums, the tonnage-weighted tapping temperature and Table C.1's corrected
+  limits (notes 1-4, ``scoring.table_c1``; note 4's site mean air temperature by
+  ``metrics.table_c1.annual_mean_air_temp_c`` over the latest complete year at ``t``, the plant
+  config's value when the readings do not cover it). ``Sample.value`` = kWh/t (kgce/t for a
+  cupola) ÷ the corrected limit of the rule's tier (``TIER_OF_RULE``). No sample until the
+  shift has a tap; value None when the energy meter has been silent for ``stale_after``.
+* **Deadman** (``stack_conc_mg_m3:S1/so2``, its item naming the signal and its device): the seconds from the signal's newest reading
+  before ``t`` to ``t``. A signal with no reading in the whole look-back (31 days) counts from
+  the start of the look-back: a lower bound, large enough to fire.
+
+Reading is incremental (``SignalReader.read``): one bounded request per measurement per tick
+for every target of the plant. The first read of a reader goes back far enough for the
+rolling mean (60 minutes), the trend window and the running shift's start, and asks each
+series' last reading before that (the analyser status in force, a counter's first increment,
+a deadman's newest reading). Later reads re-read only from 60 minutes before the minutes to
+evaluate (a reading that arrives late within that hour is still seen), keeping in memory what
+older readings the running shift needs and the rolling values the trend needs.
+
+Public API: ``SignalReader``, ``TIER_OF_RULE``, ``tier_index``, ``rolling_windows``,
+``least_squares_slope_per_s``, ``deadman_series``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from greenfoundry.alerts.machine import Sample
+from greenfoundry.errors import ConfigError
+from greenfoundry.metrics import emissions, rollups, source
+from greenfoundry.metrics import windows as win
+from greenfoundry.metrics.factors import load_factors
+from greenfoundry.metrics.table_c1 import AirTemp, FurnaceFacts, annual_mean_air_temp_c
+from greenfoundry.store import quote_ident, where
+
+log = logging.getLogger("greenfoundry.alerts")
+
+NS = 1_000_000_000
+NS_PER_MIN = 60 * NS
+HOUR_NS = 60 * NS_PER_MIN
+# How far back the first read looks for a series' last reading (the read_range default).
+LOOKBACK_NS = 31 * 24 * HOUR_NS
+AMBIENT = "ambient_temp_c"
+# The furnace rules compare the running shift's kWh/t with the corrected limit of one Table
+# C.1 tier: moving into tier 2 means passing the tier-1 limit, and so on.
+TIER_OF_RULE = {"furnace-tier2": 1, "furnace-tier3": 2, "furnace-beyond": 3}
+# Seconds per hour, for slopes shown per hour.
+S_PER_H = 3600.0
+
+
+def tier_index(rule) -> int:
+    """The Table C.1 tier (1, 2, 3) whose corrected limit a furnace rule divides by: the rule's
+    own ``tier`` when its config has one, else by its default id (``TIER_OF_RULE``)."""
+    tier = getattr(rule, "tier", None) or rule.match.get("tier") or TIER_OF_RULE.get(rule.id)
+    try:
+        tier = int(tier)
+    except (TypeError, ValueError):
+        tier = 0
+    if tier not in (1, 2, 3):
+        raise ConfigError(
+            f"alerts.rules[{rule.id}]: a furnace rule needs a Table C.1 tier (1, 2 or 3) whose "
+            f"limit it divides by; the defaults are {TIER_OF_RULE}"
+        )
+    return tier
+
+
+def _ts(ns: int) -> pd.Timestamp:
+    return pd.Timestamp(int(ns), unit="ns", tz="UTC")
+
+
+def rolling_windows(minutes_ns: Sequence[int], tz: str) -> list[win.Window]:
+    """The sliding hour ``[t - 60 min, t)`` of each whole minute ``t`` (UTC ns), as 60-minute
+    windows for ``emissions.hourly_means_mg_m3`` (which takes any 60-minute windows)."""
+    return [
+        win.Window("hour", _ts(t - HOUR_NS), _ts(t), tz, f"rolling hour to {_ts(t).isoformat()}")
+        for t in minutes_ns
+    ]
+
+
+def least_squares_slope_per_s(times_ns: np.ndarray, values: np.ndarray) -> float | None:
+    """The ordinary least-squares slope of ``values`` over ``times_ns``, per second; None with
+    fewer than two points or no spread in time."""
+    if len(times_ns) < 2:
+        return None
+    x = (times_ns - times_ns[-1]).astype(float) / NS
+    xm = x.mean()
+    sxx = float(((x - xm) ** 2).sum())
+    if sxx <= 0:
+        return None
+    return float(((x - xm) * (values - values.mean())).sum() / sxx)
+
+
+def deadman_series(item: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """A deadman target's item (``{"signal": "stack_conc_mg_m3", "stack": "S1", "pollutant":
+    "so2"}``, ``{"signal": "furnace_energy_kwh", "furnace": "IF1"}``) as the measurement and
+    the tags of its series (the device is the stack or the furnace, ingest/README.md)."""
+    measurement = item.get("signal")
+    device = item.get("stack") or item.get("furnace")
+    if not measurement or not device:
+        raise ConfigError(f"alerts: a deadman target needs a signal and its device, got {item!r}")
+    tags = {"device": device}
+    if item.get("pollutant"):
+        tags["pollutant"] = item["pollutant"]
+    return measurement, tags
+
+
+def _empty() -> tuple[np.ndarray, np.ndarray]:
+    return np.array([], dtype=np.int64), np.array([], dtype=float)
+
+
+@dataclass
+class _Series:
+    """One series' readings in memory, in time order (``times_ns`` int64 UTC, ``values``)."""
+
+    times_ns: np.ndarray
+    values: np.ndarray
+
+    def as_pandas(self) -> pd.Series:
+        return pd.Series(
+            self.values, index=pd.DatetimeIndex(pd.to_datetime(self.times_ns, utc=True))
+        )
+
+
+def _target_store_key(target) -> str:
+    return f"{target.rule.id}|{target.key}"
+
+
+class SignalReader:
+    """The readings of one plant's alert targets, read incrementally, and their samples.
+
+    ``targets``: ``AlertsConfig.targets(cfg)``. ``read(from_ns, to_ns)`` brings the readings of
+    ``[from_ns, to_ns)`` in (one bounded request per measurement); ``samples(start_ns,
+    end_ns)`` gives every target's samples at the whole minutes of ``(start_ns, end_ns]``, which
+    must lie inside what was read. ``newest_ns`` is the newest reading of any input seen."""
+
+    def __init__(self, cfg, store, acfg, targets: Iterable):
+        self.cfg = cfg
+        self.store = store
+        self.acfg = acfg
+        self.m = cfg.metrics
+        self.tz = cfg.plant.timezone
+        self.plant_id = cfg.plant.id
+        self.targets = tuple(targets)
+        self.shifts = {name: start for name, start in self.m.shifts}
+        self.stacks = {s.id: s for s in cfg.stacks}
+        self.furnaces = {f.id: f for f in cfg.furnaces}
+        self.facts = {f.id: FurnaceFacts.from_plant(f, cfg.plant.product) for f in cfg.furnaces}
+        self.coke = load_factors(self.m.factors).kgce("coke").value
+        self.stack_items: set[tuple[str, str]] = set()
+        self.furnace_items: set[str] = set()
+        self.deadmen: dict[str, tuple[str, dict[str, str]]] = {}
+        for t in self.targets:
+            kind = t.rule.kind
+            if kind == "stack":
+                self.stack_items.add((t.item["stack"], t.item["pollutant"]))
+            elif kind == "furnace":
+                self.furnace_items.add(t.item["furnace"])
+                tier_index(t.rule)  # a furnace rule without a tier fails here, at start
+            elif kind == "deadman":
+                self.deadmen[t.key] = deadman_series(t.item)
+        ms: set[str] = set()
+        if self.stack_items:
+            ms |= {rollups.STACK_SIGNAL, rollups.STATUS_SIGNAL}
+            if any(self.m.o2_ref_pct.get(s) for s, _ in self.stack_items):
+                ms.add(rollups.O2_SIGNAL)
+        for fid in self.furnace_items:
+            ms |= {rollups.ENERGY_SIGNAL[self.furnaces[fid].kind], "tap_iron_t", "tap_temp_c"}
+        ms |= {m for m, _ in self.deadmen.values()}
+        self.measurements = tuple(sorted(ms))
+        self.buffer: dict[str, dict[source.SeriesKey, _Series]] = {}
+        self.read_from_ns: int | None = None  # the start of what the buffer holds
+        self.read_to_ns: int | None = None  # … and its end
+        self.lookback_from_ns: int | None = None  # a series' "last before" was looked for here
+        self.newest_by_series: dict[source.SeriesKey, int] = {}
+        # Rolling values already computed (multiple of C per minute), for the trend.
+        self.rolling: dict[tuple[str, str], dict[int, float]] = {}
+        self._air: dict[str, AirTemp] = {}
+        self._air_by_span: dict[tuple[int, int], AirTemp] = {}
+        self.requests = 0  # InfluxDB requests made (the benchmark and the tests count them)
+
+    # ---- reading -------------------------------------------------------------------------
+
+    def first_read_from(self, start_ns: int) -> int:
+        """Where a reader's first read must begin for samples after ``start_ns``: the rolling
+        hour and the trend window before it, and the start of the shift running at it."""
+        a = start_ns - self.acfg.trend_window_s * NS - HOUR_NS
+        if self.furnace_items:
+            shift = win.window_containing(_ts(start_ns - 1), "shift", self.tz, shifts=self.shifts)
+            a = min(a, shift.start.value)
+        return a
+
+    def read(self, from_ns: int, to_ns: int) -> None:
+        """Bring the readings of ``[from_ns, to_ns)`` into memory: those before the buffer's
+        end are read again (late data), older ones already held are kept."""
+        if to_ns <= from_ns or not self.measurements:
+            return
+        first = self.read_to_ns is None
+        if first:
+            self.lookback_from_ns = from_ns - LOOKBACK_NS
+        else:
+            from_ns = max(min(from_ns, self.read_to_ns), self.read_from_ns)
+        w = where({"plant": self.plant_id}, start_ns=from_ns, end_ns=to_ns)
+        w0 = (
+            where({"plant": self.plant_id}, start_ns=self.lookback_from_ns, end_ns=from_ns)
+            if first
+            else None
+        )
+        for m in self.measurements:
+            # One request per measurement: its range and, on the first read, the last reading
+            # of each of its series before the range.
+            q = f'SELECT "value" FROM {quote_ident(m)} {w} GROUP BY *'
+            if first:
+                q += f';SELECT LAST("value") AS value FROM {quote_ident(m)} {w0} GROUP BY *'
+            results = self.store.query_raw(q)
+            self.requests += 1
+            fresh = _parse(m, results[0] if results else {})
+            before = _parse(m, results[1] if first and len(results) > 1 else {})
+            held = self.buffer.setdefault(m, {})
+            for key in set(held) | set(fresh) | set(before):
+                parts_t, parts_v = [], []
+                if key in before:
+                    parts_t.append(before[key].times_ns)
+                    parts_v.append(before[key].values)
+                if key in held:
+                    keep = held[key].times_ns < from_ns
+                    parts_t.append(held[key].times_ns[keep])
+                    parts_v.append(held[key].values[keep])
+                if key in fresh:
+                    parts_t.append(fresh[key].times_ns)
+                    parts_v.append(fresh[key].values)
+                t = np.concatenate(parts_t) if parts_t else _empty()[0]
+                v = np.concatenate(parts_v) if parts_v else _empty()[1]
+                held[key] = _Series(t, v)
+                if len(t):
+                    self.newest_by_series[key] = max(
+                        int(t[-1]), self.newest_by_series.get(key, int(t[-1]))
+                    )
+        self.read_from_ns = from_ns if first else self.read_from_ns
+        self.read_to_ns = to_ns if first else max(self.read_to_ns, to_ns)
+
+    @property
+    def newest_ns(self) -> int | None:
+        """The newest reading of any of the plant's alert inputs seen so far."""
+        return max(self.newest_by_series.values(), default=None)
+
+    def trim(self, keep_from_ns: int) -> None:
+        """Forget readings before ``keep_from_ns`` (each series keeps its last one before it:
+        the status in force, a counter's previous total, a deadman's newest reading)."""
+        if self.read_from_ns is None or keep_from_ns <= self.read_from_ns:
+            return
+        for series in self.buffer.values():
+            for key, s in series.items():
+                cut = int(np.searchsorted(s.times_ns, keep_from_ns, "left"))
+                if cut > 1:
+                    series[key] = _Series(s.times_ns[cut - 1 :], s.values[cut - 1 :])
+        self.read_from_ns = keep_from_ns
+
+    def keep_from(self, cursor_ns: int) -> int:
+        """What the next ``samples`` after ``cursor_ns`` needs held: its rolling hour and the
+        running shift's start."""
+        a = cursor_ns - HOUR_NS
+        if self.furnace_items:
+            shift = win.window_containing(_ts(cursor_ns), "shift", self.tz, shifts=self.shifts)
+            a = min(a, shift.start.value)
+        return a
+
+    def _series(self, measurement: str, **tags: str) -> _Series:
+        found = (
+            [
+                s
+                for (m, t), s in self.buffer.get(measurement, {}).items()
+                if m == measurement and all(dict(t).get(k) == v for k, v in tags.items())
+            ]
+            if measurement in self.buffer
+            else []
+        )
+        if not found:
+            return _Series(*_empty())
+        if len(found) == 1:
+            return found[0]
+        t = np.concatenate([s.times_ns for s in found])
+        v = np.concatenate([s.values for s in found])
+        order = np.argsort(t, kind="stable")
+        return _Series(t[order], v[order])
+
+    # ---- samples ---------------------------------------------------------------------------
+
+    def samples(self, start_ns: int, end_ns: int) -> dict[str, list[Sample]]:
+        """Every target's samples at the whole minutes ``t`` with ``start_ns < t <= end_ns``,
+        by the target's store key ("rule_id|target"), in time order."""
+        first = start_ns - start_ns % NS_PER_MIN + NS_PER_MIN
+        minutes = np.arange(first, end_ns + 1, NS_PER_MIN, dtype=np.int64)
+        out: dict[str, list[Sample]] = {_target_store_key(t): [] for t in self.targets}
+        if len(minutes) == 0:
+            return out
+        stack = {item: self._stack(item, minutes) for item in sorted(self.stack_items)}
+        furnace = {fid: self._furnace(fid, minutes) for fid in sorted(self.furnace_items)}
+        for t in self.targets:
+            key = _target_store_key(t)
+            kind = t.rule.kind
+            if kind == "stack":
+                out[key] = stack[(t.item["stack"], t.item["pollutant"])]
+            elif kind == "furnace":
+                fid = t.item["furnace"]
+                out[key] = _furnace_samples(
+                    fid, furnace[fid], tier_index(t.rule), self.acfg.stale_after_s
+                )
+            elif kind == "deadman":
+                m, tags = self.deadmen[t.key]
+                out[key] = self._deadman(m, tags, minutes)
+        return out
+
+    def _age_s(self, s: _Series, minutes: np.ndarray) -> np.ndarray:
+        """Seconds from the newest reading before each minute to it (lower bound from the
+        look-back's start when there is none)."""
+        i = np.searchsorted(s.times_ns, minutes, "left") - 1
+        floor = self.lookback_from_ns if self.lookback_from_ns is not None else minutes[0]
+        newest = np.where(i >= 0, s.times_ns[np.maximum(i, 0)] if len(s.times_ns) else 0, floor)
+        return (minutes - newest) / NS
+
+    def _deadman(self, m: str, tags: dict, minutes: np.ndarray) -> list[Sample]:
+        s = self._series(m, **tags)
+        age = self._age_s(s, minutes)
+        return [
+            Sample(int(t), float(a), None, {"seconds_since_reading": float(a), "signal": m})
+            for t, a in zip(minutes, age, strict=True)
+        ]
+
+    def _stack(self, item: tuple[str, str], minutes: np.ndarray) -> list[Sample]:
+        sid, pol = item
+        stack = self.stacks[sid]
+        limit = float(stack.limits_mg_m3[pol])
+        conc = self._series(rollups.STACK_SIGNAL, device=sid, pollutant=pol)
+        cache = self.rolling.setdefault(item, {})
+        window_ns = self.acfg.trend_window_s * NS
+        # Rolling values for the new minutes and, on a fresh reader, the trend window before.
+        lo = minutes[0] - window_ns
+        need = np.arange(lo - lo % NS_PER_MIN + NS_PER_MIN, minutes[-1] + 1, NS_PER_MIN)
+        need = need[[int(t) not in cache for t in need]] if cache else need
+        need = need[need - HOUR_NS >= (self.read_from_ns or need[0] - HOUR_NS)]
+        hourly = None
+        if len(need):
+            o2_ref = self.m.o2_ref_pct.get(sid)
+            status = rollups.status_codes(
+                self._series(rollups.STATUS_SIGNAL, device=sid).as_pandas()
+            )
+            o2 = (
+                self._series(rollups.O2_SIGNAL, device=sid).as_pandas()
+                if o2_ref is not None
+                else None
+            )
+            hourly = emissions.hourly_means_mg_m3(
+                conc.as_pandas(),
+                rolling_windows(need, self.tz),
+                status=status,
+                o2_pct=o2,
+                o2_ref_pct=o2_ref,
+                min_valid_minutes=self.m.min_valid_minutes,
+            )
+            mult = emissions.multiples_of_c(hourly, limit).to_numpy(float)
+            for t, v in zip(need, mult, strict=True):
+                cache[int(t)] = float(v)
+        by_minute = (
+            {int(t): r for t, r in zip(need, hourly.to_dict("records"), strict=True)}
+            if hourly is not None
+            else {}
+        )
+        age = self._age_s(conc, minutes)
+        stale_s = self.acfg.stale_after_s
+        out = []
+        times = np.array(sorted(cache), dtype=np.int64)
+        values = np.array([cache[int(t)] for t in times], dtype=float)
+        for t, a in zip(minutes, age, strict=True):
+            t = int(t)
+            if a >= stale_s:
+                out.append(Sample(t, None, None, {"seconds_since_reading": float(a)}))
+                continue
+            v = cache.get(t, float("nan"))
+            if np.isnan(v):
+                continue  # readings present, too few valid minutes (calibration …): no sample
+            lo_i = int(np.searchsorted(times, t - window_ns, "right"))
+            hi_i = int(np.searchsorted(times, t, "right"))
+            wt, wv = times[lo_i:hi_i], values[lo_i:hi_i]
+            ok = ~np.isnan(wv)
+            slope = None
+            if ok.sum() * 2 >= window_ns // NS_PER_MIN:
+                slope = least_squares_slope_per_s(wt[ok], wv[ok])
+            trend = None if slope is None else v + slope * self.acfg.trend_horizon_s
+            r = by_minute.get(t)
+            shown = {
+                "stack": sid,
+                "pollutant": pol,
+                "mg_m3": v * limit,
+                "limit_mg_m3": limit,
+                "multiple_of_c": v,
+                "valid_minutes": int(r["valid_minutes"]) if r is not None else None,
+                "slope_per_h": None if slope is None else slope * S_PER_H,
+                "trend_horizon_h": self.acfg.trend_horizon_s / S_PER_H,
+                "unit": "C",
+            }
+            out.append(Sample(t, v, trend, shown))
+        # The trend needs only the last trend window of rolling values.
+        for t in [t for t in cache if t <= minutes[-1] - window_ns]:
+            del cache[t]
+        return out
+
+    def air_temp(self, t_ns: int) -> AirTemp:
+        """Table C.1 note 4 at ``t_ns``: the site mean air temperature of the latest calendar
+        year complete then, from its ``ambient_temp_c`` readings (read once, by month), else
+        the plant config's value (``table_c1.annual_mean_air_temp_c`` decides)."""
+        for (a, b), at in self._air_by_span.items():
+            if a <= t_ns < b:
+                return at
+        year = win.latest_complete("year", _ts(t_ns), self.tz)
+        # The value holds while t lies in the year after it.
+        this_year = win.window_containing(year.end, "year", self.tz)
+        if year.label not in self._air:
+            parts = []
+            for month in win.windows_covering("month", year.start, year.end, self.tz):
+                r = source.read_range(
+                    self.store, self.plant_id, (AMBIENT,), month.start.value, month.end.value
+                )
+                self.requests += 1
+                parts.extend(r.series.values())
+            ambient = (
+                pd.concat(parts).sort_index()
+                if parts
+                else pd.Series([], index=pd.DatetimeIndex([], tz="UTC"), dtype=float)
+            )
+            self._air[year.label] = annual_mean_air_temp_c(
+                ambient,
+                year,
+                self.tz,
+                config_value_c=self.cfg.plant.annual_mean_air_temp_c,
+                hold_minutes=self.m.ambient_hold_minutes,
+                min_coverage=self.m.min_coverage,
+            )
+        self._air_by_span[(this_year.start.value, this_year.end.value)] = self._air[year.label]
+        return self._air[year.label]
+
+    def _furnace(self, fid: str, minutes: np.ndarray) -> list:
+        """For each minute: (minute, its window, FurnaceC1 or None, seconds since the energy
+        meter's newest reading)."""
+        furnace = self.furnaces[fid]
+        sig = rollups.ENERGY_SIGNAL[furnace.kind]
+        age = self._age_s(self._series(sig, device=fid), minutes)
+        shifts = win.windows_covering(
+            "shift", _ts(minutes[0] - 1), _ts(minutes[-1]), self.tz, shifts=self.shifts
+        )
+        ends = np.array([w.end.value for w in shifts], dtype=np.int64)
+        windows = []
+        for t in minutes:
+            sh = shifts[int(np.searchsorted(ends, t - 1, "right"))]
+            windows.append(win.Window("shift", sh.start, _ts(t), self.tz, sh.label))
+        readings = source.Readings(
+            {
+                source.series_key(m, {"device": fid}): self._series(m, device=fid).as_pandas()
+                for m in (sig, "tap_iron_t", "tap_temp_c")
+            },
+            0,
+        )
+        parts = rollups.c1_hours(
+            readings,
+            windows,
+            furnace,
+            rollover=self.m.rollover_modulus.get(fid),
+            min_coverage=self.m.min_coverage,
+        )
+        out = []
+        for t, a, w, p in zip(minutes, age, windows, parts, strict=True):
+            r = None
+            if p["taps"] and a < self.acfg.stale_after_s:
+                r = rollups.c1_finish(
+                    w,
+                    p,
+                    furnace,
+                    self.facts[fid],
+                    air=self.air_temp(int(t)),
+                    product=self.cfg.plant.product,
+                    coke_kgce_per_kg=self.coke,
+                    min_coverage=self.m.min_coverage,
+                    # Li (clause 5.2.2) is no part of an alert: no floors, so the standard's
+                    # policy is not loaded at every minute.
+                    li_floors={},
+                )
+            out.append((int(t), w, r, float(a)))
+        return out
+
+
+def _furnace_samples(fid: str, rows: list, tier: int, stale_after_s: int) -> list[Sample]:
+    """A furnace rule's samples: the running shift's energy per tonne ÷ its tier's limit."""
+    out = []
+    for t, w, r, age_s in rows:
+        if age_s >= stale_after_s:
+            out.append(Sample(t, None, None, {"furnace": fid, "seconds_since_reading": age_s}))
+            continue
+        if r is None or r.value is None or r.limits is None:
+            continue  # no tap yet in the running shift (or no energy): no sample
+        limit = float(r.limits.limits[tier - 1])
+        shown = {
+            "furnace": fid,
+            "value_per_t": r.value,
+            "unit_per_t": r.unit,
+            "limit_per_t": limit,
+            "tier_limit": tier,
+            "energy": r.energy,
+            "energy_unit": r.energy_unit,
+            "iron_t": r.iron_t,
+            "tap_temp_c": r.tap_temp_c,
+            "annual_mean_air_temp_c": r.annual_mean_air_temp_c,
+            "shift": w.label,
+            "shift_start_ns": w.start.value,
+            "status": r.status,
+            "unit": "of the limit",
+        }
+        out.append(Sample(t, r.value / limit, None, shown))
+    return out
+
+
+def _parse(measurement: str, result: dict) -> dict[source.SeriesKey, _Series]:
+    """One statement's answer (``InfluxStore.query_raw``) as series of numeric readings; a
+    reading whose value is not a number is dropped here (the metrics count it as bad input)."""
+    out: dict[source.SeriesKey, _Series] = {}
+    for series in result.get("series", []):
+        key = source.series_key(
+            measurement, {k: v for k, v in (series.get("tags") or {}).items() if v}
+        )
+        cols = series["columns"]
+        vi = cols.index("value")
+        rows = [
+            (int(r[0]), float(r[vi]))
+            for r in series.get("values", [])
+            if isinstance(r[vi], int | float) and not isinstance(r[vi], bool)
+        ]
+        t = np.array([r[0] for r in rows], dtype=np.int64)
+        v = np.array([r[1] for r in rows], dtype=float)
+        if key in out:
+            t = np.concatenate([out[key].times_ns, t])
+            v = np.concatenate([out[key].values, v])
+            order = np.argsort(t, kind="stable")
+            t, v = t[order], v[order]
+        out[key] = _Series(t, v)
+    return out
+
+
+__all__ = [
+    "TIER_OF_RULE",
+    "SignalReader",
+    "deadman_series",
+    "least_squares_slope_per_s",
+    "rolling_windows",
+    "tier_index",
+]
