@@ -101,6 +101,9 @@ class Transition:
     value: float | None
     event: str | None  # the Notification event to send ("firing", "resolved", "stale", "repeat",
     # "acknowledged") or None
+    # When the alert's condition began to hold (its PENDING start), for every transition of a
+    # pending or firing alert, its resolution included; None when nothing held.
+    since_ns: int | None = None
 
 
 def alert_id(plant_id: str, rule_id: str, key: str, firing_since_ns: int) -> str:
@@ -219,9 +222,10 @@ def _ok(s: AlertState, at: int) -> AlertState:
 def _transition(
     old: AlertState, new: AlertState, at: int, value: float | None, event: str | None
 ) -> Transition:
-    # A resolved transition carries the id of the alert it ends.
+    # A resolved transition carries the id of the alert it ends, and when its condition began.
     aid = new.alert_id if new.alert_id is not None else old.alert_id
-    return Transition(new.key, new.rule_id, aid, old.state, new.state, at, value, event)
+    since = new.pending_since_ns if new.pending_since_ns is not None else old.pending_since_ns
+    return Transition(new.key, new.rule_id, aid, old.state, new.state, at, value, event, since)
 
 
 def acknowledge(state: AlertState, by: str, at_ns: int) -> tuple[AlertState, Transition]:
@@ -242,4 +246,5 @@ def acknowledge(state: AlertState, by: str, at_ns: int) -> tuple[AlertState, Tra
         at_ns,
         state.last_value,
         "acknowledged",
+        state.pending_since_ns,
     )

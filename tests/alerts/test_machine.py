@@ -118,12 +118,28 @@ def test_firing_resolves_after_clear_for_continuously_below_recover_below():
     assert state.state == m.OK and state.alert_id is None
 
 
-def test_the_resolved_transition_carries_the_alert_id():
+def test_the_resolved_transition_carries_the_alert_id_and_when_it_began():
     r = rule(for_s=0, clear_for_s=0)
     state = fresh(r)
     state, (fired,) = m.step(r, state, m.Sample(T0, 0.9), PLANT)
     state, (resolved,) = m.step(r, state, m.Sample(T0 + MIN, 0.1), PLANT)
     assert resolved.event == "resolved" and resolved.alert_id == fired.alert_id is not None
+    assert fired.since_ns == resolved.since_ns == T0
+    assert state.pending_since_ns is None
+
+
+def test_since_is_the_start_of_the_condition_in_every_transition_of_the_alert():
+    # PENDING at 1, FIRING at 6, STALE at 8, back at 9: all since minute 1; an OK → STALE
+    # transition has nothing that held.
+    r = rule()
+    state = fresh(r)
+    out = []
+    for i, v in enumerate([0.1, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8, None, 0.8]):
+        state, ts = m.step(r, state, m.Sample(T0 + i * MIN, v), PLANT)
+        out.extend(ts)
+    assert [t.since_ns for t in out] == [T0 + MIN] * 4
+    _, (t,) = m.step(r, fresh(r), m.Sample(T0, None), PLANT)
+    assert t.since_ns is None
 
 
 def test_hysteresis_values_oscillating_around_above_never_resolve():
