@@ -8,6 +8,7 @@ body of at most 20000 bytes (460101); at most N messages a minute (130101)."""
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import hmac
 import json
@@ -20,12 +21,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from greenfoundry import plant
 from greenfoundry.alerts.channels import dingtalk
 from greenfoundry.alerts.channels.base import ChannelError, PermanentChannelError
 from greenfoundry.alerts.dispatch import DEFAULT_RETRY, RetryPolicy
 from greenfoundry.alerts.notification import Notification
 from greenfoundry.errors import ConfigError
 from greenfoundry.inputs import Node
+from tests.plant import EXAMPLE
 
 TOKEN = "d5f2e1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2"
 SECRET = "SEC0f3a5e2c9d1b7a4e6f8c0d2b4a6e8f0c1d3b5a7e9f1c3d5b7a9e1f3c5d7b9a1e"
@@ -316,3 +319,20 @@ def test_the_sample_parses():
     env = {"GF_DINGTALK_URL": URL, "GF_DINGTALK_SECRET": SECRET}
     for name, raw in sample["alerts"]["channels"].items():
         assert parse(raw, env, name=name).signed
+
+
+def test_the_sample_loads_through_the_plant_config(tmp_path):
+    # The whole path a plant takes at start: plant.yaml → alerts config → this module's parse.
+    raw = copy.deepcopy(EXAMPLE)
+    sample = yaml.safe_load((Path(dingtalk.__file__).parent / "sample.yaml").read_text())
+    raw.setdefault("alerts", {}).setdefault("channels", {}).update(sample["alerts"]["channels"])
+    path = tmp_path / "plant.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True))
+    env = {
+        "GF_MQTT_PASSWORD": "x",
+        "GF_INFLUX_PASSWORD": "x",
+        "GF_DINGTALK_URL": URL,
+        "GF_DINGTALK_SECRET": SECRET,
+    }
+    channels = plant.load(path, env=env).alerts.channels
+    assert [channels[name].type for name in sample["alerts"]["channels"]] == ["dingtalk"]

@@ -5,6 +5,7 @@ permanent); STARTTLS and implicit TLS run against a certificate made by openssl.
 
 from __future__ import annotations
 
+import copy
 import email
 import email.policy
 import email.utils
@@ -19,6 +20,7 @@ import yaml
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from greenfoundry import plant
 from greenfoundry.alerts.channels import smtp
 from greenfoundry.alerts.channels.base import ChannelError, PermanentChannelError
 from greenfoundry.alerts.dispatch import DEFAULT_RETRY, Dispatcher, RetryPolicy
@@ -26,6 +28,7 @@ from greenfoundry.alerts.notification import Attachment, Notification
 from greenfoundry.errors import ConfigError
 from greenfoundry.inputs import Node
 from greenfoundry.stack import free_port, make_certificates
+from tests.plant import EXAMPLE
 
 SUBJECT = "告警：烟囱 S1 二氧化硫小时均值 0.72 C，已超过 0.7 C"
 TEXT = (
@@ -428,3 +431,15 @@ def test_the_sample_parses():
     for name, raw in sample["alerts"]["channels"].items():
         channel = parse(raw, env={"GF_SMTP_PASSWORD": "x"}, name=name)
         assert channel.type == "smtp" and channel.security == "starttls"
+
+
+def test_the_sample_loads_through_the_plant_config(tmp_path):
+    # The whole path a plant takes at start: plant.yaml → alerts config → this module's parse.
+    raw = copy.deepcopy(EXAMPLE)
+    sample = yaml.safe_load((Path(smtp.__file__).parent / "sample.yaml").read_text())
+    raw.setdefault("alerts", {}).setdefault("channels", {}).update(sample["alerts"]["channels"])
+    path = tmp_path / "plant.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True))
+    env = {"GF_MQTT_PASSWORD": "x", "GF_INFLUX_PASSWORD": "x", "GF_SMTP_PASSWORD": "x"}
+    channels = plant.load(path, env=env).alerts.channels
+    assert [channels[name].type for name in sample["alerts"]["channels"]] == ["smtp"]

@@ -6,6 +6,7 @@ messages a minute per robot (errcode 45009)."""
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 import time
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from greenfoundry import plant
 from greenfoundry.alerts.channels import wecom
 from greenfoundry.alerts.channels.base import ChannelError, PermanentChannelError
 from greenfoundry.alerts.dispatch import DEFAULT_RETRY, RetryPolicy
@@ -23,6 +25,7 @@ from greenfoundry.alerts.notification import Notification
 from greenfoundry.errors import ConfigError
 from greenfoundry.inputs import Node
 from greenfoundry.stack import free_port
+from tests.plant import EXAMPLE
 
 KEY = "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"
 LINK = "greenfoundry alerts list --firing"
@@ -321,3 +324,19 @@ def test_the_sample_parses():
     url = f"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key={KEY}"
     for name, raw in sample["alerts"]["channels"].items():
         assert parse(raw, {"GF_WECOM_URL": url}, name=name).type == "wecom"
+
+
+def test_the_sample_loads_through_the_plant_config(tmp_path):
+    # The whole path a plant takes at start: plant.yaml → alerts config → this module's parse.
+    raw = copy.deepcopy(EXAMPLE)
+    sample = yaml.safe_load((Path(wecom.__file__).parent / "sample.yaml").read_text())
+    raw.setdefault("alerts", {}).setdefault("channels", {}).update(sample["alerts"]["channels"])
+    path = tmp_path / "plant.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True))
+    env = {
+        "GF_MQTT_PASSWORD": "x",
+        "GF_INFLUX_PASSWORD": "x",
+        "GF_WECOM_URL": f"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key={KEY}",
+    }
+    channels = plant.load(path, env=env).alerts.channels
+    assert [channels[name].type for name in sample["alerts"]["channels"]] == ["wecom"]
