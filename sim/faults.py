@@ -26,7 +26,8 @@ without and a time range can be simulated in pieces with the same result.
 - ``stack_drift``: a stack's filter wears: one stack and pollutant (``stack_drift_target``, by
   default the config's first stack and its first pollutant) rises, in a 28-day cycle, from its
   normal level on day 14 linearly to a mean of ``stack_drift_multiple`` (0.8) × C on day 28,
-  when the bags are changed and it drops back.
+  when the bags are changed and it drops back. ``stack_drift_episode_s`` replaces the cycle by
+  one episode (start, peak), as the demo does.
 - ``hot_furnace``: a furnace (``hot_furnace_id``, by default the first) taps ``hot_furnace_k``
   (30 K) hotter than it should, within 1450–1550 °C, and its superheating takes the energy that
   needs (the same cycle times, a higher heating power). This is the plant's truth, not a sensor
@@ -115,6 +116,9 @@ class Faults:
     calibration_minutes: float = 15.0
     stack_drift_target: str | None = None  # "stack/pollutant"; None: the first of the config
     stack_drift_multiple: float = 0.8
+    # One drift episode instead of the 28-day cycle: (start, peak), s since the epoch. The demo
+    # uses it to show a warning fire and resolve within its few plant hours.
+    stack_drift_episode_s: tuple[float, float] | None = None
     hot_furnace_id: str | None = None  # None: the config's first furnace
     hot_furnace_k: float = 30.0
 
@@ -272,6 +276,13 @@ def stack_drift_weight(faults: Faults, abs_s: np.ndarray) -> np.ndarray:
     0 until day 14 of each 28-day cycle, then linear to 1 at the cycle's end."""
     if not faults.stack_drift:
         return np.zeros(np.shape(abs_s))
+    if faults.stack_drift_episode_s is not None:
+        # One episode: from its start linearly to the target at its peak, when the bags are
+        # changed and it drops back.
+        start, peak = faults.stack_drift_episode_s
+        abs_s = np.asarray(abs_s, dtype=float)
+        w = np.clip((abs_s - start) / (peak - start), 0.0, 1.0)
+        return np.where(abs_s < peak, w, 0.0)
     cycle = STACK_DRIFT_CYCLE_DAYS * 86400.0
     start = STACK_DRIFT_START_DAY * 86400.0
     into = np.mod(abs_s, cycle)
