@@ -95,10 +95,16 @@ def _pts(x) -> str:
 
 
 def _value(r: dict) -> str:
-    if "value" in r:
+    """A row's value with its unit, as the score's report prints it."""
+    value = r.get("value", r.get("value_text"))
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float)):
         unit = r.get("unit", "")
-        return f"{r['value']:g}" + ("" if unit in ("", "1", "level", "yes/no") else f" {unit}")
-    return r.get("value_text", "—")
+        return f"{value:g}" + ("" if unit in ("", "1", "level", "yes/no") else f" {unit}")
+    return str(value)
 
 
 def _tier(r: dict) -> str:
@@ -175,7 +181,8 @@ def grade_text(stored) -> str:
             )
     else:
         lines.append("No evidence expires within 60 days.")
-    lines.extend(_gap_lines(g.get("gap_plan") or {}))
+    units = {r["row"]: r.get("unit", "") for r in stored.rows}
+    lines.extend(_gap_lines(g.get("gap_plan") or {}, units))
     notes = g.get("notes", [])
     if notes:
         lines.append("What the metrics said about the indicators:")
@@ -183,7 +190,7 @@ def grade_text(stored) -> str:
     return "\n".join(lines)
 
 
-def _gap_lines(gap: dict) -> list[str]:
+def _gap_lines(gap: dict, units: dict[str, str]) -> list[str]:
     lines = [""]
     nxt = gap.get("next_grade")
     if nxt is None:
@@ -207,9 +214,9 @@ def _gap_lines(gap: dict) -> list[str]:
         to = f"tier {m['to_tier']}"
         frm = f"tier {m['from_tier']}" if m.get("from_tier") else "below tier 3"
         cond = f" and {', '.join(m['conditions'])}" if m.get("conditions") else ""
-        now = "—" if m.get("value") is None else str(m["value"])
+        now = _value({"value": m["value"], "unit": units.get(m["row_id"], "")})
         lines.append(
-            f"  {m['row_id']:<46} now {now:<12} must be {_target(m.get('target'))}{cond} "
+            f"  {m['row_id']:<46} now {_ljust(now, 26)} must be {_target(m.get('target'))}{cond} "
             f"({frm} → {to}) +{_pts(m['points_added'])}"
         )
     return lines

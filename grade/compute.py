@@ -14,7 +14,9 @@ Evidence is the ``evidence.yaml`` beside the plant config (``scoring.cli.evidenc
 validated as ``greenfoundry score`` validates it, and evaluated as of D: a declaration whose
 ``valid_until`` is before D is expired and scores nothing. A declaration whose last valid day is
 within the next 60 days (``EXPIRING_DAYS``) is listed in ``Graded.expiring`` with the points it
-holds today.
+holds today. A row both declared and computed by the metrics is scored from its declaration,
+with a note: the scorer takes a row from one file only, and where `greenfoundry score` refuses
+such a pair of files, a daily grade must not stop.
 
 Public API: ``Graded``, ``indicators_for``, ``compute``, ``compute_window``, ``day_start``,
 ``window_for_day``, ``EXPIRING_DAYS``.
@@ -137,6 +139,16 @@ def expiring(result: scorer.ScoreResult, evidence: Evidence, as_of: dt.date) -> 
 def _grade(cfg, as_of, doc, notes, *, standard, evidence) -> Graded:
     std = _standard(standard)
     ev = evidence if evidence is not None else load_plant_evidence(cfg)
+    notes = list(notes)
+    for rid in [r for r in doc["rows"] if r in ev.rows]:
+        # The scorer takes each row from one file only. A row the plant declares (an audited
+        # figure, or a value the metrics cannot compute yet) keeps its declaration: editing
+        # evidence.yaml is how a plant moves a row to the metrics' value.
+        m = doc["rows"].pop(rid)
+        notes.append(
+            f"{rid}: declared in {ev.source}, which is scored; the metrics' value "
+            f"{m['value']:g} {m.get('unit', '')} is not (remove the declaration to score it)"
+        )
     source_name = (
         f"indicators of {cfg.plant.id} for {doc['window']['start']}–{doc['window']['end']}"
     )

@@ -179,3 +179,16 @@ def test_the_three_year_row_takes_the_three_calendar_years_before_the_window_end
     assert trailing.window == g.window
     with pytest.raises(UsageError, match="2025/P12M"):
         compute.compute_window(cfg, "2025/P12M", AS_OF)
+
+
+def test_a_row_both_declared_and_computed_is_scored_from_its_declaration(tmp_path, stack):
+    cfg = plant(tmp_path, stack, "grade-declared-c1")
+    write_c1(store(stack), cfg, AS_OF, 150.0)
+    write_evidence(cfg, {C1: declaration(280.0, dt.date(2026, 12, 31))})
+    g = compute.compute(cfg, AS_OF)
+    # 280 kWh/t against the induction-ductile limits < 200 / 250 / 300 kWh/t, +3.52 kWh/t by
+    # note 4 (site mean 16.2 °C: 0.4 × (25 − 16.2)): tier 3, 30 × 0.60 = 18.
+    assert g.result.row(C1).source == "evidence" and g.result.row(C1).tier == 3
+    assert g.result.f == 18
+    assert C1 not in g.indicators["rows"]
+    assert any(n.startswith(f"{C1}: declared in ") and "150 kWh/t is not" in n for n in g.notes)

@@ -6,10 +6,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import yaml
+
 from greenfoundry.cli import main
 from greenfoundry.grade import compute, rolling
 from greenfoundry.metrics.source import store_for_metrics
-from tests.grade import declaration, plant, store, write_c1, write_evidence
+from greenfoundry.scoring import scorer
+from greenfoundry.scoring.indicators import parse_indicators
+from greenfoundry.scoring.standard import load_standard
+from tests.grade import declaration, plant, store, write_air, write_c1, write_evidence
+from tests.plant import REPO
 
 DAY = dt.date(2026, 3, 10)
 SYSTEMS = "mgmt.systems.four_systems"
@@ -69,3 +75,46 @@ def test_the_stored_day_is_printed_and_a_day_with_nothing_stored_is_refused(
     out = capsys.readouterr().out
     assert "F = Σ fi × Li = 54.00" in out and "(39 day(s) left)" in out
     assert rolling.read_grade(store_for_metrics(cfg), cfg, DAY + dt.timedelta(days=1))
+
+
+def test_the_gap_plan_and_the_rows_are_printed_as_the_scorer_has_them(tmp_path, stack, capsys):
+    cfg = plant(tmp_path, stack, "grade-cli-plan")
+    st = store(stack)
+    write_c1(st, cfg, DAY, 150.0)
+    write_air(st, cfg, DAY, 0.5)
+    # The demo plant's declarations (all valid through 2026) under this plant's id, and the
+    # example's measured values the metrics have no rollup for here, declared, so that F is
+    # high enough for a plan to reach the next level.
+    demo = yaml.safe_load((REPO / "config/plants/demo-dip/evidence.yaml").read_text())
+    example = yaml.safe_load((REPO / "config/plants/demo-dip/indicators.example.yaml").read_text())
+    rows = dict(demo["rows"])
+    for rid, m in example["rows"].items():
+        if rid not in ("energy.liquid_iron.energy_per_t", "emissions.air.multiple_of_c"):
+            rows[rid] = declaration(m["value"], dt.date(2026, 12, 31))
+            if "context" in m:
+                rows[rid]["context"] = m["context"]
+    write_evidence(cfg, rows)
+    graded = compute.compute(cfg, DAY)
+    rolling.write_grade(store_for_metrics(cfg), cfg, graded)
+    assert _grade(cfg, stack, "--as-of", DAY.isoformat()) == 0
+    out = capsys.readouterr().out
+    # The scorer on the same document and the same evidence (a cross-check, not a copy: the
+    # CLI reads what InfluxDB holds, not the result object).
+    result = scorer.score(
+        load_standard(),
+        cfg,
+        parse_indicators(graded.indicators, "doc"),
+        compute.load_plant_evidence(cfg),
+        scorer.Options(as_of=DAY),
+    )
+    assert f"F = Σ fi × Li = {float(result.f):.2f} / 1000" in out
+    plan = result.gap.plan
+    assert plan, "the demo's declarations leave a plan to the next level"
+    lines = out.splitlines()
+    start = next(i for i, x in enumerate(lines) if "Least change:" in x)
+    printed = [x.split()[0] for x in lines[start + 1 : start + 1 + len(plan)]]
+    assert printed == [m.row_id for m in plan]
+    assert f"Least change: {len(plan)} row(s)" in lines[start]
+    for r in result.rows:  # every row with its status and points, as stored
+        line = next(x for x in lines if x.split()[:1] == [r.row_id] and " / " in x)
+        assert f"{float(r.points):.2f} / {float(r.points_max):.2f}" in line
