@@ -376,7 +376,11 @@ def run_due(cfg, now: dt.datetime, *, store=None) -> DueRun:
     instant, ``store`` defaults to the metrics role's."""
     store = store or source.store_for_metrics(cfg)
     today = _today(cfg, now)
-    days = due_days(newest_stored(store, cfg, today), today)
+    try:
+        days = due_days(newest_stored(store, cfg, today), today)
+    except GreenfoundryError as exc:  # InfluxDB unreachable: the next call tries again
+        log.warning("grade of %s: %s", cfg.plant.id, exc)
+        return DueRun((), ((today, str(exc)),))
     try:
         standard = load_standard(None)
         evidence = comp.load_plant_evidence(cfg)

@@ -157,3 +157,19 @@ def test_run_due_fills_the_days_since_the_newest_grade_and_counts_a_day_it_canno
     day, why = failed.failed[0]
     assert day == dt.date(2026, 1, 11) and "declared on 2026-01-12" in why
     assert rolling.read_grade(_reader(early), early, day) is None
+
+
+def test_run_due_with_influxdb_unreachable_reports_the_day_and_does_not_raise(tmp_path, stack):
+    import dataclasses
+    import socket
+
+    cfg = plant(tmp_path, stack, "grade-unreachable")
+    with socket.socket() as s:  # a port nothing listens on once it is closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    influx = dataclasses.replace(cfg.influxdb, url=f"http://127.0.0.1:{port}")
+    cfg = dataclasses.replace(cfg, influxdb=influx)
+    day = dt.date(2026, 3, 10)
+    done = rolling.run_due(cfg, local_noon(cfg, day))
+    assert done.days == () and len(done.failed) == 1
+    assert done.failed[0][0] == day and "unreachable" in done.failed[0][1]
