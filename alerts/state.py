@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from greenfoundry.alerts import machine
@@ -116,9 +116,20 @@ class AlertStore:
                 "(SELECT alert_id FROM states WHERE alert_id IS NOT NULL)"
             )
 
-    def acknowledge(self, alert_id: str, by: str, at_ns: int) -> Transition:
+    def acknowledge(
+        self,
+        alert_id: str,
+        by: str,
+        at_ns: int,
+        *,
+        then: Callable[[Transition, AlertState], None] | None = None,
+    ) -> Transition:
         """Mark the firing alert `alert_id` acknowledged by `by` at `at_ns` (UTC ns). Raises
-        UsageError when no target has that alert firing, or it is acknowledged already."""
+        UsageError when no target has that alert firing, or it is acknowledged already.
+
+        `then(transition, acknowledged_state)` runs inside the transaction, before it commits
+        (the CLI writes the gf_alert point there): when it raises, nothing is acknowledged, so
+        the state and InfluxDB never disagree about an acknowledgement."""
         if not by.strip():
             raise UsageError("--by: give the name of who acknowledges")
         with self._transaction():
@@ -143,6 +154,8 @@ class AlertStore:
                 "UPDATE states SET data = ? WHERE store_key = ?",
                 (json.dumps(dataclasses.asdict(new), sort_keys=True), new.store_key),
             )
+            if then is not None:
+                then(transition, new)
         return transition
 
     def close(self) -> None:
