@@ -29,6 +29,7 @@ import dataclasses
 import fcntl
 import json
 import logging
+import math
 import os
 import re
 import sqlite3
@@ -108,6 +109,37 @@ def mask_secrets(text: str) -> str:
     return _WORD_RE.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
 
 
+# --------------------------------------------------------------------------- JSON
+
+
+def _plain(value: Any) -> Any:
+    """`value` with what JSON cannot carry made plain: a non-finite float becomes None (JSON
+    has no NaN; strict parsers refuse the token), a numpy or pandas scalar its Python value,
+    a date its ISO text, anything else unknown its text."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        try:
+            return _plain(value.item())
+        except (TypeError, ValueError):
+            pass
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def json_text(data: Any) -> str:
+    """The JSON the channels send and the outbox keeps: UTF-8 text as it is (not \\u escapes),
+    never a NaN token, never a TypeError for a value from numpy or pandas in `details`."""
+    return json.dumps(_plain(data), ensure_ascii=False, allow_nan=False)
+
+
 # --------------------------------------------------------------------------- the outbox
 
 
@@ -122,7 +154,7 @@ def encode(notification: Notification) -> str:
         }
         for a in notification.attachments
     ]
-    return json.dumps(d, ensure_ascii=False)
+    return json_text(d)
 
 
 def decode(text: str) -> Notification:

@@ -10,13 +10,12 @@ before the next line, so that only the torn line is lost and every later one par
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from pathlib import Path
 
 from greenfoundry.alerts.channels.base import ChannelError
-from greenfoundry.alerts.dispatch import DEFAULT_RETRY, RetryPolicy, parse_retry
+from greenfoundry.alerts.dispatch import DEFAULT_RETRY, RetryPolicy, json_text, parse_retry
 from greenfoundry.alerts.notification import Notification
 
 TYPE = "jsonl"
@@ -27,8 +26,7 @@ DIR_MODE = 0o750
 
 def encode(notification: Notification) -> bytes:
     """One line, with its line break."""
-    text = json.dumps(notification.to_dict(), ensure_ascii=False, separators=(",", ":"))
-    return (text + "\n").encode("utf-8")
+    return (json_text(notification.to_dict()) + "\n").encode("utf-8")
 
 
 class JsonlChannel:

@@ -15,7 +15,6 @@ closed and the next send opens a new one (so that a broker that now refuses says
 
 from __future__ import annotations
 
-import json
 import ssl
 import threading
 import time
@@ -24,7 +23,7 @@ import paho.mqtt.client as paho
 
 from greenfoundry import mqtt
 from greenfoundry.alerts.channels.base import ChannelError, PermanentChannelError
-from greenfoundry.alerts.dispatch import DEFAULT_RETRY, RetryPolicy, parse_retry
+from greenfoundry.alerts.dispatch import DEFAULT_RETRY, RetryPolicy, json_text, parse_retry
 from greenfoundry.alerts.notification import Notification
 from greenfoundry.plant import MqttTls, _mqtt_tls, _secret
 
@@ -77,7 +76,7 @@ def payload(notification: Notification) -> bytes:
         "state": STATE_AFTER.get(notification.event),
         **notification.to_dict(),
     }
-    return json.dumps(data, ensure_ascii=False).encode("utf-8")
+    return json_text(data).encode("utf-8")
 
 
 class MqttChannel:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import email.utils
 import http.client
-import json
 import re
 import time
 import urllib.error
@@ -23,7 +22,13 @@ import urllib.parse
 import urllib.request
 
 from greenfoundry.alerts.channels.base import ChannelError, PermanentChannelError
-from greenfoundry.alerts.dispatch import DEFAULT_RETRY, RetryPolicy, mask_secrets, parse_retry
+from greenfoundry.alerts.dispatch import (
+    DEFAULT_RETRY,
+    RetryPolicy,
+    json_text,
+    mask_secrets,
+    parse_retry,
+)
 from greenfoundry.alerts.notification import Notification
 from greenfoundry.plant import Secret, _secret
 
@@ -50,7 +55,7 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 def body(notification: Notification) -> bytes:
     """What is POSTed: the notification's fields and the layout's version, UTF-8 JSON."""
     data = {"version": VERSION, **notification.to_dict()}
-    return json.dumps(data, ensure_ascii=False).encode("utf-8")
+    return json_text(data).encode("utf-8")
 
 
 def retry_after_s(value: str | None, now_s: float) -> float | None:

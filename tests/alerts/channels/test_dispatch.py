@@ -8,6 +8,7 @@ import logging
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -20,6 +21,7 @@ from greenfoundry.stack import free_port
 from tests.alerts.channels import (
     REPO,
     HangServer,
+    HookServer,
     node,
     notification,
     plant_cfg,
@@ -143,33 +145,99 @@ def test_a_second_sending_dispatcher_on_one_outbox_is_refused(tmp_path):
         wait_for(lambda: ids(channel.path) == ["disp-d-stack-warning-0000"], 10, "the poll")
 
 
-def test_what_was_submitted_before_a_crash_is_sent_after_the_restart(tmp_path):
-    # A process submits three notifications to a channel that cannot write (its directory is a
-    # file), then dies without closing anything (os._exit: no atexit, no finally).
-    blocker = tmp_path / "blocker"
-    blocker.write_text("")
+def test_a_crash_mid_send_loses_nothing_and_the_restart_sends_in_order(tmp_path):
+    # A service submits three notifications to a webhook whose peer hangs, and is killed
+    # (SIGKILL: nothing runs after it) while its worker waits in the first send.
+    hang = HangServer()
     state = tmp_path / "state"
     script = textwrap.dedent(
         f"""
-        import os
+        import time
         from pathlib import Path
-        from greenfoundry.alerts.channels.jsonl import JsonlChannel
+        from greenfoundry.alerts.channels.webhook import WebhookChannel
         from greenfoundry.alerts.dispatch import Dispatcher
         from tests.alerts.channels import notification
 
-        channel = JsonlChannel("journal", Path({str(blocker / "n.jsonl")!r}))
-        d = Dispatcher({{"journal": channel}}, Path({str(state)!r}), backoff_s=[3600])
+        channel = WebhookChannel("hook", "http://127.0.0.1:{hang.port}/x", timeout_s=60)
+        d = Dispatcher({{"hook": channel}}, Path({str(state)!r}))
         for i in range(3):
-            d.submit(notification(i, "disp-e"), ["journal"])
-        os._exit(0)
+            d.submit(notification(i, "disp-e"), ["hook"])
+        print("submitted", flush=True)
+        time.sleep(120)
         """
     )
-    subprocess.run([sys.executable, "-c", script], cwd=REPO, check=True, timeout=60)
-    # The channel now writes where it can; the restarted dispatcher sends all three, in order.
-    channel = journal(tmp_path, "disp-e")
-    with Dispatcher({"journal": channel}, state) as d:
-        assert d.flush(10)
-    assert ids(channel.path) == [f"disp-e-stack-warning-{i:04d}" for i in range(3)]
+    service = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert service.stdout.readline() == "submitted\n"
+        wait_for(lambda: len(hang.held) == 1, 20, "the service's first send")
+    finally:
+        service.kill()
+        service.wait(20)
+        hang.close()
+    # Restarted, with the peer back: all three, in order (the first again: at least once).
+    server = HookServer()
+    try:
+        cfg = plant_cfg(tmp_path, "disp-e")
+        spec = {"type": "webhook", "url": server.url("/x")}
+        channel = webhook.parse(node(spec), cfg, None, "hook")
+        with Dispatcher({"hook": channel}, state) as d:
+            assert d.flush(10)
+        assert [b["id"] for b in server.bodies()] == [
+            f"disp-e-stack-warning-{i:04d}" for i in range(3)
+        ]
+    finally:
+        server.close()
+
+
+def test_attempts_and_due_times_survive_a_restart(tmp_path):
+    cfg = plant_cfg(tmp_path, "disp-g")
+    down = webhook.parse(
+        node({"type": "webhook", "url": f"http://127.0.0.1:{free_port()}/x"}), cfg, None, "hook"
+    )
+    with Dispatcher({"hook": down}, tmp_path / "s", backoff_s=(3600,)) as d:
+        d.submit(notification(0, "disp-g"), ["hook"])
+        wait_for(lambda: d.stats()["hook"]["retrying"] == 1, 10, "the first failure")
+    server = HookServer()
+    try:
+        up = webhook.parse(node({"type": "webhook", "url": server.url()}), cfg, None, "hook")
+        # Restarted with the peer back: the failed delivery keeps its count and its next try,
+        # an hour after the failure, so nothing is sent yet (the worker cannot send it early).
+        with Dispatcher({"hook": up}, tmp_path / "s") as d:
+            stats = d.stats()["hook"]
+            assert (stats["pending"], stats["retrying"], stats["sent"]) == (1, 1, 0)
+        assert server.requests == []
+        # Two hours on, it is due: sent.
+        with Dispatcher({"hook": up}, tmp_path / "s", clock=lambda: time.time() + 7200) as d:
+            assert d.flush(10)
+        assert [b["id"] for b in server.bodies()] == ["disp-g-stack-warning-0000"]
+    finally:
+        server.close()
+
+
+def test_retry_for_is_measured_on_the_clock_from_the_submit(tmp_path):
+    # A peer that always answers 503; the dispatcher's clock is the test's: it moves only when
+    # the test moves it, so what is retried and what is dropped does not depend on speed.
+    server = HookServer([(503, {})] * 5)
+    now = [1000.0]
+    try:
+        spec = {"type": "webhook", "url": server.url(), "retry_for": "100s"}
+        channel = webhook.parse(node(spec), plant_cfg(tmp_path, "disp-h"), None, "hook")
+        with Dispatcher(
+            {"hook": channel}, tmp_path / "s", backoff_s=(10,), clock=lambda: now[0], poll_s=0.02
+        ) as d:
+            d.submit(notification(0, "disp-h"), ["hook"])
+            wait_for(lambda: d.stats()["hook"]["attempts_failed"] == 1, 10, "the first attempt")
+            now[0] += 10  # due again (1010), age 10 s: a failure is retried
+            wait_for(lambda: d.stats()["hook"]["attempts_failed"] == 2, 10, "the second attempt")
+            assert d.stats()["hook"]["failed"] == 0
+            now[0] += 95  # due again (1105), age 105 s ≥ 100 s: a failure now drops it
+            wait_for(lambda: d.stats()["hook"]["failed"] == 1, 10, "the drop")
+            assert d.stats()["hook"]["pending"] == 0
+        assert len(server.requests) == 3
+    finally:
+        server.close()
 
 
 @pytest.mark.parametrize(
@@ -199,3 +267,28 @@ def test_retry_policy_keys():
     assert dispatch.parse_retry(n({"retries": 0, "retry_for": "90s"})) == RetryPolicy(0, 90.0)
     assert dispatch.parse_retry(n({"retry_for": 30})) == RetryPolicy(100, 30.0)
     assert dispatch.parse_retry(n({"retry_for": "1d"})).retry_for_s == 86400.0
+
+
+def test_json_text_carries_what_the_engine_may_put_in_details():
+    import datetime as dt
+
+    import numpy as np
+
+    data = {
+        "value": float("nan"),
+        "limit": np.float64(50.0),
+        "n": np.int64(3),
+        "day": dt.date(2026, 10, 1),
+        "pair": (1, float("inf")),
+        "名": "球墨铸管",
+    }
+    # By hand: NaN and inf have no JSON form (null), numpy scalars their Python values.
+    assert json.loads(dispatch.json_text(data)) == {
+        "value": None,
+        "limit": 50.0,
+        "n": 3,
+        "day": "2026-10-01",
+        "pair": [1, None],
+        "名": "球墨铸管",
+    }
+    assert "球墨铸管" in dispatch.json_text(data)
