@@ -35,6 +35,7 @@ import re
 import sqlite3
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -441,7 +442,13 @@ class Dispatcher:
                 after = getattr(exc, "retry_after_s", None)
                 self._failed(name, delivery, str(exc), notification, policy, after)
             except Exception as exc:  # a channel's bug: retrying the same code cannot help
-                log.exception("alert channel %s: send raised %s", name, type(exc).__name__)
+                # The traceback is for the developer; masked, as its message may hold a URL.
+                log.error(
+                    "alert channel %s: send raised %s\n%s",
+                    name,
+                    type(exc).__name__,
+                    mask_secrets(traceback.format_exc()),
+                )
                 self._drop(name, delivery, f"{type(exc).__name__}: {exc}", notification)
             else:
                 self._sent(name, delivery, notification)

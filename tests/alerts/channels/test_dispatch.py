@@ -292,3 +292,36 @@ def test_json_text_carries_what_the_engine_may_put_in_details():
         "名": "球墨铸管",
     }
     assert "球墨铸管" in dispatch.json_text(data)
+
+
+class BuggyChannel:
+    """A channel with a bug (not a ChannelError): what the dispatcher does with one is the
+    dispatcher's own logic, so this one is written here rather than found in a real peer."""
+
+    type = "webhook"
+
+    def __init__(self, name):
+        self.name = name
+
+    def send(self, notification):
+        raise KeyError(f"https://robot.example.com/send?access_token=S3CRET#{notification.id}")
+
+    def close(self):
+        return None
+
+
+def test_a_channels_bug_drops_the_delivery_once_and_logs_no_secret(tmp_path, caplog):
+    good = journal(tmp_path, "disp-i")
+    with (
+        caplog.at_level(logging.INFO, logger="greenfoundry.alerts"),
+        Dispatcher({"bug": BuggyChannel("bug"), "journal": good}, tmp_path / "s") as d,
+    ):
+        d.submit(notification(0, "disp-i"), ["bug", "journal"])
+        assert d.flush(10)
+        stats = d.stats()
+    assert (stats["bug"]["failed"], stats["bug"]["attempts_failed"]) == (1, 1)
+    assert ids(good.path) == ["disp-i-stack-warning-0000"]
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 2 and "Traceback" in errors[0]
+    assert "dropped: KeyError" in errors[1]
+    assert "S3CRET" not in caplog.text and "access_token=***" in caplog.text
