@@ -14,9 +14,11 @@ from greenfoundry import mqtt
 from greenfoundry.alerts.channels import mqtt as mqtt_channel
 from greenfoundry.alerts.channels.base import ChannelError, PermanentChannelError
 from greenfoundry.errors import ConfigError
-from greenfoundry.stack import free_port
+from greenfoundry.stack import LocalStack, free_port, make_certificates
 from tests.alerts.channels import node, notification, plant_cfg, sample
 from tests.plant import wait_for
+
+pytestmark = pytest.mark.servers
 
 
 class Subscriber:
@@ -193,3 +195,51 @@ def test_sample_and_config_errors(tmp_path):
             mqtt_channel.parse(node({"type": "mqtt", **spec}), cfg, {"PW": "x"}, "test")
     plain = mqtt_channel.parse(node({"type": "mqtt", "tls": False, "port": 1884}), cfg, {}, "t")
     assert (plain.tls, plain.port) == (None, 1884)
+
+
+def test_the_plants_tls_is_taken_by_default(tmp_path):
+    # A broker of the test's own with a TLS listener and a client certificate (the stack's
+    # openssl CA); the plant's mqtt: section points at it, the channel names no host or TLS.
+    own = LocalStack(tmp_path / "stack", tls=True)
+    own.up()
+    try:
+        info = own.info
+        tls = {
+            "ca_file": str(info.tls_dir / "ca.crt"),
+            "cert_file": str(info.tls_dir / "client.crt"),
+            "key_file": str(info.tls_dir / "client.key"),
+            "server_name": "localhost",  # the server certificate's DNS name, not the IP
+        }
+        cfg = plant_cfg(
+            tmp_path, "mqtt-f", port=info.mqtt_tls_port, tls=tls, client_id="gf-ingest-mqtt-f"
+        )
+        account = info.mqtt_account("alerts")
+        spec = {"type": "mqtt", "username": account.username, "password_env": "PW"}
+        channel = mqtt_channel.parse(node(spec), cfg, {"PW": account.password}, "broker")
+        assert channel.port == info.mqtt_tls_port and channel.tls.server_name == "localhost"
+        try:
+            channel.send(notification(0, "mqtt-f"))
+        finally:
+            channel.close()
+        # Read back on the plain listener.
+        sub = Subscriber(info, "gf/v1/mqtt-f/_alerts/#", "sub-mqtt-f")
+        wait_for(lambda: len(sub.messages) == 1, 10, "the retained state")
+        assert json.loads(sub.messages[0].payload)["id"] == "mqtt-f-stack-warning-0000"
+        sub.close()
+
+        # Another CA: the broker's certificate is not trusted, a retryable ChannelError.
+        other = tmp_path / "other-ca"
+        make_certificates(other)
+        cfg = plant_cfg(
+            tmp_path,
+            "mqtt-f",
+            port=info.mqtt_tls_port,
+            tls={**tls, "ca_file": str(other / "ca.crt")},
+            client_id="gf-ingest-mqtt-f",
+        )
+        untrusted = mqtt_channel.parse(node(spec), cfg, {"PW": account.password}, "broker")
+        with pytest.raises(ChannelError, match=r"TLS with 127\.0\.0\.1:\d+ failed: .*certificate"):
+            untrusted.send(notification(1, "mqtt-f"))
+        untrusted.close()
+    finally:
+        own.down()
