@@ -167,10 +167,15 @@ def furnace_energy(
         # A day's bar spans the day; the limits are step lines over the same spans.
         x = _local(df["time"], tz) + pd.Timedelta(hours=12)
         lim = [df.get(f"limit_tier{k}") for k in (1, 2, 3)]
-        top = max(float(df["value"].max()), *(float(s.max()) for s in lim if s is not None))
-        top = top * 1.12 if top > 0 else 1.0
-        if all(s is not None and s.notna().any() for s in lim):
-            bounds = [pd.Series(0.0, index=df.index), *lim, pd.Series(top, index=df.index)]
+        known = [s for s in lim if s is not None and s.notna().any()]
+        high = max(float(df["value"].max()), *(float(s.max()) for s in known))
+        low = min(float(df["value"].min()), *(float(s.min()) for s in known))
+        # The axis spans the values and the limits with a margin, not from 0: the tiers are
+        # a few percent apart and would be thin stripes on a scale from 0.
+        margin = max(0.08 * (high - low), 0.03 * abs(high), 1.0)
+        bottom, top = max(0.0, low - margin), high + margin
+        if len(known) == 3:
+            bounds = [pd.Series(bottom, index=df.index), *lim, pd.Series(top, index=df.index)]
             labels = ("tier 1 (一级)", "tier 2 (二级)", "tier 3 (三级)", "below tier 3")
             for k in range(4):
                 ax.fill_between(
@@ -183,7 +188,7 @@ def furnace_energy(
                     linewidth=0,
                 )
         ax.plot(x, df["value"].astype(float), marker="o", ms=3, color=LINE, label=f"{unit}")
-        ax.set_ylim(0, top)
+        ax.set_ylim(bottom, top)
         ax.legend(loc="upper left", fontsize=7, ncols=5)
     return _render(fig, "plot-c1", title)
 
@@ -321,12 +326,15 @@ def coverage_heatmap(
             if v is not None:
                 data[i, j] = float(v)
     cmap = matplotlib.colormaps["RdYlGn"].with_extremes(bad="#dddddd")
-    im = ax.imshow(data, aspect="auto", cmap=cmap, vmin=0.0, vmax=1.0, interpolation="nearest")
-    ax.set_yticks(range(len(rows)), list(rows), fontsize=7)
-    ax.set_xticks(range(len(days)), [d[-2:] for d in days], fontsize=7)
+    # Vector cells (pcolormesh), not an embedded bitmap: sharp in print, nothing but SVG paths.
+    im = ax.pcolormesh(data, cmap=cmap, vmin=0.0, vmax=1.0, edgecolors="#ffffff", linewidth=0.3)
+    ax.invert_yaxis()
+    ax.set_yticks([i + 0.5 for i in range(len(rows))], list(rows), fontsize=7)
+    ax.set_xticks([j + 0.5 for j in range(len(days))], [d[-2:] for d in days], fontsize=7)
     ax.set_xlabel(f"day of {days[0][:7] if days else ''} (plant-local)")
     ax.set_ylabel("series (row of the standard)")
     ax.grid(False)
     bar = fig.colorbar(im, ax=ax, fraction=0.03)
     bar.set_label("coverage (share of the day, 0–1)")
+    bar.solids.set_rasterized(False)  # the colour scale as vector cells too
     return _render(fig, "plot-coverage", title)
