@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import signal
 import threading
 
 import pytest
@@ -15,7 +16,7 @@ from greenfoundry.alerts.channels import mqtt as mqtt_channel
 from greenfoundry.alerts.channels.base import ChannelError, PermanentChannelError
 from greenfoundry.errors import ConfigError
 from greenfoundry.stack import LocalStack, free_port, make_certificates
-from tests.alerts.channels import node, notification, plant_cfg, sample
+from tests.alerts.channels import HangServer, node, notification, plant_cfg, sample
 from tests.plant import wait_for
 
 pytestmark = pytest.mark.servers
@@ -137,9 +138,18 @@ def test_a_wrong_password_is_permanent_and_no_broker_is_retryable(tmp_path, stac
 
 def test_the_connection_comes_back_after_a_broker_restart(tmp_path, own_stack):
     stack = own_stack.info
-    channel = channel_for(tmp_path, stack, "mqtt-d", timeout_s=3)
+    channel = channel_for(tmp_path, stack, "mqtt-d", timeout_s=1)
     try:
         channel.send(notification(0, "mqtt-d"))
+        # A broker that holds the connection but does not answer (frozen): no PUBACK within
+        # timeout_s is a retryable error, not a wait for ever.
+        broker = own_stack._procs["mosquitto"]
+        broker.send_signal(signal.SIGSTOP)
+        try:
+            with pytest.raises(ChannelError, match=r"no PUBACK from 127\.0\.0\.1:\d+ within 1 s"):
+                channel.send(notification(1, "mqtt-d"))
+        finally:
+            broker.send_signal(signal.SIGCONT)
         own_stack.stop_mosquitto()
         with pytest.raises(ChannelError):
             channel.send(notification(1, "mqtt-d"))
@@ -152,6 +162,17 @@ def test_the_connection_comes_back_after_a_broker_restart(tmp_path, own_stack):
         sub.close()
     finally:
         channel.close()
+
+
+def test_a_peer_that_never_answers_connect_times_out(tmp_path, stack):
+    hang = HangServer()
+    try:
+        channel = channel_for(tmp_path, stack, "mqtt-g", port=hang.port, timeout_s=0.3)
+        with pytest.raises(ChannelError, match=r"no CONNACK from 127\.0\.0\.1:\d+ within 0\.3 s"):
+            channel.send(notification(0, "mqtt-g"))
+        channel.close()
+    finally:
+        hang.close()
 
 
 def test_topics_and_payload_by_hand():
