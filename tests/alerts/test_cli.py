@@ -5,6 +5,7 @@ in the schema of the session (tags plant, rule, target; one point per transition
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import sqlite3
@@ -217,3 +218,16 @@ def test_ack_is_not_recorded_when_influxdb_refuses_the_point(tmp_path, stack, ca
 def test_alerts_without_a_subcommand_prints_its_help(capsys):
     code, out, _ = run(capsys, "alerts")
     assert code == 2 and "list" in out and "ack" in out
+
+
+def test_ack_of_an_alert_whose_rule_left_the_config_is_refused(tmp_path, stack, capsys):
+    cfg, path = setup(tmp_path, stack, "alerts-cli-ack-gone")
+    at = time.time_ns() // MIN * MIN - 10 * MIN
+    gone = dataclasses.replace(firing_state(cfg, at), rule_id="retired-rule", alert_id="r-1")
+    with AlertStore(cfg.alerts.state_dir) as s:
+        s.commit([gone], cursor_ns=at)
+    code, _, err = run(capsys, "alerts", "ack", "r-1", "--by", "Li Wei", "--config", path,
+                       "--stack", str(stack.dir))  # fmt: skip
+    assert code == 2 and "rule retired-rule of melt-stack/particulate is no longer" in err
+    with AlertStore(cfg.alerts.state_dir) as s:
+        assert s.load()[gone.store_key].acked_by is None
