@@ -257,6 +257,9 @@ def parse_alerts(node: Node, cfg, base: Path, env: dict[str, str] | None) -> Ale
     if with_defaults and not a.has("default_channels") and "log" not in channels:
         a.fail("missing; name the channels of the default rules", "default_channels")
     default_channels = _channel_names(a, "default_channels", channels, ["log"])
+    if with_defaults and not default_channels:
+        # As for any enabled rule: a rule notifies someone (disable one with enabled: false).
+        a.fail("an empty list is not allowed; the default rules need a channel", "default_channels")
 
     rules: dict[str, Rule] = {}
     if with_defaults:

@@ -195,6 +195,7 @@ REFUSALS = [
         r"alerts.default_channels\[1\]: 'pager' is not a channel of alerts.channels; "
         r"expected one of log",
     ),
+    ({"default_channels": []}, r"alerts.default_channels: an empty list is not allowed"),
     ({"default_channels": "log"}, r"alerts.default_channels: 'log' is not allowed; expected a l"),
     ({"default_channels": ["log", "log"]}, r"alerts.default_channels: .* each channel once"),
     ({"rules": {"id": "x"}}, r"alerts.rules: .* expected a list"),
