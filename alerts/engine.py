@@ -159,7 +159,6 @@ class AlertEngine:
         self.by_key = {f"{t.rule.id}|{t.key}": t for t in self.targets}
         # Validates the targets (a furnace rule's tier) once, at start.
         self.reader = SignalReader(cfg, store, self.acfg, self.targets)
-        self.reader_live = False  # the reader holds the live tick's readings
         self.states: dict[str, AlertState] | None = None
         self.last_tick_s: float | None = None
         self._guard = threading.Lock()
@@ -178,6 +177,7 @@ class AlertEngine:
     def _tick(self, now: int) -> TickResult:
         started = time.perf_counter()
         requests0 = self.reader.requests
+        dropped0 = dict(self.reader.dropped)
         cursor = self.alert_store.cursor_ns()
         if cursor is None:
             cursor = _floor_min(now - FIRST_TICK_NS)
@@ -185,9 +185,6 @@ class AlertEngine:
             self.states = self.alert_store.load()
         else:
             self.states = self.alert_store.apply_acks(self.states)
-        if not self.reader_live:
-            self.reader = SignalReader(self.cfg, self.store, self.acfg, self.targets)
-            self.reader_live = True
         first = cursor
         minutes = evaluations = notified = points = 0
         transitions: list[Transition] = []
@@ -220,6 +217,13 @@ class AlertEngine:
             self.reader.trim(self.reader.keep_from(cursor))
             if to >= now:
                 break
+        dropped = dict(self.reader.dropped)
+        if dropped != dropped0:
+            log.warning(
+                "alerts %s: readings whose value is not a number were left out: %s",
+                self.plant_id,
+                ", ".join(f"{m}: {n}" for m, n in sorted(dropped.items())),
+            )
         return TickResult(
             first if minutes else None,
             cursor if minutes else None,
@@ -231,6 +235,7 @@ class AlertEngine:
             self.reader.requests - requests0,
             reason,
             time.perf_counter() - started,
+            {"dropped": dropped},
         )
 
     def _horizon(self, now: int, read_to: int) -> int:

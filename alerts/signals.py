@@ -202,6 +202,9 @@ class SignalReader:
         self._air: dict[str, AirTemp] = {}
         self._air_by_span: dict[tuple[int, int], AirTemp] = {}
         self.requests = 0  # InfluxDB requests made (the benchmark and the tests count them)
+        # Readings dropped because their value is not a number, by measurement (re-read
+        # readings count again: a count of what was seen, for the log and the tests).
+        self.dropped: dict[str, int] = {}
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -238,8 +241,8 @@ class SignalReader:
                 q += f';SELECT LAST("value") AS value FROM {quote_ident(m)} {w0} GROUP BY *'
             results = self.store.query_raw(q)
             self.requests += 1
-            fresh = _parse(m, results[0] if results else {})
-            before = _parse(m, results[1] if first and len(results) > 1 else {})
+            fresh = _parse(m, results[0] if results else {}, self.dropped)
+            before = _parse(m, results[1] if first and len(results) > 1 else {}, self.dropped)
             held = self.buffer.setdefault(m, {})
             for key in set(held) | set(fresh) | set(before):
                 parts_t, parts_v = [], []
@@ -542,9 +545,12 @@ def _furnace_samples(fid: str, rows: list, tier: int, stale_after_s: int) -> lis
     return out
 
 
-def _parse(measurement: str, result: dict) -> dict[source.SeriesKey, _Series]:
+def _parse(
+    measurement: str, result: dict, dropped: dict[str, int] | None = None
+) -> dict[source.SeriesKey, _Series]:
     """One statement's answer (``InfluxStore.query_raw``) as series of numeric readings; a
-    reading whose value is not a number is dropped here (the metrics count it as bad input)."""
+    reading whose value is not a number (a string or boolean field) is dropped and counted in
+    ``dropped`` by measurement (the metrics give its windows bad_input)."""
     out: dict[source.SeriesKey, _Series] = {}
     for series in result.get("series", []):
         key = source.series_key(
@@ -552,11 +558,14 @@ def _parse(measurement: str, result: dict) -> dict[source.SeriesKey, _Series]:
         )
         cols = series["columns"]
         vi = cols.index("value")
+        values = series.get("values", [])
         rows = [
             (int(r[0]), float(r[vi]))
-            for r in series.get("values", [])
+            for r in values
             if isinstance(r[vi], int | float) and not isinstance(r[vi], bool)
         ]
+        if dropped is not None and len(rows) < len(values):
+            dropped[measurement] = dropped.get(measurement, 0) + len(values) - len(rows)
         t = np.array([r[0] for r in rows], dtype=np.int64)
         v = np.array([r[1] for r in rows], dtype=float)
         if key in out:

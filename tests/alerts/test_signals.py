@@ -260,3 +260,21 @@ def test_deadman_of_a_signal_never_seen(tmp_path, stack):
     assert [s.value for s in got["r|melt-stack/particulate"]] == [None, None]
     ages = [s.value for s in got["dm|stack_conc_mg_m3:melt-stack/particulate"]]
     assert len(ages) == 2 and min(ages) >= LOOKBACK_NS / S
+
+
+def test_a_value_that_is_not_a_number_is_left_out_and_counted(tmp_path, stack):
+    pid = "sg-bad"
+    reader = reader_for(tmp_path, stack, pid, [rule("r", "stack")])
+    st = store(stack)
+    # A string `value` (a field-type conflict InfluxDB accepts in a shard of its own, here in
+    # 2031, a time no other test writes to): three such readings, no number at all.
+    st.write_lines(
+        [
+            line("stack_conc_mg_m3", {"plant": pid, "area": "a", **CONC_TAGS}, {"value": "n/a"}, t)
+            for t in (ns("2031-01-06T00:00"), ns("2031-01-06T00:01"), ns("2031-01-06T00:02"))
+        ]
+    )
+    got = samples_at(reader, "2031-01-06T00:00", "2031-01-06T00:05")["r|melt-stack/particulate"]
+    assert reader.dropped == {"stack_conc_mg_m3": 3}
+    # Nothing usable was ever read: STALE, not a crash.
+    assert [s.value for s in got] == [None] * 5
