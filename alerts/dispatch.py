@@ -255,7 +255,7 @@ class Dispatcher:
         self._counters = {name: _Counters() for name in self.channels}
         self._threads: list[threading.Thread] = []
         if deliver:
-            self._warn_about_unknown_channels()
+            self._report_outbox()
             for name in self.channels:
                 thread = threading.Thread(
                     target=self._work, args=(name,), name=f"gf-alerts-{name}", daemon=True
@@ -271,16 +271,20 @@ class Dispatcher:
         except BlockingIOError:
             os.close(fd)
             raise BusyError(
-                f"{path}: another process is sending this outbox's notifications"
+                f"{path}: another dispatcher (of this process or another) is sending this "
+                "outbox's notifications; share one per state_dir"
             ) from None
         self._lock_fd = fd
 
-    def _warn_about_unknown_channels(self) -> None:
+    def _report_outbox(self) -> None:
+        """What the outbox holds at start: left from before a restart, sent now."""
         rows = self._db.execute(
             "SELECT channel, COUNT(*) FROM deliveries GROUP BY channel ORDER BY channel"
         ).fetchall()
         for channel, n in rows:
-            if channel not in self.channels:
+            if channel in self.channels:
+                log.info("alerts outbox: %d notification(s) for channel %s to send", n, channel)
+            else:
                 # Kept, not dropped: the channel may be back in the config at the next start.
                 log.warning(
                     "alerts outbox: %d notification(s) for channel %s wait, but no channel of "

@@ -136,7 +136,7 @@ def test_the_outbox_keeps_every_field_and_attachment(tmp_path):
 def test_a_second_sending_dispatcher_on_one_outbox_is_refused(tmp_path):
     channel = journal(tmp_path, "disp-d")
     with Dispatcher({"journal": channel}, tmp_path / "state", poll_s=0.1):
-        with pytest.raises(BusyError, match=r"outbox\.lock: another process is sending"):
+        with pytest.raises(BusyError, match=r"outbox\.lock: another dispatcher .* is sending"):
             Dispatcher({"journal": channel}, tmp_path / "state")
         # A writer only (a CLI beside the service) is allowed; the service's worker sends it.
         writer = Dispatcher({"journal": channel}, tmp_path / "state", deliver=False)
@@ -325,3 +325,47 @@ def test_a_channels_bug_drops_the_delivery_once_and_logs_no_secret(tmp_path, cap
     assert len(errors) == 2 and "Traceback" in errors[0]
     assert "dropped: KeyError" in errors[1]
     assert "S3CRET" not in caplog.text and "access_token=***" in caplog.text
+
+
+def test_deliveries_of_a_channel_no_longer_configured_wait_and_are_named(tmp_path, caplog):
+    old = journal(tmp_path, "disp-j", "old")
+    down = webhook.parse(
+        node({"type": "webhook", "url": f"http://127.0.0.1:{free_port()}/x"}),
+        plant_cfg(tmp_path, "disp-j"),
+        None,
+        "pager",
+    )
+    with Dispatcher({"pager": down, "old": old}, tmp_path / "s", backoff_s=(3600,)) as d:
+        d.submit(notification(0, "disp-j"), ["pager"])
+        d.submit(notification(1, "disp-j"), ["pager"])
+        wait_for(lambda: d.stats()["pager"]["retrying"] == 1, 10, "the first failure")
+    # The config no longer has `pager`: its two deliveries are kept and named at the start,
+    # and flush() does not wait for them.
+    caplog.clear()
+    with (
+        caplog.at_level(logging.INFO, logger="greenfoundry.alerts"),
+        Dispatcher({"old": old}, tmp_path / "s") as d,
+    ):
+        assert d.flush(5)
+        assert d.stats() == {
+            "old": {
+                "sent": 0,
+                "failed": 0,
+                "attempts_failed": 0,
+                "pending": 0,
+                "retrying": 0,
+                "last_error": None,
+            }
+        }
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
+        "alerts outbox: 2 notification(s) for channel pager wait, but no channel of that name "
+        "is configured"
+    ]
+    # Back in the config, they are due (after the hour's backoff) and reported at the start.
+    caplog.clear()
+    with (
+        caplog.at_level(logging.INFO, logger="greenfoundry.alerts"),
+        Dispatcher({"pager": down}, tmp_path / "s") as d,
+    ):
+        assert d.stats()["pager"]["pending"] == 2
+    assert "alerts outbox: 2 notification(s) for channel pager to send" in caplog.text
