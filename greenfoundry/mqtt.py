@@ -6,7 +6,7 @@ import collections
 import contextlib
 import logging
 import os
-import select
+import selectors
 import ssl
 import threading
 import time
@@ -165,6 +165,10 @@ class NetworkThread:
       and this thread sends them in order, on the connection that carried the messages.
     - paho's loop does one `select` per packet; here packets are read in bursts.
 
+    It waits with `selectors.DefaultSelector` (epoll on Linux), not `select()`, which cannot
+    watch a descriptor of 1024 or more (FD_SETSIZE): in a process holding that many files the
+    socket would never be read.
+
     `may_ack(connection)` says whether a message of that connection may be acknowledged now
     (packet identifiers mean something only on their own connection); a withheld one is
     counted in `acks_withheld` and delivered again by the broker. Reconnects with backoff until
@@ -202,6 +206,10 @@ class NetworkThread:
         self._r, self._w = os.pipe()
         os.set_blocking(self._r, False)
         os.set_blocking(self._w, False)
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._r, selectors.EVENT_READ)
+        self._watched = None  # the socket registered with the selector, and its events
+        self._watched_events = 0
         self._stop = threading.Event()
         self._halted = False
         self._messages = 0
@@ -248,6 +256,7 @@ class NetworkThread:
     def _close_pipe(self) -> None:
         if not self._closed:
             self._closed = True
+            self._selector.close()
             os.close(self._r)
             os.close(self._w)
 
@@ -263,6 +272,41 @@ class NetworkThread:
             connection, mid, qos = self._acks.popleft()
             if self.may_ack(connection):  # counts what it withholds
                 c.ack(mid, qos)
+
+    def _wait(self, sock, *, read: bool, write: bool, timeout_s: float) -> tuple[bool, bool]:
+        """Wait until `sock` is readable (`read`) or writable (`write`), or the wake pipe has a
+        byte, at most `timeout_s`: (socket readable, pipe readable). A socket of a connection
+        that is gone is dropped from the selector first, so its number may be reused."""
+        events = (selectors.EVENT_READ if read else 0) | (selectors.EVENT_WRITE if write else 0)
+        sel = self._selector
+        if sock is not self._watched:
+            if self._watched is not None:
+                with contextlib.suppress(KeyError, ValueError):
+                    sel.unregister(self._watched)
+                self._watched = None
+            if events:
+                sel.register(sock, events)
+                self._watched, self._watched_events = sock, events
+        elif events != self._watched_events:
+            if events:
+                sel.modify(sock, events)
+                self._watched_events = events
+            else:
+                sel.unregister(sock)
+                self._watched = None
+        sock_readable = pipe_readable = False
+        for key, mask in sel.select(timeout_s):
+            if key.fileobj is self._r:
+                pipe_readable = True
+            elif mask & selectors.EVENT_READ:
+                sock_readable = True
+        return sock_readable, pipe_readable
+
+    def _forget_socket(self) -> None:
+        if self._watched is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(self._watched)
+            self._watched = None
 
     def _run(self) -> None:
         try:
@@ -308,19 +352,20 @@ class NetworkThread:
                 connected_since = time.monotonic()
             pending = sock.pending() if hasattr(sock, "pending") else 0  # TLS: already read
             try:
-                readable, _, _ = select.select(
-                    [sock, self._r], [sock] if c.want_write() else [], [], 0 if pending else 1.0
+                sock_readable, pipe_readable = self._wait(
+                    sock, read=True, write=c.want_write(), timeout_s=0 if pending else 1.0
                 )
             except (OSError, ValueError):  # the socket was closed under us
-                readable = []
-            if sock in readable or pending:
+                sock_readable = pipe_readable = False
+                self._forget_socket()
+            if sock_readable or pending:
                 for _ in range(self.READ_BURST):  # loop_read() reads one packet a call
                     before = self._messages
                     if c.loop_read() != mqtt.MQTT_ERR_SUCCESS or c.socket() is None:
                         break
                     if self._messages == before:  # no whole message (another packet, or none)
                         break
-            if self._r in readable:
+            if pipe_readable:
                 with contextlib.suppress(BlockingIOError):
                     os.read(self._r, 65536)
             if c.socket() is not None:
@@ -335,6 +380,9 @@ class NetworkThread:
             deadline = time.monotonic() + 2.0
             while c.socket() is not None and c.want_write() and time.monotonic() < deadline:
                 c.loop_write()
-                select.select([], [c.socket()] if c.socket() else [], [], 0.05)
+                if c.socket() is not None:
+                    with contextlib.suppress(OSError, ValueError):
+                        self._wait(c.socket(), read=False, write=True, timeout_s=0.05)
+        self._forget_socket()
         self.acks_withheld += len(self._acks)
         self._acks.clear()

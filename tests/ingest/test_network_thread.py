@@ -11,8 +11,10 @@ import socket
 import threading
 import time
 
+import pytest
+
 from greenfoundry.mqtt import NetworkThread, make_client
-from tests.plant import wait_for
+from tests.plant import Publisher, wait_for
 
 
 class ClosingPeer:
@@ -69,3 +71,48 @@ def test_stopping_twice_touches_no_other_file(tmp_path):
     finally:
         os.close(fd)
     assert path.read_bytes() == b""  # and wrote nothing into it
+
+
+def test_the_thread_reads_its_socket_when_its_descriptors_are_above_1023(stack, tmp_path):
+    """select() cannot watch a descriptor of 1024 or more (FD_SETSIZE): with it the thread
+    raised ValueError at every turn and never read the CONNACK. Filled up to 1100 open files
+    first, so the wake pipe and the socket both get numbers above 1023, the thread still
+    connects, subscribes and receives every message published."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        if hard != resource.RLIM_INFINITY and hard < 1200:
+            pytest.skip(f"the hard limit of open files is {hard}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1200, hard))
+    fillers = []
+    received: list[bytes] = []
+    subscribed = threading.Event()
+    topic = "gf/v1/net-fd1024/melt/if1/energy"
+    client = make_client("gf-test-fd1024", stack.mqtt_username, stack.mqtt_password)
+    client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic, qos=1)
+    client.on_subscribe = lambda *args: subscribed.set()
+    client.on_message = lambda c, u, msg: received.append(msg.payload)
+    # The publisher first, below 1024: paho's own loop_start() uses select() too.
+    pub = Publisher(stack, "gf-test-fd1024-pub")
+    net = None
+    try:
+        while not fillers or fillers[-1] < 1100:
+            fillers.append(os.open(os.devnull, os.O_RDONLY))
+        net = NetworkThread(client, lambda c: True)
+        net.start(stack.mqtt_host, stack.mqtt_port, keepalive=10, clean_start=True)
+        wait_for(subscribed.is_set, 10, "the SUBACK (the CONNACK read first)")
+        assert client.socket().fileno() >= 1024 and net._r >= 1024
+        for i in range(50):
+            pub.publish(topic, str(i))
+        pub.wait_all()
+        wait_for(lambda: len(received) == 50, 10, lambda: f"50 messages, {len(received)} so far")
+    finally:
+        pub.close()
+        if net is not None:
+            net.stop(5)
+        for fd in fillers:
+            os.close(fd)
+        if soft < 1200:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert received == [str(i).encode() for i in range(50)]
