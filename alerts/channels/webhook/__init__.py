@@ -16,10 +16,12 @@ from __future__ import annotations
 import email.utils
 import http.client
 import re
+import ssl
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 from greenfoundry.alerts.channels.base import ChannelError, PermanentChannelError
 from greenfoundry.alerts.dispatch import (
@@ -85,13 +87,20 @@ class WebhookChannel:
         headers: dict[str, str] | None = None,
         timeout_s: float = 10.0,
         retry: RetryPolicy = DEFAULT_RETRY,
+        ca_file: Path | None = None,
     ):
         self.name = name
         self._url = url
         self._headers = dict(headers or {})
         self.timeout_s = timeout_s
         self.retry = retry
-        self._opener = urllib.request.build_opener(_NoRedirect)
+        self.ca_file = ca_file
+        # HTTPS: the peer's certificate verified and its name checked, against `ca_file` (a
+        # plant's own CA) or the system's CAs.
+        context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+        self._opener = urllib.request.build_opener(
+            _NoRedirect, urllib.request.HTTPSHandler(context=context)
+        )
 
     def __repr__(self) -> str:  # never the URL or a header's value
         return f"WebhookChannel({self.name!r}, timeout_s={self.timeout_s})"
@@ -226,9 +235,23 @@ def _headers(node, env: dict[str, str] | None) -> dict[str, str]:
     return out
 
 
+def _ca_file(node, cfg) -> Path | None:
+    raw = node.text("ca_file", None)
+    if raw is None:
+        return None
+    path = Path(raw).expanduser()
+    if not path.is_absolute():
+        path = Path(cfg.path).parent / path
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except (OSError, ssl.SSLError) as exc:
+        node.fail(f"cannot read CA certificates from {path}: {exc}", "ca_file")
+    return path
+
+
 def parse(node, cfg, env: dict[str, str] | None, name: str) -> WebhookChannel:
     """`alerts.channels.<name>` of type webhook: `url_env` / `url_file` / `url`, `headers`,
-    `timeout_s`, `retries`, `retry_for` (README.md)."""
+    `timeout_s`, `ca_file`, `retries`, `retry_for` (README.md)."""
     node.choice("type", (TYPE,), TYPE)
     channel = WebhookChannel(
         name,
@@ -236,6 +259,7 @@ def parse(node, cfg, env: dict[str, str] | None, name: str) -> WebhookChannel:
         _headers(node, env),
         node.number("timeout_s", 10.0, low=0.1, high=120, unit="s"),
         parse_retry(node),
+        _ca_file(node, cfg),
     )
     node.done()
     return channel

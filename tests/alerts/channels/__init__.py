@@ -78,8 +78,14 @@ class HookServer:
     """A real HTTP server on 127.0.0.1 in a thread that records every request and answers
     from a script: `answers` is a list of (status, headers) taken in order, then 200."""
 
-    def __init__(self, answers: list[tuple[int, dict[str, str]]] | None = None):
+    def __init__(
+        self,
+        answers: list[tuple[int, dict[str, str]]] | None = None,
+        *,
+        tls_dir: Path | None = None,
+    ):
         import http.server
+        import ssl
         import threading
         import time
 
@@ -114,6 +120,12 @@ class HookServer:
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.httpd.server_address[1]
+        self.scheme = "http"
+        if tls_dir is not None:  # HTTPS with the certificate of greenfoundry.stack's local CA
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(tls_dir / "server.crt", tls_dir / "server.key")
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+            self.scheme = "https"
         # A short poll: shutdown() waits for it, once per test.
         self.thread = threading.Thread(
             target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
@@ -121,7 +133,7 @@ class HookServer:
         self.thread.start()
 
     def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{self.scheme}://127.0.0.1:{self.port}{path}"
 
     def bodies(self, status: int | None = None) -> list[dict]:
         import json

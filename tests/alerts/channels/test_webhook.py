@@ -12,7 +12,7 @@ from greenfoundry.alerts.channels import webhook
 from greenfoundry.alerts.channels.base import ChannelError, PermanentChannelError
 from greenfoundry.alerts.dispatch import Dispatcher
 from greenfoundry.errors import ConfigError
-from greenfoundry.stack import free_port
+from greenfoundry.stack import free_port, make_certificates
 from tests.alerts.channels import (
     HangServer,
     HookServer,
@@ -106,6 +106,27 @@ def test_a_refused_connection_and_a_hanging_peer_are_retryable(tmp_path):
         assert 0.3 <= time.monotonic() - started < 5
     finally:
         hang.close()
+
+
+def test_https_with_the_plants_own_ca(tmp_path):
+    certs = tmp_path / "certs"
+    make_certificates(certs)  # a CA, and a server certificate for 127.0.0.1 and localhost
+    server = HookServer(tls_dir=certs)
+    try:
+        url = server.url("/secure")
+        assert url.startswith("https://")
+        trusting = hook(tmp_path, "hook-i", url, ca_file=str(certs / "ca.crt"))
+        trusting.send(notification(0, "hook-i"))
+        assert [b["id"] for b in server.bodies()] == ["hook-i-stack-warning-0000"]
+        # The system's CAs do not know the local one: refused before anything is sent.
+        system = hook(tmp_path, "hook-i", url)
+        with pytest.raises(ChannelError, match=r"cannot reach the webhook: .*CERTIFICATE_VERIFY"):
+            system.send(notification(1, "hook-i"))
+        assert len(server.requests) == 1
+    finally:
+        server.close()
+    with pytest.raises(ConfigError, match=r"\.ca_file: cannot read CA certificates from"):
+        hook(tmp_path, "hook-i", url, ca_file="missing-ca.crt")
 
 
 def test_503_twice_then_200_is_sent_once_after_the_backoff(tmp_path):
