@@ -34,7 +34,7 @@ from typing import Any
 
 import pandas as pd
 
-from greenfoundry.errors import InputError, UsageError
+from greenfoundry.errors import GreenfoundryError, InputError, UsageError
 from greenfoundry.metrics import schema, source
 from greenfoundry.metrics import windows as win
 from greenfoundry.scoring import scorer
@@ -47,6 +47,22 @@ SCHEMA_ID = "greenfoundry.snapshot/1"
 MEASUREMENT = "gf_snapshot"
 ALERT_MEASUREMENT = "gf_alert"
 MAX_CATCH_UP = 12  # months run_due goes back at most
+ALERT_FIELDS = (  # of a gf_alert point (the alerts engine's transition schema)
+    "rule",
+    "target",
+    "alert_id",
+    "state",
+    "from_state",
+    "event",
+    "severity",
+    "kind",
+    "value",
+    "limit",
+    "unit",
+    "message",
+    "since_ns",
+    "acked_by",
+)
 # Table 9 as a ladder, for the change of level: not rated 0, level 3 → 1, 2 → 2, 1 → 3.
 LADDER = {None: 0, 3: 1, 2: 2, 1: 3}
 ROW_KEYS = (
@@ -177,13 +193,28 @@ def _records(store, q: str) -> list[dict]:
     return [_clean(r) for r in df.to_dict("records")]
 
 
-def stored_snapshots(cfg, store, start_ns: int, end_ns: int) -> dict[str, dict]:
-    """month → {"f", "level", "json"} of the plant's gf_snapshot points in [start, end)."""
+def _raw(store, q: str) -> list[dict]:
+    """The rows of an InfluxQL answer as dicts, values as InfluxDB sent them (integer ns stay
+    integers: a pandas column with a gap would turn them into floats and round them)."""
+    out = []
+    for result in store.query_raw(q):
+        for series in result.get("series", []):
+            tags = series.get("tags") or {}
+            for values in series.get("values", []):
+                rec = dict(zip(series["columns"], values, strict=True))
+                rec.update(tags)
+                out.append(rec)
+    return out
+
+
+def stored_months(cfg, store, start_ns: int, end_ns: int) -> set[str]:
+    """The months of the plant's gf_snapshot points in [start, end) (only the `month` field is
+    read: run_due asks every run)."""
     q = (
-        f"SELECT * FROM {quote_ident(MEASUREMENT)} "
+        f"SELECT {quote_ident('month')} FROM {quote_ident(MEASUREMENT)} "
         f"{where({'plant': cfg.plant.id}, start_ns=start_ns, end_ns=end_ns)}"
     )
-    return {r["month"]: r for r in _records(store, q) if "month" in r}
+    return {r["month"] for r in _raw(store, q) if r.get("month")}
 
 
 def month_alerts(cfg, store, w: win.Window) -> list[dict]:
@@ -194,29 +225,11 @@ def month_alerts(cfg, store, w: win.Window) -> list[dict]:
         f"{where({'plant': cfg.plant.id}, start_ns=w.start.value, end_ns=w.end.value)}"
     )
     out = []
-    for r in _records(store, q):
-        at_ns = int(r["time"].value)
+    for r in _raw(store, q):
+        at_ns = int(r["time"])
         item = {"at": _iso_utc(at_ns), "at_ns": at_ns}
-        for k in (
-            "rule",
-            "target",
-            "alert_id",
-            "state",
-            "from_state",
-            "event",
-            "severity",
-            "kind",
-            "value",
-            "limit",
-            "unit",
-            "message",
-            "since_ns",
-            "acked_by",
-        ):
-            v = r.get(k)
-            if isinstance(v, float) and k == "since_ns":
-                v = int(v)
-            item[k] = v
+        for k in ALERT_FIELDS:
+            item[k] = r.get(k)
         out.append(item)
     out.sort(key=lambda a: (a["at_ns"], a["rule"] or "", a["target"] or "", a["state"] or ""))
     return out
@@ -463,17 +476,24 @@ def previous_snapshot(cfg, store, w: win.Window) -> tuple[str | None, dict | Non
     first = w
     for _ in range(MAX_CATCH_UP):
         first = previous_month(first)
-    found = stored_snapshots(cfg, store, first.start.value, w.start.value)
-    for month in sorted(found, reverse=True):
+    q = (
+        f"SELECT {quote_ident('month')}, {quote_ident('json')} FROM {quote_ident(MEASUREMENT)} "
+        f"{where({'plant': cfg.plant.id}, start_ns=first.start.value, end_ns=w.start.value)} "
+        "ORDER BY time DESC LIMIT 1"
+    )
+    for r in _raw(store, q):
         try:
-            doc = json.loads(found[month]["json"])
-        except (KeyError, ValueError):
-            log.warning(
-                "gf_snapshot %s of %s: its json field is unreadable; skipped", month, cfg.plant.id
-            )
-            continue
-        if doc.get("schema") == SCHEMA_ID:
-            return month, doc
+            doc = json.loads(r["json"])
+        except (TypeError, ValueError):
+            doc = None
+        if isinstance(doc, dict) and doc.get("schema") == SCHEMA_ID:
+            return r["month"], doc
+        log.warning(
+            "gf_snapshot %s of %s: its json field is not a %s document; the change is left out",
+            r.get("month"),
+            cfg.plant.id,
+            SCHEMA_ID,
+        )
     return None, None
 
 
@@ -742,22 +762,53 @@ def due_months(cfg, now, *, store) -> list[str]:
     months.reverse()
     horizon = (last.start - pd.Timedelta(days=3653)).value
     end = win.window_containing(_utc(now), "month", cfg.plant.timezone).end.value
-    stored = stored_snapshots(cfg, store, horizon, end)
+    stored = stored_months(cfg, store, horizon, end)
     if not stored:
         return [_label(last)]
     newest = max(stored)
     return [_label(m) for m in months if _label(m) > newest]
 
 
+# The last failure logged per (plant, month): run_due runs every minute, so the same reason is
+# logged at ERROR once and then at DEBUG until it changes or the month succeeds.
+_LAST_FAILURE: dict[tuple[str, str], str] = {}
+
+
 def run_due(cfg, now, *, store=None, dispatcher=None) -> list[Path]:
     """Make every snapshot due at ``now`` (a timezone-aware datetime or epoch seconds) that is
     not stored yet (``due_months``), store it and send it through ``report.channels`` with
     ``dispatcher.submit(notification, channels)`` when a dispatcher is given. Returns the JSON
-    paths made, oldest first; [] when nothing is due. The metrics service calls it each run."""
+    paths made, oldest first; [] when nothing is due. The metrics service calls it each run.
+
+    A month that cannot be made (an input the scorer refuses, InfluxDB away) is logged with its
+    reason and counted in ``failures``; the months after it wait (each is compared with the one
+    before), and the next run tries again. Nothing is raised for those."""
     store = store or source.store_for_metrics(cfg)
     made = []
-    for month in due_months(cfg, now, store=store):
+    try:
+        months = due_months(cfg, now, store=store)
+    except GreenfoundryError as exc:
+        _failed(cfg, "?", exc)
+        return made
+    for month in months:
         log.info("grade snapshot of %s for %s is due; making it", cfg.plant.id, month)
-        stored = make(cfg, month, store=store, dispatcher=dispatcher)
+        try:
+            stored = make(cfg, month, store=store, dispatcher=dispatcher)
+        except GreenfoundryError as exc:
+            _failed(cfg, month, exc)
+            break
+        _LAST_FAILURE.pop((cfg.plant.id, month), None)
         made.append(stored.json_path)
     return made
+
+
+failures = 0  # months run_due could not make, since the process started
+
+
+def _failed(cfg, month: str, exc: Exception) -> None:
+    global failures
+    failures += 1
+    key, reason = (cfg.plant.id, month), str(exc)
+    level = logging.DEBUG if _LAST_FAILURE.get(key) == reason else logging.ERROR
+    _LAST_FAILURE[key] = reason
+    log.log(level, "grade snapshot of %s for %s not made: %s", cfg.plant.id, month, reason)

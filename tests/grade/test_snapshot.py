@@ -2,10 +2,10 @@
 on the same indicators and evidence, what InfluxDB holds, byte-stable files, and the catch-up
 of missed months by run_due (once each).
 
-The simulated month: the simulator's plant (`greenfoundry.sim.plant.PlantModel`, every signal of
-the example config, 60 s sampling) for the plant-local month 2026-10, written straight into
-InfluxDB with the store's line protocol (as bench/metrics.py does) and rolled up by the metrics
-engine's backfill. No expected F is typed here: F is compared with what `greenfoundry score`
+The simulated month: the simulator's plant (`greenfoundry.sim.plant.PlantModel`, every signal
+of the example config that the metrics read, 60 s sampling) for the plant-local month 2026-10,
+written straight into InfluxDB with the store's line protocol (as bench/metrics.py does) and
+rolled up by the metrics engine's backfill. No expected F is typed here: F is compared with what `greenfoundry score`
 makes of the indicators the snapshot scored, and those indicators with what `greenfoundry
 metrics indicators` makes of the same rollups."""
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import logging
 import types
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -66,8 +67,14 @@ def _evidence_beside(cfg) -> None:
     )
 
 
+# Signals of the example plant that no rollup of this plant reads (stack O2 only where
+# metrics.o2_ref_pct asks for it): left out of the simulation to keep the test short.
+UNREAD = ("furnace_power_kw", "stack_flow_m3_h", "stack_o2_pct")
+
+
 def _simulate(st, cfg, start: datetime, end: datetime) -> int:
-    model = PlantModel(cfg, seed=11)
+    routes = {k: r for k, r in cfg.routes.items() if r.signal not in UNREAD}
+    model = PlantModel(dataclasses.replace(cfg, routes=routes), seed=11)
     keys: dict = {}
     batch: list[str] = []
     n = 0
@@ -138,6 +145,7 @@ def test_the_snapshot_f_is_greenfoundry_score_on_the_same_indicators_and_evidenc
     doc = json.loads(sim.stored.json_path.read_text(encoding="utf-8"))
     assert doc["schema"] == "greenfoundry.snapshot/1" and doc["month"] == MONTH
     assert doc["as_of"] == "2026-10-31"
+    assert doc["alerts"] == []  # no alert point of this plant
     month = doc["month_grade"]
     # The simulated month's measured rows are there: Table C.1, Table 6, Table 5's kgce/t.
     by_row = {r["row_id"]: r for r in month["rows"]}
@@ -276,6 +284,24 @@ def test_a_plant_without_snapshots_starts_with_the_newest_due_month(tmp_path, st
     assert snapshot.due_months(cfg, pd.Timestamp("2026-11-01T05:59", tz=TZ), store=st) == [
         "2026-09"
     ]
+
+
+@pytest.mark.servers
+def test_a_month_that_cannot_be_made_is_logged_once_and_nothing_is_raised(tmp_path, stack, caplog):
+    # This plant has no evidence.yaml beside its config: the scorer's input is refused.
+    cfg = metrics_config(tmp_path, stack, "g-snap-broken")
+    st = store_for_metrics(cfg)
+    now = pd.Timestamp("2026-11-02T08:00", tz=TZ)
+    before = snapshot.failures
+    with caplog.at_level(logging.DEBUG, logger="greenfoundry.grade.snapshot"):
+        assert snapshot.run_due(cfg, now, store=st) == []
+        assert snapshot.run_due(cfg, now, store=st) == []
+    failed = [r for r in caplog.records if "not made" in r.getMessage()]
+    assert [r.levelno for r in failed] == [logging.ERROR, logging.DEBUG]
+    assert "g-snap-broken for 2026-10 not made" in failed[0].getMessage()
+    assert "evidence" in failed[0].getMessage()
+    assert snapshot.failures == before + 2
+    assert snapshot.stored_months(cfg, st, 0, now.value) == set()
 
 
 # --------------------------------------------------------------------------- pure parts
