@@ -76,12 +76,17 @@ class DeadLetterFile:
             self._fh.close()
             raise
 
-    def append(self, records: list[dict], retained_keys: list[str] = ()) -> None:
-        """Make `records` durable, then the keys of the retained messages they came from."""
+    def append(self, records: list[dict]) -> None:
+        """Make `records` durable."""
         if records:
             self._fh.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
             self._fh.flush()
             os.fsync(self._fh.fileno())
+
+    def mark_retained(self, retained_keys: list[str]) -> None:
+        """Make the keys of retained messages durable: their dead letters are recorded. Called
+        only once both sinks are durable (this file and the `gf_deadletter` points), since a
+        marked message is never recorded again."""
         new = [k for k in retained_keys if k not in self.retained]
         if new:
             self._retained_fh.write("".join(k + "\n" for k in new))

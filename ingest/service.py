@@ -122,7 +122,8 @@ class _Batch:
     records: list[dict]
     readings: int
     retained_keys: list[str]
-    dead_done: bool = False
+    dead_done: bool = False  # the dead-letter file records are durable
+    lines_done: bool = False  # the readings and the gf_deadletter points are durable
 
 
 def receive_maximum(cfg: PlantConfig) -> int:
@@ -526,11 +527,20 @@ class Ingest:
 
     def _commit(self, batch: _Batch) -> None:
         """Make a batch durable, account for it, then acknowledge its messages in order.
-        Raises (OSError) with the batch still pending if the local disk fails."""
+        Raises (OSError) with the batch still pending if the local disk fails.
+
+        The order is what makes a crash safe: the dead-letter file, then the readings and the
+        `gf_deadletter` points (InfluxDB or the spool), and only then the keys of the retained
+        messages among them. A marked retained message is never recorded again, so a key made
+        durable before its point would lose the point at a crash in between; a crash after the
+        points and before the key only records that retained message a second time."""
         if not batch.dead_done:
-            self.dead.append(batch.records, batch.retained_keys)
+            self.dead.append(batch.records)
             batch.dead_done = True
-        self._write(batch.lines, batch.readings)
+        if not batch.lines_done:
+            self._write(batch.lines, batch.readings)
+            batch.lines_done = True
+        self.dead.mark_retained(batch.retained_keys)
         self._pending = None
         c = self.counters
         for msg in batch.messages:

@@ -18,6 +18,7 @@ import yaml
 
 from greenfoundry import mqtt
 from greenfoundry.cli import main
+from greenfoundry.ingest import deadletter
 from greenfoundry.ingest.service import (
     BROKER_DROPPED_TOPIC,
     Ingest,
@@ -198,6 +199,50 @@ def test_a_full_spool_disk_recovers_when_influxdb_is_back(tmp_path, own_stack, s
         svc.stop()
     assert energy_values(store(info), "hard-full") == _expected(stream)
     assert not list((small_disk / "spool").glob("*.tmp")), "a partial batch file was left"
+
+
+def test_a_retained_reject_is_marked_only_once_its_dead_letter_point_is_durable(
+    tmp_path, own_stack, small_disk
+):
+    # InfluxDB down and the spool's disk full: the gf_deadletter point of a retained bad message
+    # can be made durable nowhere. Its key must not be marked meanwhile: a marked retained
+    # message is never recorded again, so a crash now would lose the point for good. Before the
+    # fix the key was fsync'd together with the file record, before the point was written.
+    info = own_stack.info
+    cfg = plant_config(tmp_path, info, "hard-mark", spool_dir=str(small_disk / "spool"))
+    topic = cfg.topic_for(cfg.routes[("melt", "if1", "energy")])
+    svc = Ingest(cfg)
+    retained_path = svc.dead.retained_path
+    st = os.statvfs(small_disk)
+    (small_disk / "filler").write_bytes(b"\0" * (st.f_bavail * st.f_frsize))
+    pub = Publisher(info, "hard-mark-pub")
+    try:
+        # Retained before the ingest subscribes, so it arrives flagged retained.
+        pub.client.publish(topic, b"not json", qos=1, retain=True)
+        pub.published += 1
+        pub.wait_all()
+        own_stack.stop_influxdb()
+        svc.start()
+        assert svc.wait_connected(10)
+        wait_for(
+            lambda: svc._pending is not None, 30, "a batch neither InfluxDB nor the spool took"
+        )
+        assert len(cfg.ingest.deadletter_file.read_text().splitlines()) == 1  # the file: durable
+        assert retained_path.read_text() == ""  # the key: not yet
+        own_stack.start_influxdb()
+        wait_for(
+            lambda: count(store(info), "gf_deadletter", "hard-mark", "payload_bytes") == 1,
+            60,
+            "the dead-letter point in InfluxDB",
+        )
+        wait_for(lambda: retained_path.read_text().strip(), 10, "the retained key marked")
+    finally:
+        pub.client.publish(topic, b"", qos=1, retain=True)  # clears the retained message
+        pub.published += 1
+        pub.wait_all()
+        pub.close()
+        svc.stop()
+    assert retained_path.read_text().split() == [deadletter.retained_key(topic, b"not json")]
 
 
 # ---- 6: a retained bad message ---------------------------------------------------------------

@@ -95,7 +95,8 @@ def test_the_spool_and_the_dead_letters_are_the_owners_only(tmp_path):
     dead_path.write_text("")
     os.chmod(dead_path, 0o644)  # as an older ingest left it
     dead = DeadLetterFile(dead_path)
-    dead.append([{"reason": "bad_shape"}], ["k"])
+    dead.append([{"reason": "bad_shape"}])
+    dead.mark_retained(["k"])
     dead.close()
     spool.close()
     assert oct(loose.stat().st_mode & 0o777) == "0o700"
