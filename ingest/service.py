@@ -198,6 +198,7 @@ class Ingest:
         # ingest stops with this reason. After one good connection, refusals are retried.
         self._ever_connected = False
         self._last_refusal: str | None = None
+        self._warned_packet: int | None = None  # the broker's Maximum Packet Size warned about
         self.fatal: str | None = None
         self.failed = threading.Event()
         self.on_fatal: Callable[[], None] = lambda: None  # called in the network thread
@@ -272,6 +273,7 @@ class Ingest:
             return
         self._ever_connected = True
         self._last_refusal = None
+        self._check_broker_packet_size(properties)
         log.info(
             "connected to mqtt://%s:%s (session present: %s)",
             self.cfg.mqtt.host,
@@ -287,6 +289,26 @@ class Ingest:
         client.subscribe(
             [(f, options) for f in self.subscriptions]
             + [(BROKER_DROPPED_TOPIC, paho.SubscribeOptions(qos=0))]
+        )
+
+    def _check_broker_packet_size(self, properties) -> None:
+        """Warn, once per value, when the broker's Maximum Packet Size (CONNACK, MQTT v5
+        3.2.2.3.6) is smaller than `ingest.max_payload_bytes`: the broker refuses a publish
+        larger than its limit and disconnects the device, so messages the ingest would take
+        (or dead-letter as `oversized`) never reach it. Set the broker's `max_packet_size` to
+        the payload limit plus the header allowance."""
+        broker_max = getattr(properties, "MaximumPacketSize", None)
+        payload_max = self.cfg.ingest.max_payload_bytes
+        if broker_max is None or broker_max >= payload_max or broker_max == self._warned_packet:
+            return
+        self._warned_packet = broker_max
+        log.warning(
+            "the MQTT broker accepts packets up to %d bytes, less than this ingest's "
+            "ingest.max_payload_bytes (%d): larger messages are refused at the broker and never "
+            "reach the ingest; give the broker max_packet_size %d",
+            broker_max,
+            payload_max,
+            maximum_packet_size(self.cfg),
         )
 
     def _on_network_died(self, exc: Exception) -> None:
