@@ -23,6 +23,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from greenfoundry.alerts.channels.jsonl import JsonlChannel
+from greenfoundry.alerts.dispatch import Dispatcher
 from greenfoundry.cli import main
 from greenfoundry.errors import ConfigError
 from greenfoundry.grade import config as report_config
@@ -46,17 +48,6 @@ END = datetime(2026, 10, 31, 16, tzinfo=timezone.utc)
 T1 = datetime(2026, 11, 1, 7, 0, tzinfo=timezone.utc)
 T2 = datetime(2026, 11, 3, 9, 30, 15, tzinfo=timezone.utc)
 EVIDENCE = REPO / "config/plants/demo-dip/evidence.yaml"
-
-
-class Recorder:
-    """What the dispatcher is handed (`alerts.dispatch.Dispatcher.submit(notification,
-    channel_names)`): the snapshot's side of the contract, kept to look at."""
-
-    def __init__(self):
-        self.submitted: list[tuple] = []
-
-    def submit(self, notification, channel_names) -> None:
-        self.submitted.append((notification, tuple(channel_names)))
 
 
 def _evidence_beside(cfg) -> None:
@@ -235,36 +226,47 @@ def test_the_same_data_gives_the_same_files_apart_from_the_generation_time(sim):
 @pytest.mark.servers
 def test_run_due_catches_up_missed_months_once_and_sends_each(sim):
     cfg = dataclasses.replace(
-        sim.cfg, report=dataclasses.replace(sim.cfg.report, channels=("ops-mail",))
+        sim.cfg, report=dataclasses.replace(sim.cfg.report, channels=("ops-log",))
     )
-    rec = Recorder()
-    # 2026-12-01 05:00 local: November is not due before 06:00; October is stored.
-    early = pd.Timestamp("2026-12-01T05:00", tz=TZ)
-    assert snapshot.run_due(cfg, early, store=sim.st, dispatcher=rec) == []
-    # The service was down on 1 December: on 1 January (after 06:00) November and December
-    # are both made, oldest first, and each is sent once.
-    late = pd.Timestamp("2027-01-01T07:00", tz=TZ)
-    made = snapshot.run_due(cfg, late, store=sim.st, dispatcher=rec)
-    assert [p.name for p in made] == [f"{PID}-2026-11.json", f"{PID}-2026-12.json"]
-    assert [(n.id, n.event, ch) for n, ch in rec.submitted] == [
-        (f"snapshot:{PID}:2026-11", "snapshot", ("ops-mail",)),
-        (f"snapshot:{PID}:2026-12", "snapshot", ("ops-mail",)),
+    # The alerts' own dispatcher and jsonl channel: the snapshot goes through the outbox.
+    sent_file = sim.tmp / "notifications.jsonl"
+    dispatcher = Dispatcher({"ops-log": JsonlChannel("ops-log", sent_file)}, sim.tmp / "outbox")
+    try:
+        # 2026-12-01 05:00 local: November is not due before 06:00; October is stored.
+        early = pd.Timestamp("2026-12-01T05:00", tz=TZ)
+        assert snapshot.run_due(cfg, early, store=sim.st, dispatcher=dispatcher) == []
+        # The service was down on 1 December: on 1 January (after 06:00) November and
+        # December are both made, oldest first, and each is sent once.
+        late = pd.Timestamp("2027-01-01T07:00", tz=TZ)
+        made = snapshot.run_due(cfg, late, store=sim.st, dispatcher=dispatcher)
+        assert [p.name for p in made] == [f"{PID}-2026-11.json", f"{PID}-2026-12.json"]
+        # Not made twice: the same instant, and a day later, find nothing to do.
+        assert snapshot.run_due(cfg, late, store=sim.st, dispatcher=dispatcher) == []
+        assert snapshot.run_due(cfg, late + pd.Timedelta(days=1), store=sim.st) == []
+        assert dispatcher.flush(30)
+    finally:
+        dispatcher.close()
+    sent = [json.loads(x) for x in sent_file.read_text(encoding="utf-8").splitlines()]
+    assert [(n["id"], n["event"], n["rule"]) for n in sent] == [
+        (f"snapshot:{PID}:2026-11", "snapshot", "snapshot"),
+        (f"snapshot:{PID}:2026-12", "snapshot", "snapshot"),
     ]
-    for (n, _), path in zip(rec.submitted, made, strict=True):
-        (att,) = n.attachments
-        assert att.filename == path.with_suffix(".html").name
-        assert att.content_type.startswith("text/html")
-        assert att.data == path.with_suffix(".html").read_bytes()
+    for n, path in zip(sent, made, strict=True):
+        html = path.with_suffix(".html")
+        assert n["attachments"] == [
+            {
+                "filename": html.name,
+                "content_type": "text/html; charset=utf-8",
+                "bytes": html.stat().st_size,
+            }
+        ]
+        assert n["details"]["json_path"] == str(path)
     nov = json.loads(made[0].read_text(encoding="utf-8"))
     dec = json.loads(made[1].read_text(encoding="utf-8"))
     oct_ = json.loads(sim.stored.json_path.read_text(encoding="utf-8"))
     # Each is compared with the snapshot before it.
     assert nov["change"]["previous"] == "2026-10" and dec["change"]["previous"] == "2026-11"
     assert nov["change"]["f_change"] == round(nov["month_grade"]["f"] - oct_["month_grade"]["f"], 4)
-    # Not made twice: the same instant, and a day later, find nothing to do.
-    assert snapshot.run_due(cfg, late, store=sim.st, dispatcher=rec) == []
-    assert snapshot.run_due(cfg, late + pd.Timedelta(days=1), store=sim.st) == []
-    assert len(rec.submitted) == 2
     # Months due later: every month after the newest stored one, at most 12 back.
     mar = pd.Timestamp("2027-03-01T06:00", tz=TZ)
     assert snapshot.due_months(cfg, mar, store=sim.st) == ["2027-01", "2027-02"]
