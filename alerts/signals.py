@@ -22,12 +22,15 @@ their rules:
   reading), the tap sums, the tonnage-weighted tapping temperature and Table C.1's corrected
   limits (notes 1-4, ``scoring.table_c1``; note 4's site mean air temperature by
   ``metrics.table_c1.annual_mean_air_temp_c`` over the latest complete year at ``t``, the plant
-  config's value when the readings do not cover it). ``Sample.value`` = kWh/t (kgce/t for a
-  cupola) ÷ the corrected limit of the rule's tier (``TIER_OF_RULE``). No sample until the
-  shift has a tap; value None when the energy meter has been silent for ``stale_after``.
-* **Deadman** (``stack_conc_mg_m3:S1/so2``, its item naming the signal and its device): the seconds from the signal's newest reading
-  before ``t`` to ``t``. A signal with no reading in the whole look-back (31 days) counts from
-  the start of the look-back: a lower bound, large enough to fire.
+  config's value when the readings do not cover it). ``c1_finish`` runs at the first minute
+  after each tap and the value is scaled with the consumption until the next (see
+  ``_furnace``). ``Sample.value`` = kWh/t (kgce/t for a cupola) ÷ the corrected limit of the
+  rule's tier (``Rule.tier``; ``TIER_OF_RULE`` for the default ids). No sample until the shift
+  has a tap; value None when the energy meter has been silent for ``stale_after``.
+* **Deadman** (``stack_conc_mg_m3:S1/so2``; the target's item names the signal and its
+  device): the seconds from the signal's newest reading before ``t`` to ``t``. A signal with
+  no reading in the whole look-back (31 days) counts from the start of the look-back: a lower
+  bound, large enough to fire.
 
 Reading is incremental (``SignalReader.read``): one bounded request per measurement per tick
 for every target of the plant. The first read of a reader goes back far enough for the
@@ -43,6 +46,7 @@ Public API: ``SignalReader``, ``TIER_OF_RULE``, ``tier_index``, ``rolling_window
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -495,22 +499,38 @@ class SignalReader:
             min_coverage=self.m.min_coverage,
         )
         out = []
+        ref = None  # (tap key, FurnaceC1, partial) of the running stretch between taps
         for t, a, w, p in zip(minutes, age, windows, parts, strict=True):
             r = None
             if p["taps"] and a < self.acfg.stale_after_s:
-                r = rollups.c1_finish(
-                    w,
-                    p,
-                    furnace,
-                    self.facts[fid],
-                    air=self.air_temp(int(t)),
-                    product=self.cfg.plant.product,
-                    coke_kgce_per_kg=self.coke,
-                    min_coverage=self.m.min_coverage,
-                    # Li (clause 5.2.2) is no part of an alert: no floors, so the standard's
-                    # policy is not loaded at every minute.
-                    li_floors={},
-                )
+                air = self.air_temp(int(t))
+                # Table C.1's corrected limits change only with the taps (the tapping
+                # temperature) and the year (note 4). Between two taps only the energy moves,
+                # and c1_finish's energy per tonne is proportional to the counter's consumption
+                # (kWh as read, coke kg × its kgce factor): it is finished once per stretch
+                # and scaled within it, which keeps a day's catch-up to a few hundred calls of
+                # table_c1_limits instead of one a minute.
+                key = (w.start.value, p["taps"], p["iron_t"], p["tw"], p["tw_t"], air.year)
+                exact = bool(p["e_bad"] or p["t_bad"]) or p["e_n"] == 0 or p["e"] <= 0
+                if ref is not None and ref[0] == key and not exact and ref[1].value is not None:
+                    r0, scale = ref[1], p["e"] / ref[2]["e"]
+                    r = dataclasses.replace(r0, value=r0.value * scale, energy=r0.energy * scale)
+                else:
+                    r = rollups.c1_finish(
+                        w,
+                        p,
+                        furnace,
+                        self.facts[fid],
+                        air=air,
+                        product=self.cfg.plant.product,
+                        coke_kgce_per_kg=self.coke,
+                        min_coverage=self.m.min_coverage,
+                        # Li (clause 5.2.2) is no part of an alert: no floors, so the
+                        # standard's policy is not loaded at every call.
+                        li_floors={},
+                    )
+                    if not exact:
+                        ref = (key, r, p)
             out.append((int(t), w, r, float(a)))
         return out
 

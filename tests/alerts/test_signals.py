@@ -244,6 +244,10 @@ def test_furnace_no_sample_before_the_shift_has_a_tap(tmp_path, stack):
     assert s.shown["value_per_t"] == pytest.approx(49.2)
     assert s.shown["limit_per_t"] == pytest.approx(203.52)
     assert s.value == pytest.approx(49.2 / 203.52)
+    # At 00:50, nine minutes on with no tap between: 50 × 6 = 300 kWh / 5 t = 60 kWh/t.
+    s = at[ns("2026-03-07T00:50")]
+    assert s.shown["value_per_t"] == pytest.approx(60.0, rel=1e-12)
+    assert s.value == pytest.approx(60.0 / 203.52, rel=1e-12)
 
 
 def test_deadman_of_a_signal_never_seen(tmp_path, stack):
