@@ -421,3 +421,20 @@ def test_a_month_label_is_checked():
     for bad in ("2026-13", "2026", "2026-10-01", "oct"):
         with pytest.raises(UsageError, match="expected a month YYYY-MM"):
             snapshot.month_window(cfg, bad)
+
+
+def test_report_channels_are_checked_against_the_alerts_channels_of_the_plant(tmp_path):
+    from greenfoundry import plant
+
+    raw = yaml.safe_load((REPO / "config/plants/demo-dip/plant.yaml").read_text("utf-8"))
+    raw["alerts"] = {
+        "channels": {"journal": {"type": "jsonl", "path": "n.jsonl"}},
+        "default_channels": ["journal"],
+    }
+    raw["report"] = {"channels": ["journal"], "lateness": "07:15"}
+    cfg = plant.parse(raw, base=tmp_path, env=None, path=tmp_path / "plant.yaml")
+    assert cfg.report.channels == ("journal",) and cfg.report.lateness == dt.time(7, 15)
+    raw["report"] = {"channels": ["mail"]}
+    with pytest.raises(ConfigError, match=r"plant.yaml: report.channels: 'mail' is not a channel "
+                       r"of alerts.channels; expected one of: journal"):  # fmt: skip
+        plant.parse(raw, base=tmp_path, env=None, path=tmp_path / "plant.yaml")
