@@ -176,7 +176,9 @@ class SmtpChannel:
     def build(self, n: Notification) -> EmailMessage:
         """The e-mail for `n`: plain text + HTML alternatives, then the attachments."""
         msg = EmailMessage()  # the default policy: RFC 2047 for non-ASCII headers, utf-8 bodies
-        subject = f"{self.subject_prefix} {n.subject}".strip()
+        # A header is one line: a line break in a subject would end the header (and the
+        # email package refuses one), so the subject's whitespace is folded to spaces.
+        subject = " ".join(f"{self.subject_prefix} {n.subject}".split())
         msg["Subject"] = subject
         msg["From"] = self.sender
         msg["To"] = ", ".join(self.to)
@@ -184,8 +186,8 @@ class SmtpChannel:
         msg["Message-ID"] = self.message_id(n)
         # RFC 3834: mail robots and vacation responders must not answer an automatic message.
         msg["Auto-Submitted"] = "auto-generated"
-        msg["X-Greenfoundry-Event"] = f"{n.plant} {n.event} {n.severity} {n.rule}"
-        msg["X-Greenfoundry-Id"] = n.id
+        msg["X-Greenfoundry-Event"] = " ".join(f"{n.plant} {n.event} {n.severity} {n.rule}".split())
+        msg["X-Greenfoundry-Id"] = " ".join(n.id.split())
         msg.set_content(_plain(n), charset="utf-8")
         msg.add_alternative(_html(n, subject), subtype="html", charset="utf-8")
         for a in n.attachments:
@@ -281,14 +283,17 @@ class SmtpChannel:
         and raise unless everyone still owed it was refused for good (then log it)."""
         later = tuple(r for r in to if r in refused and 400 <= refused[r][0] < 500)
         said = "; ".join(f"{r}: {c} {_decode(m)}" for r, (c, m) in refused.items())
+        never = [r for r in to if r in refused and refused[r][0] >= 500]
         delivered = len(to) - len(refused)
+        if never and (later or delivered):
+            # Nobody retries these: say so now, whatever becomes of the others.
+            log.warning("%s: recipients refused for good: %s", where, ", ".join(never))
         if later:
             self._owed[mid] = later
             raise ChannelError(f"{where}: recipients refused for now ({said})")
         self._owed.pop(mid, None)
         if delivered == 0:
             raise PermanentChannelError(f"{where}: every recipient refused ({said})")
-        log.warning("%s: sent, but recipients refused for good: %s", where, said)
 
     def close(self) -> None:
         """Nothing is held open between notifications: each send has its own session."""

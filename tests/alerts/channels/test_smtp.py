@@ -259,7 +259,13 @@ def test_one_recipient_refused_for_good_does_not_fail_the_others(server, caplog)
     inbox.rcpt_answers = {"ehs@plant.example": "550 5.1.1 No such user"}
     plain(port).send(notification())
     assert inbox.envelopes[0].rcpt_tos == ["lead@plant.example"]
-    assert "ehs@plant.example: 550" in caplog.text
+    assert "recipients refused for good: ehs@plant.example" in caplog.text
+
+
+def test_a_line_break_in_a_subject_stays_one_header(server):
+    inbox, port = server()
+    plain(port).send(notification(subject="告警：烟囱 S1\n二氧化硫 0.72 C"))
+    assert inbox.parsed()["Subject"] == "[gf] 告警：烟囱 S1 二氧化硫 0.72 C"
 
 
 def test_a_refused_connection_and_a_silent_server_are_retryable():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import ssl
 import threading
 import time
 import urllib.parse
@@ -24,7 +25,7 @@ from greenfoundry.alerts.dispatch import DEFAULT_RETRY, RetryPolicy
 from greenfoundry.alerts.notification import Notification
 from greenfoundry.errors import ConfigError
 from greenfoundry.inputs import Node
-from greenfoundry.stack import free_port
+from greenfoundry.stack import free_port, make_certificates
 from tests.plant import EXAMPLE
 
 KEY = "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"
@@ -265,6 +266,27 @@ def test_no_server_and_a_silent_server_are_retryable_and_never_show_the_url(robo
     assert time.monotonic() - started < 5
     assert not isinstance(caught.value, PermanentChannelError)
     assert KEY not in str(caught.value) and KEY not in repr(sender)
+
+
+def test_https_is_verified_and_an_unknown_certificate_refused_for_good(tmp_path):
+    # The fake robot over TLS with a certificate of a CA the system does not know (made by the
+    # stack's openssl recipe): the channel verifies and refuses, it never sends the key to it.
+    make_certificates(tmp_path)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tmp_path / "server.crt", tmp_path / "server.key")
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    server.robot = Robot()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        url = f"https://127.0.0.1:{server.server_address[1]}/cgi-bin/webhook/send?key={KEY}"
+        sender = parse({"type": "wecom", "url_env": "U", "timeout_s": 5}, {"U": url})
+        with pytest.raises(PermanentChannelError, match="certificate does not verify"):
+            sender.send(notification())
+        assert server.robot.accepted == []
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 # ------------------------------------------------------------------------------ config
