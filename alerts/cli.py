@@ -3,7 +3,8 @@
 `list` reads the transitions the alerts engine wrote to ``gf_alert`` as the reader role, in a
 bounded time range, newest first. `ack` acknowledges a firing alert in the persisted state
 (``alerts.sqlite``) and writes its ``acknowledged`` transition to ``gf_alert`` as the metrics
-role, both or neither. The library raises GreenfoundryError subclasses; the top-level CLI prints
+role, both or neither, then leaves its notification in the dispatcher's outbox for the running
+service to send to the rule's channels. The library raises GreenfoundryError subclasses; the top-level CLI prints
 them as one ``error: …`` line.
 """
 
@@ -203,6 +204,7 @@ def list_text(rows, tz, tz_name: str, start_ns: int, *, firing: bool) -> str:
 
 def cmd_ack(args: argparse.Namespace) -> int:
     from greenfoundry.alerts import messages
+    from greenfoundry.alerts.dispatch import Dispatcher
     from greenfoundry.alerts.engine import transition_line
     from greenfoundry.alerts.state import AlertStore
     from greenfoundry.ingest.cli import load_config
@@ -210,6 +212,7 @@ def cmd_ack(args: argparse.Namespace) -> int:
     cfg = load_config(args, mqtt_secret=False)
     targets = {(t.rule.id, t.key): t for t in cfg.alerts.targets(cfg)}
     writer = InfluxStore.from_config(cfg.influxdb, role="metrics")
+    made = []
 
     def write(transition, state) -> None:
         target = targets.get((transition.rule_id, transition.key))
@@ -220,13 +223,23 @@ def cmd_ack(args: argparse.Namespace) -> int:
             )
         note = messages.notification(cfg, target, transition, None, state, cfg.alerts.link)
         writer.write_lines([transition_line(cfg.plant.id, target, transition, state, note.subject)])
+        made.append((note, target.rule.channels))
 
     with AlertStore(cfg.alerts.state_dir) as store:
         tr = store.acknowledge(args.id, args.by, time.time_ns(), then=write)
+    # The rule's channels say who acknowledged it. This process only writes the outbox (durable
+    # once submit returns); the metrics service's dispatcher sends it, now or when it starts.
+    note, channels = made[0]
+    outbox = Dispatcher(cfg.alerts.channels, cfg.alerts.state_dir, deliver=False)
+    try:
+        outbox.submit(note, channels)
+    finally:
+        outbox.close()
     tz = zoneinfo.ZoneInfo(cfg.plant.timezone)
     at = dt.datetime.fromtimestamp(tr.at_ns / NS, dt.UTC).astimezone(tz)
     print(
         f"acknowledged {tr.alert_id} ({tr.rule_id}, {tr.key}) by {args.by.strip()} at "
-        f"{at:%Y-%m-%d %H:%M} ({cfg.plant.timezone}): no more repeats until it resolves"
+        f"{at:%Y-%m-%d %H:%M} ({cfg.plant.timezone}): no more repeats until it resolves; "
+        f"the notice goes to {', '.join(channels)}"
     )
     return 0

@@ -12,6 +12,7 @@ import sqlite3
 import time
 
 from greenfoundry.alerts import machine as m
+from greenfoundry.alerts.dispatch import Dispatcher
 from greenfoundry.alerts.state import AlertStore
 from greenfoundry.cli import main
 from greenfoundry.store import line, where
@@ -175,6 +176,19 @@ def test_ack_marks_the_state_and_writes_the_transition(tmp_path, stack, capsys):
     )  # fmt: skip
     assert row["time"].value == acked.acked_at_ns
     assert row["message"].startswith("Acknowledged by Li Wei: warning — stack melt-stack")
+
+    # The notice waits in the outbox for the service's dispatcher, which sends it to the rule's
+    # channels (the demo's stack-warning: log and the jsonl journal).
+    service = Dispatcher(cfg.alerts.channels, cfg.alerts.state_dir)
+    try:
+        assert service.flush(10.0)
+    finally:
+        service.close()
+    journal = (tmp_path / "var/alerts/notifications.jsonl").read_text().splitlines()
+    (sent,) = [json.loads(x) for x in journal]
+    assert (sent["id"], sent["event"], sent["subject"]) == (
+        state.alert_id, "acknowledged", row["message"],
+    )  # fmt: skip
 
     # Twice: refused, exit 2, nothing more written.
     code, _, err = run(capsys, "alerts", "ack", state.alert_id, "--by", "Wang", "--config", path,
