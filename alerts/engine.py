@@ -43,6 +43,7 @@ Public API: ``AlertEngine``, ``TickResult``, ``run_due``, ``close_all``, ``trans
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -277,7 +278,18 @@ class AlertEngine:
                     done.append((tr.at_ns, store_key, target, tr, sample, state))
             if state != before:
                 changed[store_key] = state
-            self.states[store_key] = state
+        try:
+            out = self._publish(start, end, done, changed, send=send, write=write, commit=commit)
+        except BaseException:
+            # Nothing of these minutes is committed: the next tick starts again from the
+            # committed states (the in-memory ones would make the machine skip the minutes).
+            self.states = None
+            raise
+        self.states.update(changed)
+        return dataclasses.replace(out, evaluations=evaluations)
+
+    def _publish(self, start, end, done, changed, *, send, write, commit) -> TickResult:
+        """The gf_alert points, the notifications, then the commit (module docstring)."""
         done.sort(key=lambda d: (d[0], d[1]))
         lines, notes = [], []
         for _, _, target, tr, sample, state in done:
@@ -308,7 +320,7 @@ class AlertEngine:
             start,
             end,
             int(minutes),
-            evaluations,
+            0,
             tuple(d[3] for d in done),
             len(notes) if self.dispatcher is not None else 0,
             len(lines),

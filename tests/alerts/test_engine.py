@@ -213,6 +213,41 @@ def test_restart_in_pending_and_in_firing_changes_nothing(tmp_path, stack):
         dispatcher.close()
 
 
+def test_a_failed_hand_off_is_evaluated_again(tmp_path, stack):
+    pid = "al-handoff"
+    cfg = alerts_cfg(tmp_path, stack, pid, [CRITICAL])
+    st = store(stack)
+    write_drift(st, pid)
+    # A dispatcher that is closed refuses every notification (RuntimeError).
+    closed = Dispatcher(cfg.alerts.channels, cfg.alerts.state_dir)
+    closed.close()
+    engine = AlertEngine(cfg, dispatcher=closed)
+    working = None
+    try:
+        # Up to 02:29 nothing fires (the hourly mean is 15 + 0.275 × 29 = 23 mg/m³ < 30).
+        assert engine.tick(ns("2026-03-02T02:30") + 10 * S).transitions == ()
+        # Up to 02:59: critical fires at 02:55 (DRIFT), and the hand-off fails: nothing of
+        # these minutes is committed.
+        with pytest.raises(RuntimeError):
+            engine.tick(ns("2026-03-02T03:00") + 10 * S)
+        assert engine.alert_store.cursor_ns() == ns("2026-03-02T02:29")
+        working = Dispatcher(cfg.alerts.channels, cfg.alerts.state_dir)
+        engine.dispatcher = working
+        again = engine.tick(ns("2026-03-02T03:00") + 10 * S)
+        assert history(again.transitions) == [
+            ("stack-critical", OK, FIRING, ns("2026-03-02T02:55"), "firing")
+        ]
+        assert working.flush(10)
+        lines = (cfg.alerts.state_dir / "notifications.jsonl").read_text().splitlines()
+        assert [json.loads(n)["event"] for n in lines] == ["firing"]
+        # The point written before the failure and again after it is one point.
+        assert points(st, pid) == [("stack-critical", OK, FIRING, ns("2026-03-02T02:55"), "firing")]
+    finally:
+        engine.close()
+        if working is not None:
+            working.close()
+
+
 # ------------------------------------------------------------------ the trend warning
 
 
