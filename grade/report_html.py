@@ -256,8 +256,8 @@ def render(doc: dict, data) -> str:
     plant, month = doc["plant"], doc["month"]
     year, mon = int(month[:4]), int(month[5:])
 
-    furnace_names = {fid: f"furnace {fid}" for fid in data.c1_days}
-    air_names = {k: f"stack {k[0]}, {k[1]}" for k in data.air_hours}
+    furnace_names = {fid: data.furnace_names.get(fid, f"furnace {fid}") for fid in data.c1_days}
+    air_names = {k: data.stack_names.get(k, f"stack {k[0]}, {k[1]}") for k in data.air_hours}
     cov = doc["coverage"]
     cov_labels = [
         f"{s['series']} · {s['name_zh'] or ''}" if s["name_zh"] else s["series"]

@@ -295,7 +295,7 @@ def energy_per_t_pipe(
     if all(s != s for s in ss):
         _no_data(bx, f"no month of {year} with the same month of {year - 1}")
     else:
-        bx.legend(loc="upper left", fontsize=7)
+        bx.legend(loc="best", fontsize=7)
     return _render(fig, "plot-t5", title)
 
 

@@ -245,6 +245,8 @@ class ReportData:
     c1_unit: str
     c1_days: dict  # furnace → DataFrame[time, value, limit_tier1..3, coverage]
     air_hours: dict  # (stack, pollutant) → DataFrame[time, value]
+    furnace_names: dict  # furnace → its label in the plots (kind in Chinese and English, size)
+    stack_names: dict  # (stack, pollutant) → its label (the stack's source, the limit C)
     t5_months: list  # [(YYYY-MM, kgce/t or None)], the last 24 months, oldest first
     coverage: dict  # {"days": [...], "series": [{"series", "row_id", "name_zh", "name_en", …}]}
 
@@ -306,8 +308,23 @@ def report_data(cfg, store, w: win.Window, standard: Standard) -> ReportData:
     for _ in range(24):
         months.append((_label(m), by_month.get(_label(m))))
         m = next_month(m)
+    spec = getattr(standard.furnace_table, "furnaces", {}) if standard.furnace_table else {}
+    furnace_names = {}
+    for f in cfg.furnaces:
+        kind = spec.get(f.kind)
+        kind_text = f"{kind.name_zh} {kind.name_en}" if kind is not None else f.kind
+        dn = f", DN{f.dn_min}–{f.dn_max}" if f.dn_range else ""
+        furnace_names[f.id] = f"furnace {f.id}: {kind_text}, {f.capacity:g} {f.capacity_unit}{dn}"
+    stack_names = {}
+    for s in cfg.stacks:
+        for pollutant, limit in s.limits_mg_m3.items():
+            stack_names[(s.id, pollutant)] = (
+                f"stack {s.id} ({s.source}): {pollutant}, C = {limit:g} mg/m³"
+            )
     return ReportData(
         tz=tz,
+        furnace_names=furnace_names,
+        stack_names=stack_names,
         month_start=w.start,
         month_end=w.end,
         c1_unit=unit,
