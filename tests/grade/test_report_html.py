@@ -8,8 +8,11 @@ names, the month's alerts are listed, print CSS breaks pages, and a screenshot i
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -106,6 +109,10 @@ def _write_month(st, cfg) -> None:
     st.write_lines(lines)
 
 
+def _without(text: str, marker: str) -> list[str]:
+    return [x for x in text.splitlines() if marker not in x]
+
+
 @pytest.fixture(scope="module")
 def report(tmp_path_factory, stack):
     tmp = tmp_path_factory.mktemp("report-html")
@@ -136,6 +143,19 @@ def test_greenfoundry_report_makes_json_html_and_pdf(report, capsys, stack):
     series = {s["series"]: s["coverage"] for s in doc["coverage"]["series"]}
     assert series["Table C.1 if2"][4] == 0.5 and series["Table C.1 if1"][4] == 1.0
     assert len(series["Table 6 melt-stack/particulate"]) == 31
+    # Made again by another process (another hash seed), the files are the same bytes apart
+    # from the generation time.
+    before = {ext: Path(printed[i]).read_text("utf-8") for i, ext in enumerate(("json", "html"))}
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    child = subprocess.run(
+        [sys.executable, "-m", "greenfoundry", *argv],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert child.returncode == 0, child.stderr
+    for ext, marker in (("json", '"generated_at"'), ("html", 'class="generated"')):
+        after = (folder / f"{PID}-{MONTH}.{ext}").read_text("utf-8")
+        a, b = _without(after, marker), _without(before[ext], marker)
+        assert a == b and len(after.splitlines()) == len(a) + 1, ext
     # A bad month is one error line, exit 2.
     assert main([*argv[:-1], "2026-13"]) == 2
     assert "error: --month '2026-13' is not allowed" in capsys.readouterr().err
