@@ -127,6 +127,26 @@ def _since(transition: Transition, state: AlertState) -> int | None:
     return state.since_ns
 
 
+def _store(state_dir):
+    """The alert state for an engine whose ticks may come from any thread: the metrics
+    service's scheduler runs its jobs on a pool of worker threads, and a sqlite3 connection
+    refuses a thread other than its maker's by default (``AlertStore`` opens it so). The
+    engine's own lock serialises every use, so the connection is reopened for any thread,
+    with the store's settings (WAL is kept by the file, ``synchronous`` and the busy timeout
+    are the connection's)."""
+    import sqlite3
+
+    from greenfoundry.alerts.state import AlertStore
+
+    store = AlertStore(state_dir)
+    store.db.close()
+    store.db = sqlite3.connect(
+        store.path, timeout=10.0, isolation_level=None, check_same_thread=False
+    )
+    store.db.execute("PRAGMA synchronous=FULL")
+    return store
+
+
 class AlertEngine:
     """The alerts of one plant (see the module docstring). ``clock`` gives now in epoch
     seconds (``time.time``)."""
@@ -149,11 +169,7 @@ class AlertEngine:
 
             store = store_for_metrics(cfg)
         self.store = store
-        if alert_store is None:
-            from greenfoundry.alerts.state import AlertStore
-
-            alert_store = AlertStore(self.acfg.state_dir)
-        self.alert_store = alert_store
+        self.alert_store = alert_store if alert_store is not None else _store(self.acfg.state_dir)
         self.dispatcher = dispatcher
         self.clock = clock or time.time
         self.targets = self.acfg.targets(cfg)

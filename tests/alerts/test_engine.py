@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 
 import pytest
 
@@ -246,6 +247,35 @@ def test_a_failed_hand_off_is_evaluated_again(tmp_path, stack):
         engine.close()
         if working is not None:
             working.close()
+
+
+def test_ticks_from_the_scheduler_s_worker_threads(tmp_path, stack):
+    # The metrics service's scheduler calls run_due on whichever of its worker threads is
+    # free: two ticks from two threads, each evaluating its minutes.
+    pid = "al-threads"
+    cfg = alerts_cfg(tmp_path, stack, pid, [CRITICAL])
+    write_drift(store(stack), pid)
+    engine = AlertEngine(cfg)
+    results, errors = [], []
+
+    def tick(now):
+        try:
+            results.append(engine.tick(now))
+        except Exception as exc:  # reported below, with the thread's error
+            errors.append(exc)
+
+    try:
+        for now in (ns("2026-03-02T02:30") + 10 * S, ns("2026-03-02T03:00") + 10 * S):
+            t = threading.Thread(target=tick, args=(now,))
+            t.start()
+            t.join()
+        assert errors == []
+        assert [r.end_ns for r in results] == [ns("2026-03-02T02:29"), ns("2026-03-02T02:59")]
+        assert history(results[1].transitions) == [
+            ("stack-critical", OK, FIRING, ns("2026-03-02T02:55"), "firing")
+        ]
+    finally:
+        engine.close()
 
 
 # ------------------------------------------------------------------ the trend warning
