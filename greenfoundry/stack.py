@@ -375,12 +375,20 @@ def _ensure_device(
             "roles": [{"rolename": f"plant-{plant_id}"}],
             **({"clientid": username} if bind else {}),
         },
+        {"command": "getClient", "username": username},
     ]
     answers = _dynsec_call(info, admin, commands)
     for cmd, answer in zip(commands, answers, strict=True):
         error = answer.get("error")
         if error and "already exists" not in error:
             raise StackError(f"mosquitto: {cmd['command']} for plant {plant_id!r}: {error}")
+    # An account made unbound before (the simulator's was, by an older stack) is bound now.
+    bound_to = answers[-1].get("data", {}).get("client", {}).get("clientid")
+    if bind and bound_to != username:
+        set_id = {"command": "setClientId", "username": username, "clientid": username}
+        (answer,) = _dynsec_call(info, admin, [set_id])
+        if answer.get("error"):
+            raise StackError(f"mosquitto: setClientId for {username!r}: {answer['error']}")
 
 
 def _ensure_accounts(info: StackInfo) -> None:
@@ -968,6 +976,11 @@ def store_for(info: StackInfo, database: str | None = None, *, role: str = "admi
     )
 
 
+def simulator_client_id(plant_id: str) -> str:
+    """The client id (and device account) of the simulator of `plant_id`: one per plant."""
+    return f"gf-sim-{plant_id}"
+
+
 def load_stack_info(stack_dir: str | os.PathLike) -> StackInfo:
     path = Path(stack_dir) / "stack.json"
     if not path.exists():
@@ -982,8 +995,9 @@ def apply_stack(cfg, stack_dir: str | os.PathLike, *, role: str | None = None):
     credentials of `role`:
 
     - "ingest": the ingest's MQTT account;
-    - "device": the account `gf-sim-<plant>` of a device of the plant, for the simulator. It is
-      not bound to a client id, because the simulator picks a fresh one per run;
+    - "device": the account `gf-sim-<plant>` of a device of the plant, for the simulator,
+      bound to the client id of the same name (`simulator_client_id`), so
+      nobody holding its password connects with another client's id and takes its session;
     - None: the operator's MQTT account (tools and tests that both publish and subscribe).
 
     InfluxDB: every role's user (`influxdb.users`), so `InfluxStore.from_config(cfg.influxdb,
@@ -994,7 +1008,7 @@ def apply_stack(cfg, stack_dir: str | os.PathLike, *, role: str | None = None):
     info = load_stack_info(stack_dir)
     src = f"file:{Path(stack_dir) / 'stack.json'}"
     if role == "device":
-        account = info.device_account(cfg.plant.id, f"gf-sim-{cfg.plant.id}", bind=False)
+        account = info.device_account(cfg.plant.id, simulator_client_id(cfg.plant.id))
     elif role in (None, "operator"):
         account = info.mqtt_account("operator")
     else:

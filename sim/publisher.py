@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import math
-import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -34,6 +33,7 @@ from greenfoundry.mqtt import connect_properties, make_client
 from greenfoundry.plant import PlantConfig
 from greenfoundry.sim.faults import Faults
 from greenfoundry.sim.plant import Event, PlantModel, iter_batches
+from greenfoundry.stack import simulator_client_id
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,10 @@ class Publisher:
         connect_timeout_s: float = 10.0,
     ):
         self.cfg = cfg
-        self.client_id = client_id or f"gf-sim-{cfg.plant.id}-{secrets.token_hex(4)}"
+        # One fixed id per plant, the one its device account is bound to (a bound account
+        # connects with that id only). Two simulators of one plant at once take the connection
+        # from each other: give the second its own `client_id` and a device account bound to it.
+        self.client_id = client_id or simulator_client_id(cfg.plant.id)
         self.max_inflight = max_inflight
         self.connect_timeout_s = connect_timeout_s
         self.published = 0

@@ -213,3 +213,24 @@ def test_the_ingest_may_not_publish_and_reads_the_brokers_dropped_count(stack):
         assert pubacks == [NOT_AUTHORIZED]
     finally:
         probe.close()
+
+
+def test_the_simulators_account_is_bound_to_its_client_id(tmp_path, stack):
+    plant_id = "sec-sim"
+    # As an older stack left it: the simulator's account made without a client id.
+    stack.device_account(plant_id, f"gf-sim-{plant_id}", bind=False)
+    cfg = plant_config(tmp_path, stack, plant_id, role="device")
+    assert cfg.mqtt.username == f"gf-sim-{plant_id}"
+    password = cfg.mqtt.password.value
+    # Its password with another client's id (the ingest's, to take its session): refused.
+    thief = Probe(stack, cfg.mqtt.username, password, f"gf-ingest-{plant_id}")
+    assert thief.connack == NOT_AUTHORIZED
+    thief.close()
+    # With its own id it connects: what the simulator's publisher uses by default.
+    from greenfoundry.sim.publisher import Publisher as SimPublisher
+
+    sim = SimPublisher(cfg).connect()
+    try:
+        assert sim.client_id == f"gf-sim-{plant_id}"
+    finally:
+        sim.close()
