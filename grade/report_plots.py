@@ -47,8 +47,9 @@ class Plot:
     svg: str  # the <svg> element, without XML declaration or doctype
 
 
-def _fonts() -> tuple[list[str], list[str]]:
-    """The font family list (Latin first, CJK as fallback) and warnings."""
+@functools.cache
+def _fonts() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The font family list (Latin first, CJK as fallback) and warnings (logged once)."""
     try:
         font_manager.findfont(CJK_FONT, fallback_to_default=False)
     except ValueError:
@@ -57,12 +58,12 @@ def _fonts() -> tuple[list[str], list[str]]:
             "report's Chinese names are drawn as empty boxes"
         )
         log.warning(msg)
-        return ["DejaVu Sans"], [msg]
-    return ["DejaVu Sans", CJK_FONT], []
+        return ("DejaVu Sans",), (msg,)
+    return ("DejaVu Sans", CJK_FONT), ()
 
 
 def font_warnings() -> list[str]:
-    return _fonts()[1]
+    return list(_fonts()[1])
 
 
 def _rc() -> dict:
@@ -70,7 +71,7 @@ def _rc() -> dict:
     return {
         "svg.fonttype": "path",
         "svg.hashsalt": HASH_SALT,
-        "font.family": family,
+        "font.family": list(family),
         "font.size": 9,
         "axes.titlesize": 10,
         "axes.grid": True,

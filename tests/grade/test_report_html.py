@@ -216,3 +216,23 @@ def test_the_report_in_chromium(report, stack):
     assert shot.stat().st_size > 50_000
     Path("/tmp/gf").mkdir(exist_ok=True)
     shutil.copyfile(shot, "/tmp/gf/report-screenshot.png")
+
+
+def test_without_the_cjk_font_the_plots_are_made_with_a_warning(monkeypatch, caplog):
+    from greenfoundry.grade import report_plots
+
+    monkeypatch.setattr(report_plots, "CJK_FONT", "No Such Font Family 9")
+    report_plots._fonts.cache_clear()
+    try:
+        with (
+            caplog.at_level("WARNING", logger="greenfoundry.grade.report_plots"),
+            pytest.warns(UserWarning, match="missing from font"),  # matplotlib's, for 炉
+        ):
+            plot = report_plots.coverage_heatmap(["炉 if1"], ["2026-10-01"], [[1.0]])
+            warnings = report_plots.font_warnings()
+        assert plot.svg.startswith("<svg") and "<title>" in plot.svg
+        assert len(warnings) == 1 and "No Such Font Family 9" in warnings[0]
+        assert "fonts-wqy-microhei" in warnings[0]
+        assert [r.getMessage() for r in caplog.records] == warnings  # logged once
+    finally:
+        report_plots._fonts.cache_clear()
