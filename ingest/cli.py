@@ -12,12 +12,17 @@ from greenfoundry import plant as plant_config
 from greenfoundry.errors import ConfigError, InputError, UsageError
 
 
-def load_config(args, *, mqtt_secret: bool = True):
+def load_config(args, *, mqtt_secret: bool = True, influx_roles: tuple[str, ...] | None = None):
     """The plant config of `--config`, pointed at `--stack DIR` when given. With `mqtt_secret`
-    false the MQTT password is not resolved (nor asked for): `status` reads only InfluxDB."""
+    false the MQTT password is not resolved (nor asked for): `status` reads only InfluxDB.
+    With `influx_roles` (and no `--stack`), no secret is resolved but those InfluxDB roles'
+    (every key is still checked): `status` reads as the reader, and a missing ingest or channel
+    secret must not stop it."""
     stack = getattr(args, "stack", None)
     if stack or mqtt_secret:
         cfg = plant_config.load(args.config, resolve_secrets=not stack)
+    elif influx_roles is not None:
+        cfg = _with_influx_secrets(Path(args.config), influx_roles)
     else:
         path = Path(args.config)
         raw, _ = inputs.read(path, "the plant config", ConfigError)
@@ -36,6 +41,33 @@ def load_config(args, *, mqtt_secret: bool = True):
         # `status` and the metrics never connect to the broker; InfluxDB users go by role.
         cfg = apply_stack(cfg, stack, role="ingest")
     return cfg
+
+
+def _with_influx_secrets(path: Path, roles: tuple[str, ...]):
+    """The plant config of `path` with only `roles`' InfluxDB secrets resolved: each role's own
+    user (`influxdb.users.<role>`), or the shared `influxdb.password`/`token` a role without
+    one falls back to."""
+    import dataclasses
+
+    from greenfoundry.plant import InfluxUser, _ConfigNode, _secret
+
+    raw, _ = inputs.read(path, "the plant config", ConfigError)
+    cfg = plant_config.parse(raw, base=path.parent, env=None, path=path)
+    env = dict(os.environ)
+    node = _ConfigNode(raw["influxdb"], "influxdb", file=inputs.display(path), error=ConfigError)
+    influx = cfg.influxdb
+    users = dict(influx.users)
+    for role in roles:
+        if role in users:
+            own = node.child("users").child(role)
+            users[role] = InfluxUser(
+                users[role].username, _secret(own, "password", env), _secret(own, "token", env)
+            )
+        else:
+            influx = dataclasses.replace(
+                influx, password=_secret(node, "password", env), token=_secret(node, "token", env)
+            )
+    return dataclasses.replace(cfg, influxdb=dataclasses.replace(influx, users=users))
 
 
 def add_config_args(p) -> None:
@@ -121,7 +153,7 @@ def _cmd_status(args) -> int:
 
     if not (math.isfinite(args.hours) and args.hours > 0):
         raise UsageError(f"--hours {args.hours:g} is not allowed; expected a number above 0")
-    cfg = load_config(args, mqtt_secret=False)
+    cfg = load_config(args, mqtt_secret=False, influx_roles=("reader",))
     store = InfluxStore.from_config(cfg.influxdb, role="reader")
     version = store.ping()
     print(f"influxdb   {cfg.influxdb.url}  {'version ' + version if version else 'NOT ANSWERING'}")

@@ -101,6 +101,36 @@ def test_a_wrong_mqtt_password_at_the_first_connect_stops_with_one_line(tmp_path
     assert "not-the-password" not in err and "Traceback" not in err
 
 
+def test_status_resolves_only_the_readers_influxdb_secret(tmp_path, stack, capsys, monkeypatch):
+    path, cfg = _own_yaml(tmp_path, stack, "hard-reader")
+    raw = yaml.safe_load(path.read_text())
+    reader = stack.influx_account("reader")
+    raw["influxdb"] = {
+        "url": cfg.influxdb.url,
+        "database": cfg.influxdb.database,
+        "users": {
+            "ingest": {"username": "gf-ingest", "password_env": "GF_TEST_UNSET_INGEST"},
+            "metrics": {"username": "gf-metrics", "password_file": str(tmp_path / "absent")},
+            "reader": {"username": reader.username, "password_env": "GF_TEST_READER"},
+        },
+    }
+    path.write_text(yaml.safe_dump(raw))
+    monkeypatch.delenv("GF_MQTT_PASSWORD", raising=False)
+    monkeypatch.delenv("GF_TEST_UNSET_INGEST", raising=False)
+    monkeypatch.setenv("GF_TEST_READER", reader.password)
+    # Before the fix: "influxdb.users.ingest.password_env: environment variable
+    # GF_TEST_UNSET_INGEST is not set", exit 1, though status never writes.
+    assert main(["status", "--config", str(path)]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert re.search(r"influxdb   \S+  version ", out), out
+    assert "no self-metrics for plant hard-reader" in out
+    # The reader's own secret is still required, and named.
+    monkeypatch.delenv("GF_TEST_READER")
+    assert main(["status", "--config", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "influxdb.users.reader.password_env" in err, err
+
+
 # ---- 9: a path the ingest cannot write -----------------------------------------------------
 
 
