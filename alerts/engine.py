@@ -384,6 +384,7 @@ class AlertEngine:
 # ---- the metrics service's entry -----------------------------------------------------------
 
 _ENGINES: dict[tuple[str, str], AlertEngine] = {}
+_OWN_DISPATCHER: set[tuple[str, str]] = set()  # engines whose dispatcher run_due made
 _ENGINES_LOCK = threading.Lock()
 
 
@@ -391,7 +392,8 @@ def run_due(cfg, now_ns: int | None = None, *, store=None, dispatcher=None) -> T
     """Tick the plant's alert engine when ``alerts.interval_s`` has passed since its last tick
     (None otherwise). One engine per plant and state folder is kept between calls (its readings
     in memory); ``store``, ``dispatcher`` are used when it is made (default: the metrics'
-    store, and a ``Dispatcher`` over the config's channels in the alerts' state folder)."""
+    store, and a ``Dispatcher`` over the config's channels in the alerts' state folder, which
+    takes that folder's outbox lock until ``close_all``)."""
     key = (cfg.plant.id, str(cfg.alerts.state_dir))
     with _ENGINES_LOCK:
         engine = _ENGINES.get(key)
@@ -400,18 +402,22 @@ def run_due(cfg, now_ns: int | None = None, *, store=None, dispatcher=None) -> T
                 from greenfoundry.alerts.dispatch import Dispatcher
 
                 dispatcher = Dispatcher(cfg.alerts.channels, cfg.alerts.state_dir)
+                _OWN_DISPATCHER.add(key)
             engine = AlertEngine(cfg, store=store, dispatcher=dispatcher)
             _ENGINES[key] = engine
     return engine.run_due(now_ns)
 
 
 def close_all() -> None:
-    """Close the engines ``run_due`` made (and their dispatchers): the service's shutdown."""
+    """Close the engines ``run_due`` made, and the dispatchers it made for them: the service's
+    shutdown, once no tick runs any more (after its scheduler's shutdown)."""
     with _ENGINES_LOCK:
-        engines = list(_ENGINES.values())
+        engines = list(_ENGINES.items())
         _ENGINES.clear()
-    for engine in engines:
-        if engine.dispatcher is not None and hasattr(engine.dispatcher, "close"):
+        own = set(_OWN_DISPATCHER)
+        _OWN_DISPATCHER.clear()
+    for key, engine in engines:
+        if key in own:
             engine.dispatcher.close()
         engine.close()
 

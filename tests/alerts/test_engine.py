@@ -18,7 +18,7 @@ import pytest
 from greenfoundry.alerts.channels.jsonl import JsonlChannel
 from greenfoundry.alerts.config import Rule
 from greenfoundry.alerts.dispatch import Dispatcher
-from greenfoundry.alerts.engine import MEASUREMENT, AlertEngine
+from greenfoundry.alerts.engine import MEASUREMENT, AlertEngine, close_all, run_due
 from greenfoundry.alerts.machine import FIRING, OK, PENDING, STALE
 from greenfoundry.store import line, where
 from tests.metrics.engine_helpers import ns
@@ -276,6 +276,30 @@ def test_ticks_from_the_scheduler_s_worker_threads(tmp_path, stack):
         ]
     finally:
         engine.close()
+
+
+def test_run_due_ticks_once_per_interval(tmp_path, stack):
+    pid = "al-due"
+    cfg = alerts_cfg(tmp_path, stack, pid, [CRITICAL])
+    assert cfg.alerts.interval_s == 10
+    write_drift(store(stack), pid)
+    t0 = ns("2026-03-02T03:00") + 10 * S
+    try:
+        first = run_due(cfg, t0)
+        assert history(first.transitions) == [
+            ("stack-critical", OK, FIRING, ns("2026-03-02T02:55"), "firing")
+        ]
+        assert run_due(cfg, t0 + 9 * S) is None  # 9 s later: not due
+        later = run_due(cfg, t0 + 60 * S)  # a minute later: 03:00 is due
+        assert later is not None and later.end_ns == ns("2026-03-02T03:00")
+    finally:
+        close_all()
+    # The dispatcher run_due made was closed with it: a new one can take the outbox's lock,
+    # and the firing it was handed is in the outbox or already sent.
+    with Dispatcher(cfg.alerts.channels, cfg.alerts.state_dir) as d:
+        assert d.flush(10)
+    lines = (cfg.alerts.state_dir / "notifications.jsonl").read_text().splitlines()
+    assert [json.loads(n)["event"] for n in lines] == ["firing"]
 
 
 # ------------------------------------------------------------------ the trend warning
