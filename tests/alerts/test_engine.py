@@ -20,6 +20,7 @@ from greenfoundry.alerts.config import Rule
 from greenfoundry.alerts.dispatch import Dispatcher
 from greenfoundry.alerts.engine import MEASUREMENT, AlertEngine, close_all, run_due
 from greenfoundry.alerts.machine import FIRING, OK, PENDING, STALE
+from greenfoundry.alerts.state import AlertStore
 from greenfoundry.store import line, where
 from tests.metrics.engine_helpers import ns
 from tests.plant import ALL_TIME, plant_config, store
@@ -300,6 +301,31 @@ def test_run_due_ticks_once_per_interval(tmp_path, stack):
         assert d.flush(10)
     lines = (cfg.alerts.state_dir / "notifications.jsonl").read_text().splitlines()
     assert [json.loads(n)["event"] for n in lines] == ["firing"]
+
+
+def test_an_acknowledgement_from_another_process_mutes_the_repeats(tmp_path, stack):
+    pid = "al-ack"
+    critical = dataclasses.replace(CRITICAL, repeat_interval_s=600)
+    cfg = alerts_cfg(tmp_path, stack, pid, [critical])
+    write_drift(store(stack), pid)
+    engine = AlertEngine(cfg)
+    try:
+        # Fired at 02:55 (DRIFT); unacknowledged it repeats every 10 min of event time: 03:05.
+        live = ticks(engine, "2026-03-02T03:00", "2026-03-02T03:10", 10)
+        fired = next(t for t in live if t.event == "firing")
+        assert [(t.event, t.at_ns) for t in live] == [
+            ("firing", ns("2026-03-02T02:55")),
+            ("repeat", ns("2026-03-02T03:05")),
+        ]
+        # `greenfoundry alerts ack` writes the acknowledgement through its own AlertStore.
+        other = AlertStore(cfg.alerts.state_dir)
+        other.acknowledge(fired.alert_id, "Li Wei", ns("2026-03-02T03:11"))
+        other.close()
+        # No repeat after it (03:15 … 04:25 would have been); the resolution at 04:26 stays.
+        rest = ticks(engine, "2026-03-02T03:20", "2026-03-02T05:00", 20)
+        assert [(t.event, t.at_ns) for t in rest] == [("resolved", ns("2026-03-02T04:26"))]
+    finally:
+        engine.close()
 
 
 # ------------------------------------------------------------------ the trend warning
