@@ -368,9 +368,7 @@ def _plant(top: inputs.Node) -> PlantInfo:
         product=p.choice("product", glossary.PRODUCTS),
         iron_source=p.choice("iron_source", glossary.IRON_SOURCES, None),
         residential_within_1200m=site.boolean("residential_within_1200m", False),
-        annual_mean_air_temp_c=site.number(
-            "annual_mean_air_temp_c", None, low=-60, high=60, unit="°C"
-        ),
+        annual_mean_air_temp_c=_plausible(site, "annual_mean_air_temp_c", None),
         declared_by=p.text("declared_by", None),
         declared_on=declared_on,
         valid_until=valid_until,
@@ -560,13 +558,36 @@ def _ingest(top: inputs.Node, base: Path) -> IngestConfig:
     return ingest
 
 
+def _plausible(
+    node: inputs.Node,
+    name: str,
+    default: Any = inputs.MISSING,
+    *,
+    key: str | None = None,
+    furnace_kind: str | None = None,
+) -> Any:
+    """A number within the glossary's plausible range of context key `key` (default `name`):
+    one source for the config and the scorer (`glossary.PLAUSIBLE_BY_KEY`). None of these
+    ranges is open at the top, which `inputs.Node.number` could not say."""
+    r = glossary.plausible_for_key(key or name, furnace_kind)
+    assert not r.high_open, r
+    return node.number(
+        name,
+        default,
+        low=None if r.low_open else r.low,
+        above=r.low if r.low_open else None,
+        high=r.high,
+        unit=r.unit,
+    )
+
+
 def _furnaces(top: inputs.Node, plant: PlantInfo) -> tuple[Furnace, ...]:
     furnaces = []
     for where, item in top.items("furnaces"):
         f = top.node(item, where)
         kind = f.choice("kind", glossary.FURNACE_KINDS)
         cap = f.child("capacity")
-        capacity = cap.number("value", above=0, high=1000, unit=glossary.CAPACITY_UNITS[kind])
+        capacity = _plausible(cap, "value", key="furnace_capacity", furnace_kind=kind)
         cap_unit = cap.choice("unit", (glossary.CAPACITY_UNITS[kind],))
         cap.done()
         dn = f.get("dn_range", None)
