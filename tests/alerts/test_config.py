@@ -56,9 +56,11 @@ def test_the_demo_block_parses_as_documented(tmp_path):
     assert (warning.for_s, warning.repeat_interval_s) == (600, 7200)
     assert (warning.above, warning.recover_below, warning.trend_to) == (0.7, 0.65, 0.8)
     assert warning.clear_for_s == 900 and warning.channels == ("log", "journal")
-    early = rule_of(cfg, "melt-dust-early")
-    assert early.match == {"stack": "melt-stack", "pollutant": "particulate"}
+    early = rule_of(cfg, "early-notice")
+    assert early.match == {"stack": "*", "pollutant": "*"} and early.severity == "info"
+    assert (early.above, early.recover_below) == (0.5, 0.45)
     assert (early.for_s, early.clear_for_s, early.channels) == (900, 1800, ("journal",))
+    assert early.repeat_interval_s == 0
 
 
 def test_without_an_alerts_section_the_defaults_run_on_a_log_channel(tmp_path):
