@@ -28,8 +28,8 @@ from greenfoundry.alerts.machine import NS, AlertState, Sample, Transition
 from greenfoundry.alerts.notification import Notification
 
 SEVERITY_WORDS = {"info": "Info", "warning": "Warning", "alarm": "Alarm", "critical": "Critical"}
-# The pollutants as a person writes them, with the name of GB 39726-2020's tables (the limits
-# a foundry's permit quotes) beside them.
+# The pollutants as a person writes them, with the usual Chinese name beside them (as Chinese
+# permits and monitoring reports write them; not checked against a standard's table).
 POLLUTANT_NAMES = {
     "particulate": ("particulate matter", "颗粒物"),
     "so2": ("SO₂", "二氧化硫"),
