@@ -17,7 +17,11 @@ States::
 The fine print, decided here and tested in tests/alerts/test_machine.py:
 
 * "holds" is ``value >= above``, or ``trend_value >= trend_to`` when the rule has a trend line
-  and the sample a projection. Recovery looks only at the value: ``value < recover_below``.
+  and the sample a projection. Recovery needs ``value < recover_below`` and, when the rule has
+  a trend line and the sample a projection, the projection back under the trend line by the
+  same margin: ``trend_value < trend_to - (above - recover_below)`` (0.75 C for the default
+  warning). Without that, an alert the trend fired would resolve while the stack still rises
+  towards 0.8 C and fire again at the next sample: the flapping hysteresis is there to stop.
 * Durations are measured between samples' event times: PENDING becomes FIRING at the first
   sample with ``at - pending_since >= for_s`` (``for_s`` 0: the first sample that holds fires);
   FIRING resolves at the first sample with ``at - clear_since >= clear_for_s``, `clear_since`
@@ -126,6 +130,16 @@ def holds(rule, sample: Sample) -> bool:
     )
 
 
+def recovered(rule, sample: Sample) -> bool:
+    """A FIRING alert's clearing condition (the module docstring): the value under
+    `recover_below` and any projection under the trend line by the same margin."""
+    if sample.value is None or sample.value >= rule.recover_below:
+        return False
+    if rule.trend_to is None or sample.trend_value is None:
+        return True
+    return sample.trend_value < rule.trend_to - (rule.above - rule.recover_below)
+
+
 def step(
     rule, state: AlertState, sample: Sample, plant_id: str
 ) -> tuple[AlertState, tuple[Transition, ...]]:
@@ -152,7 +166,7 @@ def step(
 
 def _logic(rule, s: AlertState, sample: Sample, plant_id: str) -> tuple[AlertState, str | None]:
     """The non-STALE logic from the effective state; returns the new state and its event."""
-    at, value = sample.at_ns, sample.value
+    at = sample.at_ns
     current = s.effective
     resumed = s.state == STALE
     if resumed:  # back from a gap: the underlying state again, from this sample on
@@ -183,8 +197,8 @@ def _logic(rule, s: AlertState, sample: Sample, plant_id: str) -> tuple[AlertSta
             return dataclasses.replace(s, state=PENDING, since_ns=at, pending_since_ns=at), None
         return s, None
 
-    # FIRING: only an unbroken run below recover_below, clear_for long, resolves it.
-    if value < rule.recover_below:
+    # FIRING: only an unbroken run of recovered samples, clear_for long, resolves it.
+    if recovered(rule, sample):
         clear_since = s.clear_since_ns if s.clear_since_ns is not None else at
         if at - clear_since >= rule.clear_for_s * NS:
             return _ok(s, at), "resolved"

@@ -101,12 +101,26 @@ def test_the_trend_line_holds_below_the_value_line():
     assert ts == []
 
 
-def test_the_trend_does_not_keep_a_firing_alert_from_recovering():
-    # Recovery looks at the value only: under 0.65 for 15 min from minute 1 → resolved at 16,
-    # though the projection stays above trend_to.
+def test_a_projection_over_the_line_keeps_a_firing_alert_from_recovering():
+    # The value is under 0.65 from minute 1, but the projection stays at 0.9, over the trend
+    # line's recovery level 0.8 − (0.7 − 0.65) = 0.75: no resolution (which would fire again at
+    # the next sample, the flapping hysteresis must prevent).
     r = rule(trend_to=0.8, for_s=0, clear_for_s=900)
-    series = [0.9] + [0.6] * 16
-    _, ts = run(r, series, trends=[0.9] * 17)
+    _, ts = run(r, [0.9] + [0.6] * 30, trends=[0.9] * 31)
+    assert ts == [(0, "OK", "FIRING", "firing")]
+
+
+def test_a_firing_alert_recovers_once_value_and_projection_are_both_back():
+    # Value under 0.65 from minute 1; projection 0.74 < 0.75 from minute 6: the clearing run
+    # starts at 6 and resolves 15 min later, at minute 21.
+    r = rule(trend_to=0.8, for_s=0, clear_for_s=900)
+    _, ts = run(r, [0.9] + [0.6] * 30, trends=[0.9] * 6 + [0.74] * 25)
+    assert ts == [(0, "OK", "FIRING", "firing"), (21, "FIRING", "OK", "resolved")]
+    # A projection of 0.76, over 0.75: still firing.
+    _, ts = run(r, [0.9] + [0.6] * 30, trends=[0.9] + [0.76] * 30)
+    assert ts == [(0, "OK", "FIRING", "firing")]
+    # A sample without a projection (too little history to fit) judges by the value alone.
+    _, ts = run(r, [0.9] + [0.6] * 16, trends=[0.9] + [None] * 16)
     assert ts == [(0, "OK", "FIRING", "firing"), (16, "FIRING", "OK", "resolved")]
 
 
