@@ -39,7 +39,16 @@ GRADE_INTERVAL_S = 3600  # the rolling grade and the snapshot's catch-up run thi
 class MetricsService:
     """The engine in a background scheduler; ``stop()`` ends it after the run in progress."""
 
-    def __init__(self, cfg, store=None, stopped: threading.Event | None = None, clock=None):
+    def __init__(
+        self,
+        cfg,
+        store=None,
+        stopped: threading.Event | None = None,
+        clock=None,
+        alerts_clock=None,
+    ):
+        """``clock`` is the rollups' and the grade's now (epoch seconds); ``alerts_clock`` the
+        alerts' (default: the same). The demo gives the alerts the simulator's plant time."""
         self.cfg = cfg
         self.lock = Lock(cfg.metrics.state_dir).acquire()
         kw = {"clock": clock} if clock is not None else {}
@@ -64,7 +73,10 @@ class MetricsService:
 
             self.dispatcher = Dispatcher(cfg.alerts.channels, cfg.alerts.state_dir)
             self.alerts = AlertEngine(
-                cfg, store=self.engine.store, dispatcher=self.dispatcher, clock=self.clock
+                cfg,
+                store=self.engine.store,
+                dispatcher=self.dispatcher,
+                clock=alerts_clock or self.clock,
             )
 
     def _tick(self) -> None:

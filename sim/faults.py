@@ -116,8 +116,9 @@ class Faults:
     calibration_minutes: float = 15.0
     stack_drift_target: str | None = None  # "stack/pollutant"; None: the first of the config
     stack_drift_multiple: float = 0.8
-    # One drift episode instead of the 28-day cycle: (start, peak), s since the epoch. The demo
-    # uses it to show a warning fire and resolve within its few plant hours.
+    # One drift episode instead of the 28-day cycle: (start, peak) in s since the simulator's
+    # epoch (sim.plant.EPOCH, the time base of every fault). The demo uses it to show a warning
+    # fire and resolve within its few plant hours.
     stack_drift_episode_s: tuple[float, float] | None = None
     hot_furnace_id: str | None = None  # None: the config's first furnace
     hot_furnace_k: float = 30.0
