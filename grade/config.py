@@ -65,7 +65,7 @@ def parse_report(node, cfg, base, env: dict[str, str] | None) -> ReportConfig:
     node.done()
     path = Path(folder).expanduser()
     return ReportConfig(
-        dir=path if path.is_absolute() else Path(base) / path,
+        dir=path if path.is_absolute() else (Path(base) / path).resolve(),
         lateness=lateness,
         channels=channels,
         pdf=pdf,
