@@ -68,7 +68,7 @@ from greenfoundry.metrics.measured import (
     window_bounds_ns,
     window_frame,
 )
-from greenfoundry.metrics.readings import clean_codes, clean_readings
+from greenfoundry.metrics.readings import clean_codes, clean_readings, index_problem, times_ns
 
 # HJ 75-2017 / HJ 76-2017 (as quoted, not verified here): an hourly value needs 45 valid minutes.
 HOURLY_MIN_VALID_MINUTES = 45
@@ -109,6 +109,25 @@ def _word(code: str) -> str:
     return f"{code} {w}" if w and code else (w or code)
 
 
+def _clean_status(status) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """``readings.clean_codes`` of the status series. A series of strings only (what the engine
+    passes: ``rollups.status_codes``) is its own codes, so it is only sorted and deduplicated
+    here, as ``clean_codes`` does, without turning each code into a string again."""
+    if (
+        not isinstance(status, pd.Series)
+        or status.dtype != object
+        or index_problem(status, "analyser status")
+        or pd.api.types.infer_dtype(status.to_numpy(), skipna=False) != "string"
+    ):
+        return clean_codes(status, "analyser status")
+    t = times_ns(status.index)
+    order = np.argsort(t, kind="stable")
+    t, codes = t[order], status.to_numpy()[order]
+    last = np.ones(len(t), bool)
+    last[:-1] = t[:-1] != t[1:]
+    return t[last], codes[last], None
+
+
 def _status_minutes(status, grid: np.ndarray, normal: set[str]):
     """For each minute start of ``grid``: the first non-normal code touching the minute, or ""
     when the minute is normal throughout; and the refusal reason for the status series."""
@@ -116,7 +135,7 @@ def _status_minutes(status, grid: np.ndarray, normal: set[str]):
     codes = np.full(len(grid), "", dtype=object)
     if status is None:
         return flagged, codes, None
-    ts, cs, problem = clean_codes(status, "analyser status")
+    ts, cs, problem = _clean_status(status)
     if problem:
         return flagged, codes, problem
     if len(ts) == 0:

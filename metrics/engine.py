@@ -3,9 +3,9 @@
 One ``Engine`` per plant. Its work, every run (``run_once``):
 
 1. **Detect** late data from the data: the fingerprint (COUNT, SUM of ``value``) of every input
-   series per UTC hour (``source.fingerprints``) over the recent ``lookback_h`` and one
-   ``sweep_h`` slice of older history (a cursor that walks back to ``history_days`` and starts
-   again), compared with the fingerprints the last computation used (``state``). An hour whose
+   series per UTC hour (``source.fingerprints``) over the recent ``lookback_h`` and, every
+   ``SWEEP_EVERY``-th run, one ``sweep_h`` slice of older history (a cursor that walks back to
+   ``history_days`` and starts again), compared with the fingerprints the last computation used (``state``). An hour whose
    fingerprint changed is dirty; for a counter also the hour before it (a reading on the hour
    closes the hour before) and the next hour with a reading of that series (its first increment
    starts from the changed reading).
@@ -25,6 +25,7 @@ and the windows that used it are composed again.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import hashlib
 import json
@@ -32,6 +33,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pandas as pd
@@ -41,7 +43,7 @@ from greenfoundry.metrics import rollups, schema, source
 from greenfoundry.metrics import windows as win
 from greenfoundry.metrics.factors import load_factors
 from greenfoundry.metrics.measured import judge
-from greenfoundry.metrics.state import State
+from greenfoundry.metrics.state import State, slice_partials
 from greenfoundry.metrics.table_c1 import AirTemp, FurnaceFacts, annual_mean_air_temp_c
 
 log = logging.getLogger(__name__)
@@ -53,8 +55,15 @@ FP_CHUNK_H = 24 * 31  # hours per fingerprint query
 COUNTER_SIGNALS = tuple(sorted(n for n, s in SIGNALS.items() if s.kind == "counter"))
 COUNTER_AFTER_NS = 901 * 10**9  # the counter reading after a chunk's end (max gap 900 s)
 UPPER = ("shift", "day", "month", "year", "trailing_12m")
-FROM_MONTHS = ("year", "trailing_12m")
+FROM_HOURS = ("hour", "shift", "day", "month")  # composed from hour partials
+FROM_MONTHS = ("year", "trailing_12m")  # composed from month partials
+ROLLUPS = ("c1", "air", "plant")
 AMBIENT = "ambient_temp_c"
+# One run in this many also fingerprints a slice of older history (the sweep). The slice costs
+# InfluxDB a scan of its readings, as much as the rest of a run on a plant with a year of
+# history; one run in four keeps a run's mean cost within a tenth of the cost without history
+# (bench/metrics.py), and the whole history is still checked in a few hours (metrics/README.md).
+SWEEP_EVERY = 4
 WRITE_BATCH = 5000
 
 
@@ -69,6 +78,15 @@ def _li_floors() -> dict:
         3: policy.li_floor(3),
         "below": policy.li_floor(None),
     }
+
+
+def _c1_table():
+    """The standard's Table C.1 as ``load_standard`` has it now: taken again for every chunk
+    of hours and every block of windows, so a changed standard file is read at the next one,
+    and not looked up for each of the thousands of evaluations in between."""
+    from greenfoundry.scoring.standard import load_standard
+
+    return load_standard().furnace_table
 
 
 def _floor_h(ns: int) -> int:
@@ -133,7 +151,9 @@ class Engine:
         self.coke = self.factors.kgce("coke").value
         self._air: dict[str, AirTemp] = {}
         self._years: dict[int, win.Window] = {}
+        self._end_year: dict[int, int] = {}  # a window's end (UTC ns) → the year before its own
         self.li_floors = _li_floors()
+        self._c1_table = _c1_table()
         self.progress = Progress()
         self.stop = threading.Event()  # set: finish the chunk in progress, then return
         self._check_rules()
@@ -258,34 +278,50 @@ class Engine:
                 runs.append([bkt])
         points = 0
         fi = 0
-        for run in runs:
-            a, b = run[0], run[-1] + NS_PER_H
-            hours = win.windows_covering("hour", _ts(a), _ts(b), self.tz)
-            points += self._hours(hours)
-            # Fingerprints of this run's buckets (and of ambient hours) commit with it.
-            chunk_fp = []
-            while fi < len(fp_rows) and fp_rows[fi][2] < b:
-                chunk_fp.append(fp_rows[fi])
-                fi += 1
-            self.state.set_fingerprints(chunk_fp)
-            self.state.mark_dirty(self._above(hours[0].start.value, hours[-1].end.value))
-            self.state.commit()
-            self.progress.hours_done += len(hours)
-            if on_chunk:
-                on_chunk()
-            if self.stop.is_set():
-                return points  # the rest stays dirty: its fingerprints were not committed
+        chunks = [
+            win.windows_covering("hour", _ts(run[0]), _ts(run[-1] + NS_PER_H), self.tz)
+            for run in runs
+        ]
+        # The next chunk's readings are read while this one is computed: InfluxDB answers in
+        # its own process, so its time and ours overlap instead of adding up. Only reading is
+        # done ahead; every chunk is still computed and committed in order, one at a time.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gf-metrics-read") as ahead:
+            pending = ahead.submit(self._read, chunks[0]) if len(chunks) > 1 else None
+            for i, (run, hours) in enumerate(zip(runs, chunks, strict=True)):
+                b = run[-1] + NS_PER_H
+                readings = pending.result() if pending is not None else self._read(hours)
+                pending = None
+                if i + 1 < len(chunks) and not self.stop.is_set():
+                    pending = ahead.submit(self._read, chunks[i + 1])
+                points += self._hours(hours, readings)
+                # Fingerprints of this run's buckets (and of ambient hours) commit with it.
+                chunk_fp = []
+                while fi < len(fp_rows) and fp_rows[fi][2] < b:
+                    chunk_fp.append(fp_rows[fi])
+                    fi += 1
+                self.state.set_fingerprints(chunk_fp)
+                self.state.mark_dirty(self._above(hours[0].start.value, hours[-1].end.value))
+                self.state.commit()
+                self.progress.hours_done += len(hours)
+                if on_chunk:
+                    on_chunk()
+                if self.stop.is_set():
+                    return points  # the rest stays dirty: its fingerprints were not committed
         if fi < len(fp_rows):
             self.state.set_fingerprints(fp_rows[fi:])
             self.state.commit()
         return points
 
-    def _hours(self, hours: list[win.Window]) -> int:
+    def _read(self, hours: list[win.Window]) -> source.Readings:
+        """The readings a chunk of hours is computed from (and the counters' next reading)."""
         a, b = hours[0].start.value, hours[-1].end.value
-        readings = source.read_range(
+        return source.read_range(
             self.store, self.plant_id, self.inputs, a, b + COUNTER_AFTER_NS, before=self.before
         )
+
+    def _hours(self, hours: list[win.Window], readings: source.Readings) -> int:
         self.progress.readings += readings.count
+        self._c1_table = _c1_table()
         lines, partials, computed = [], [], []
         now = time.time_ns()
         furnace_hours = {}
@@ -348,7 +384,10 @@ class Engine:
         calendar year complete at the window's end."""
         # The latest year complete at the window's end: the local year before the one holding
         # the end instant (windows.latest_complete), cached by that year.
-        y = window.end.tz_convert(self.tz).year - 1
+        end = window.end.value
+        y = self._end_year.get(end)
+        if y is None:
+            y = self._end_year[end] = window.end.tz_convert(self.tz).year - 1
         if y not in self._years:
             self._years[y] = win.latest_complete("year", window.end, self.tz)
             assert self._years[y].label == str(y)
@@ -417,6 +456,7 @@ class Engine:
                 coke_kgce_per_kg=self.coke,
                 min_coverage=self.m.min_coverage,
                 li_floors=self.li_floors,
+                table=self._c1_table,
             )
             results.append(r)
             p = c1.get(f.id) or rollups.c1_combine([])
@@ -443,7 +483,9 @@ class Engine:
                 results, min_coverage=self.m.min_coverage, li_floors=self.li_floors
             )
             fields = schema.c1_fields(pr)
-            dn, t_eq = rollups.scorer_tap_temp_c(results, self.facts, self.cfg.plant.product)
+            dn, t_eq = rollups.scorer_tap_temp_c(
+                results, self.facts, self.cfg.plant.product, table=self._c1_table
+            )
             tw = sum((c1.get(f.id) or {}).get("tw", 0.0) for f in self.cfg.furnaces)
             tw_t = sum((c1.get(f.id) or {}).get("tw_t", 0.0) for f in self.cfg.furnaces)
             fields.update(
@@ -565,9 +607,34 @@ class Engine:
     # ---- composing -----------------------------------------------------------------------------
 
     def compose(self, *, on_window=None) -> int:
-        """Compose every dirty window, finest kind first (months before years)."""
+        """Compose every dirty window, finest kind first (months before years). The windows
+        made of hours (hours, shifts, days, months) go a local calendar month at a time, finest
+        kind first within it: each block reads and decodes its hours' partials once, and its
+        points, computed rows and cleaned dirty rows commit together. Years and trailing 12
+        months follow, from the months' partials."""
         points = 0
-        for kind in ("hour", *UPPER):
+        self._c1_table = _c1_table()
+        for block in self._blocks():
+            lines, computed = [], []
+            now = time.time_ns()
+            self._c1_table = _c1_table()
+            a = min(w.start.value for w in block)
+            b = max(w.end.value for w in block)
+            loaded = {r: self.state.partials_by_start(r, "hour", a, b) for r in ROLLUPS}
+            for w in block:
+                lines += self._compose_one(w, computed, now, loaded=loaded)
+                self.progress.windows_done += 1
+            self._write(lines)
+            points += len(lines)
+            self.state.set_computed(computed)
+            for kind in FROM_HOURS:
+                self.state.clean(kind, [w.start.value for w in block if w.kind == kind])
+            self.state.commit()
+            if on_window:
+                on_window()
+            if self.stop.is_set():
+                return points
+        for kind in FROM_MONTHS:
             starts = self.state.dirty(kind)
             for i in range(0, len(starts), 200):
                 batch = starts[i : i + 200]
@@ -589,13 +656,46 @@ class Engine:
                     return points
         return points
 
-    def _compose_one(self, w: win.Window, computed: list, now: int) -> list[str]:
-        below = "hour" if w.kind in ("hour", "shift", "day", "month") else "month"
+    def _blocks(self) -> list[list[win.Window]]:
+        """The dirty hours, shifts, days and months in blocks of the local month holding each
+        window's start, in time order; within a block finest kind first, then by start."""
+        windows: list[win.Window] = []
+        for kind in FROM_HOURS:
+            starts = self.state.dirty(kind)
+            found = self.windows_at(kind, starts)
+            windows += [found.get(s) or self.window_at(kind, s) for s in starts]
+        if not windows:
+            return []
+        months = win.windows_covering(
+            "month",
+            min(w.start for w in windows),
+            max(w.start for w in windows) + pd.Timedelta(hours=1),
+            self.tz,
+        )
+        month_starts = [m.start.value for m in months]
+        blocks: dict[int, list[win.Window]] = {}
+        for w in windows:
+            i = bisect.bisect_right(month_starts, w.start.value) - 1
+            blocks.setdefault(i, []).append(w)
+        rank = {k: i for i, k in enumerate(FROM_HOURS)}
+        return [
+            sorted(blocks[i], key=lambda w: (rank[w.kind], w.start.value)) for i in sorted(blocks)
+        ]
+
+    def _compose_one(
+        self, w: win.Window, computed: list, now: int, *, loaded: dict | None = None
+    ) -> list[str]:
+        below = "hour" if w.kind in FROM_HOURS else "month"
         a, b = w.start.value, w.end.value
-        c1_parts = self.state.partials("c1", below, a, b)
-        air_parts = self.state.partials("air", below, a, b)
+        if loaded is not None and below == "hour":
+            c1_parts = slice_partials(loaded["c1"], a, b)
+            air_parts = slice_partials(loaded["air"], a, b)
+            plant_parts = slice_partials(loaded["plant"], a, b).get("plant")
+        else:
+            c1_parts = self.state.partials("c1", below, a, b)
+            air_parts = self.state.partials("air", below, a, b)
+            plant_parts = self.state.partials("plant", below, a, b).get("plant")
         c1 = {k: rollups.c1_combine(v) for k, v in c1_parts.items()}
-        plant_parts = self.state.partials("plant", below, a, b).get("plant")
         plant = rollups.plant_combine(plant_parts) if plant_parts else None
         air = {}
         for k, v in air_parts.items():
@@ -615,18 +715,24 @@ class Engine:
         return _floor_h(now_ns - self.m.history_days * 24 * NS_PER_H)
 
     def run_once(self, now: float | None = None) -> dict:
-        """One scheduled run: the recent lookback, one slice of the sweep, then compose."""
+        """One scheduled run: the recent lookback, on every ``SWEEP_EVERY``-th run one slice of
+        the sweep, then compose."""
         t0 = time.perf_counter()
         now_ns = int((self.clock() if now is None else now) * 1e9)
         end = _floor_h(now_ns) + NS_PER_H
         look = end - self.m.lookback_h * NS_PER_H
-        cursor = self.state.get("sweep_cursor", look)
-        if cursor <= self.horizon_ns(now_ns) or cursor > look:
-            cursor = look
-        s0 = max(self.horizon_ns(now_ns), cursor - self.m.sweep_h * NS_PER_H)
         dirty, rows = self.detect(look, end)
-        d2, r2 = self.detect(s0, cursor) if s0 < cursor else (set(), [])
-        self.state.put("sweep_cursor", s0)
+        d2, r2 = set(), []
+        turn = self.state.get("sweep_turn", 0)
+        if turn == 0:
+            cursor = self.state.get("sweep_cursor", look)
+            if cursor <= self.horizon_ns(now_ns) or cursor > look:
+                cursor = look
+            s0 = max(self.horizon_ns(now_ns), cursor - self.m.sweep_h * NS_PER_H)
+            if s0 < cursor:
+                d2, r2 = self.detect(s0, cursor)
+            self.state.put("sweep_cursor", s0)
+        self.state.put("sweep_turn", (turn + 1) % SWEEP_EVERY)
         self.state.commit()
         self._air.clear()
         n = self.compute_hours(dirty | d2, rows + r2)

@@ -53,6 +53,14 @@ def _f(x) -> float | None:
     return None if x is None or (isinstance(x, float) and np.isnan(x)) else float(x)
 
 
+def _records(df: pd.DataFrame) -> list[dict]:
+    """``df.to_dict("records")``: one dict per row of Python scalars (``tolist`` boxes them as
+    ``to_dict`` does), built column by column instead of row by row."""
+    cols = list(df.columns)
+    columns = [df[c].tolist() for c in cols]
+    return [dict(zip(cols, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
 def _first(values) -> str:
     return next((v for v in values if v), "")
 
@@ -97,9 +105,7 @@ def c1_hours(readings, hours: Sequence, furnace, *, rollover=None, min_coverage=
         readings.get("tap_temp_c", device=furnace.id), weights, hours
     )
     out = []
-    rows = zip(
-        energy.to_dict("records"), taps.to_dict("records"), temps.to_dict("records"), strict=True
-    )
+    rows = zip(_records(energy), _records(taps), _records(temps), strict=True)
     for h, (e, t, w) in zip(hours, rows, strict=True):
         e_bad = e["lacking"][0] if e["status"] == BAD_INPUT else ""
         t_bad = (t["lacking"][0] if t["status"] == BAD_INPUT else "") or (
@@ -156,9 +162,11 @@ def c1_finish(
     coke_kgce_per_kg: float,
     min_coverage: float,
     li_floors=None,
+    table=None,
 ) -> table_c1.FurnaceC1:
     """The furnace's Table C.1 result for ``window`` from its composed partial (None: the engine
-    never saw a reading of the window)."""
+    never saw a reading of the window). ``table``: the parsed Table C.1 (None: the default
+    standard's)."""
     p = p or c1_combine([])
     sig = ENERGY_SIGNAL[furnace.kind]
     span = window.end.value - window.start.value
@@ -220,6 +228,7 @@ def c1_finish(
         air_temp=air,
         min_coverage=min_coverage,
         li_floors=li_floors,
+        c1_table=table,
         **kw,
     )
     refused = [x for x in (p["e_bad"], p["t_bad"]) if x]
@@ -229,13 +238,16 @@ def c1_finish(
     return r
 
 
-def scorer_tap_temp_c(results: Sequence[table_c1.FurnaceC1], facts: dict, product: str):
+def scorer_tap_temp_c(
+    results: Sequence[table_c1.FurnaceC1], facts: dict, product: str, *, table=None
+):
     """(DN, °C) for the scorer's one Table C.1 row, so that its note-2 corrected limits equal
     the plant's tonnage-weighted corrected limits (decision D-c1-plant): the DN of the furnace
     with the most tonnes, and its specified temperature S plus the tonnage-weighted excess
     Σ t_f (T_f − S_f) / Σ t_f (each furnace against its own specified temperature S_f; a furnace
     without a tapping temperature counts at its S_f, as its own limits do). With every furnace
-    on one specified temperature this is the tonnage-weighted mean tapping temperature."""
+    on one specified temperature this is the tonnage-weighted mean tapping temperature.
+    ``table``: the parsed Table C.1 (None: the default standard's)."""
     from greenfoundry.scoring.table_c1 import specified_tap_temp_c
 
     used = [r for r in results if r.energy is not None and (r.iron_t or 0) > 0 and r.limits]
@@ -245,11 +257,11 @@ def scorer_tap_temp_c(results: Sequence[table_c1.FurnaceC1], facts: dict, produc
     excess = 0.0
     for r in used:
         f = facts[r.furnace_id]
-        spec = specified_tap_temp_c(f.kind, product, dn=f.dn)
+        spec = specified_tap_temp_c(f.kind, product, dn=f.dn, table=table)
         if r.tap_temp_c is not None and spec is not None:
             excess += r.iron_t * (r.tap_temp_c - spec)
     ref = facts[max(used, key=lambda r: r.iron_t).furnace_id]
-    spec = specified_tap_temp_c(ref.kind, product, dn=ref.dn)
+    spec = specified_tap_temp_c(ref.kind, product, dn=ref.dn, table=table)
     if spec is None:
         return ref.dn, None
     return ref.dn, spec + excess / total
@@ -266,7 +278,13 @@ def status_codes(series: pd.Series) -> pd.Series | None:
         return None
     if not pd.api.types.is_numeric_dtype(series.dtype) or pd.api.types.is_bool_dtype(series.dtype):
         return series.astype(object)  # refused by emissions as it is: a clear bad_input
-    codes = [ANALYSER_CODES.get(int(v), str(int(v))) if np.isfinite(v) else "" for v in series]
+    # Each distinct value is named once (a status series holds a handful of codes).
+    values = series.to_numpy(dtype=float)
+    codes = np.full(len(values), "", dtype=object)
+    finite = np.isfinite(values)
+    uniq, inverse = np.unique(values[finite], return_inverse=True)
+    names = np.array([ANALYSER_CODES.get(int(u), str(int(u))) for u in uniq], dtype=object)
+    codes[finite] = names[inverse] if len(uniq) else codes[finite]
     return pd.Series(codes, index=series.index, dtype=object)
 
 
@@ -293,14 +311,11 @@ def air_hours(
         min_valid_minutes=min_valid_minutes,
     )
     mult = emissions.multiples_of_c(hourly, limit).to_numpy(float)
+    bands = emissions._band_of(mult, emissions.TABLE6_BANDS)  # read only where m is a value
     out = []
-    for i, (h, r) in enumerate(zip(hours, hourly.to_dict("records"), strict=True)):
+    for i, (h, r) in enumerate(zip(hours, _records(hourly), strict=True)):
         m = _f(mult[i])
-        band = (
-            int(emissions._band_of(np.array([m]), emissions.TABLE6_BANDS)[0])
-            if m is not None
-            else 0
-        )
+        band = int(bands[i]) if m is not None else 0
         out.append(
             {
                 "hours": 1,
@@ -477,7 +492,7 @@ def plant_hours(
                 s, hours, rollover_modulus=rollover.get(device), min_coverage=min_coverage,
                 name=sig,
             )  # fmt: skip
-            for j, (p, r) in enumerate(zip(out, df.to_dict("records"), strict=True)):
+            for j, (p, r) in enumerate(zip(out, _records(df), strict=True)):
                 if r["status"] == BAD_INPUT:
                     p[f"{key}.bad"] = p[f"{key}.bad"] or str(r["lacking"][0])
                     continue
@@ -530,7 +545,7 @@ def _split_by_dn(readings, sig: str) -> dict[str, pd.Series]:
 
 def _event_into(out: list[dict], key: str, sig: str, s: pd.Series, hours: Sequence) -> None:
     df = event_sums(s, hours, name=sig)
-    for p, r in zip(out, df.to_dict("records"), strict=True):
+    for p, r in zip(out, _records(df), strict=True):
         bad = r["status"] == BAD_INPUT
         p[f"{key}.v"] = 0.0 if bad or _f(r["value"]) is None else float(r["value"])
         p[f"{key}.n"] = 0 if bad else int(r["n"])

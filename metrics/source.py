@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from greenfoundry.errors import StoreError
@@ -135,6 +136,39 @@ def _frame_to_series(df: pd.DataFrame, measurement: str, value_col: str) -> dict
     return out
 
 
+def _result_series(result: dict, measurement: str) -> tuple[dict[SeriesKey, pd.Series], int]:
+    """One statement's answer (``SELECT "value" … GROUP BY *``, ns epochs) per series, and its
+    row count: the series ``_frame_to_series`` makes of ``InfluxStore.query``'s frame (same
+    keys, values, dtypes and index), without building and regrouping that frame. InfluxDB
+    answers one series per tag set, so its rows are already grouped; two tag sets that differ
+    only in an ignored tag (``area``) make one series, concatenated in time order."""
+    out: dict[SeriesKey, pd.Series] = {}
+    found = [s for s in result.get("series", []) if s.get("values")]
+    if not found:
+        return out, 0
+    times, values, spans = [], [], []
+    for series in found:
+        cols, rows = series["columns"], series["values"]
+        ti, vi = cols.index("time"), cols.index("value")
+        times.extend(r[ti] for r in rows)
+        values.extend(r[vi] for r in rows)
+        spans.append(len(rows))
+    # The frame's column has one dtype for every series of the answer (a string in one series
+    # makes them all strings, refused downstream): infer it over all values at once, as the
+    # frame does.
+    v_all = pd.Series(values).to_numpy()
+    t_all = pd.DatetimeIndex(np.array(times, dtype=np.int64).view("datetime64[ns]"), name="time")
+    t_all = t_all.tz_localize("UTC")
+    at = 0
+    for series, k in zip(found, spans, strict=True):
+        tags = {t: v for t, v in (series.get("tags") or {}).items() if v}
+        key = series_key(measurement, tags)
+        s = pd.Series(v_all[at : at + k], index=t_all[at : at + k], name=measurement)
+        at += k
+        out[key] = pd.concat([out[key], s]).sort_index() if key in out else s
+    return out, len(values)
+
+
 def read_range(
     store: InfluxStore,
     plant_id: str,
@@ -158,20 +192,21 @@ def read_range(
             w0 = where(
                 {"plant": plant_id}, start_ns=start_ns - before_lookback_ns, end_ns=start_ns + 1
             )
-            prev = store.query(
-                f'SELECT LAST("value") AS value FROM {quote_ident(m)} {w0} GROUP BY *'
-            )
-            if not prev.empty:
-                parts.append(prev)
+            q = f'SELECT LAST("value") AS value FROM {quote_ident(m)} {w0} GROUP BY *'
+            parts.append(_result_series(_one(store.query_raw(q)), m)[0])
         w = where({"plant": plant_id}, start_ns=start_ns, end_ns=end_ns)
-        df = store.query(f'SELECT "value" FROM {quote_ident(m)} {w} GROUP BY *')
-        if not df.empty:
-            count += len(df)
-            parts.append(df)
+        q = f'SELECT "value" FROM {quote_ident(m)} {w} GROUP BY *'
+        found, n = _result_series(_one(store.query_raw(q)), m)
+        count += n
+        parts.append(found)
         for part in parts:
-            for key, s in _frame_to_series(part, m, "value").items():
+            for key, s in part.items():
                 if key in series:
                     s = pd.concat([series[key], s])
                     s = s[~s.index.duplicated(keep="last")].sort_index()
                 series[key] = s
     return Readings(series, count)
+
+
+def _one(results: list[dict]) -> dict:
+    return results[0] if results else {}

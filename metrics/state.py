@@ -19,6 +19,7 @@ The lock (``lock``, ``fcntl.flock``) is held by the process that computes (``met
 
 from __future__ import annotations
 
+import bisect
 import fcntl
 import json
 import os
@@ -48,6 +49,11 @@ CREATE TABLE IF NOT EXISTS computed (
     PRIMARY KEY (rollup, item, kind, start)
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- A run reads the fingerprints of a time range of every series, and a window the partials of
+-- one kind over its time range for every item: without these indexes both scan the whole
+-- history of the table, so a run's cost would grow with the history kept.
+CREATE INDEX IF NOT EXISTS fingerprints_by_bucket ON fingerprints (bucket);
+CREATE INDEX IF NOT EXISTS partials_by_kind ON partials (rollup, kind, start);
 """
 
 
@@ -165,6 +171,24 @@ class State:
             out.setdefault(item, []).append(json.loads(data))
         return out
 
+    def partials_by_start(
+        self, rollup: str, kind: str, start_ns: int, end_ns: int
+    ) -> dict[str, tuple[list[int], list[dict]]]:
+        """item → (starts, partials) of the ``kind`` partials starting in ``[start, end)``, in
+        time order: what ``partials`` gives for any range inside this one, read and decoded
+        once (``slice_partials``)."""
+        out: dict[str, tuple[list[int], list[dict]]] = {}
+        rows = self.db.execute(
+            "SELECT item, start, data FROM partials WHERE rollup = ? AND kind = ? AND start >= ? "
+            "AND start < ? ORDER BY item, start",
+            (rollup, kind, start_ns, end_ns),
+        )
+        for item, start, data in rows:
+            starts, parts = out.setdefault(item, ([], []))
+            starts.append(start)
+            parts.append(json.loads(data))
+        return out
+
     # ---- dirty windows ----------------------------------------------------------------------
 
     def mark_dirty(self, windows: Iterable[tuple[str, int]]) -> None:
@@ -209,3 +233,16 @@ class State:
 
     def commit(self) -> None:
         self.db.commit()
+
+
+def slice_partials(
+    loaded: dict[str, tuple[list[int], list[dict]]], start_ns: int, end_ns: int
+) -> dict[str, list]:
+    """``State.partials`` of ``[start, end)`` from what ``State.partials_by_start`` read over a
+    range holding it: the same items (only those with a partial there), in the same order."""
+    out: dict[str, list] = {}
+    for item, (starts, parts) in loaded.items():
+        i, j = bisect.bisect_left(starts, start_ns), bisect.bisect_left(starts, end_ns)
+        if i < j:
+            out[item] = parts[i:j]
+    return out

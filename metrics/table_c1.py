@@ -49,7 +49,7 @@ from greenfoundry.metrics.measured import (
     Measured,
     check_min_coverage,
 )
-from greenfoundry.scoring.table_c1 import C1Limits, table_c1_limits, tier_for
+from greenfoundry.scoring.table_c1 import C1Limits, FurnaceTable, table_c1_limits, tier_for
 
 DEFAULT_MIN_MONTH_COVERAGE = 0.8
 # Id under which the plant-value decision is to be recorded in the standard's file.
@@ -289,6 +289,7 @@ def furnace_energy_per_t(
     min_coverage: float = DEFAULT_MIN_COVERAGE,
     li_floors: Mapping[Any, float] | None = None,
     c1_options: Mapping[str, str] | None = None,
+    c1_table: FurnaceTable | None = None,
 ) -> FurnaceC1:
     """Energy per tonne of liquid iron of one furnace in one window, against its Table C.1 row
     (T/CFA 0308011.5-2024, Table C.1 and notes 1-4, via ``scoring.table_c1.table_c1_limits``).
@@ -297,9 +298,10 @@ def furnace_energy_per_t(
     ``counters.counter_consumption`` of furnace_energy_kwh) or ``energy_kgce`` (cupola);
     ``tap_temp_c``: the tonnage-weighted tapping temperature; ``air_temp``: note 4's site mean
     (an ``AirTemp`` or °C). ``li_floors``: {1: .9, 2: .75, 3: .6, "below": 0} or None for the
-    standard file's policy. A missing input gives a status (no_data: "no tap events", "no
-    furnace energy"), never a crash: ``value`` is None then, and the limits are still given
-    when the furnace has a row.
+    standard file's policy. ``c1_table``: the parsed Table C.1 (None: the default standard's,
+    ``load_standard().furnace_table``). A missing input gives a status (no_data: "no tap
+    events", "no furnace energy"), never a crash: ``value`` is None then, and the limits are
+    still given when the furnace has a row.
     """
     min_coverage = check_min_coverage(min_coverage)
     lacking: list[str] = []
@@ -352,6 +354,7 @@ def furnace_energy_per_t(
             dn=furnace.dn,
             tap_temp_c=temp,
             annual_mean_air_temp_c=air_c,
+            table=c1_table,
             options=c1_options,
         )
     except NotCoveredError as exc:

@@ -579,8 +579,14 @@ def standard_path(path_or_id: str | Path | None = None) -> Path:
 
 
 def load_standard(path_or_id: str | Path | None = None) -> Standard:
-    """Load and validate a standard file; see the module docstring."""
-    path = standard_path(path_or_id).resolve()
+    """Load and validate a standard file; see the module docstring. The parsed file is cached
+    by its resolved path and modification time: a file changed on disk is read again."""
+    if path_or_id is None or (
+        isinstance(path_or_id, str) and not path_or_id.endswith((".yaml", ".yml"))
+    ):
+        path = _shipped_path(path_or_id)
+    else:
+        path = standard_path(path_or_id).resolve()
     try:
         mtime = path.stat().st_mtime_ns
     except OSError as exc:
@@ -588,6 +594,15 @@ def load_standard(path_or_id: str | Path | None = None) -> Standard:
             f"{inputs.display(path)}: cannot read the standard's file: {exc.strerror}"
         ) from None
     return _load_cached(str(path), mtime)
+
+
+@lru_cache(maxsize=16)
+def _shipped_path(standard_id: str | None) -> Path:
+    """The resolved file of a shipped standard (``None``: the default). Finding package data
+    costs far more than the stat that checks the file's time, and the rollup engine asks for
+    the standard for every window it evaluates; a shipped file does not move, and an id that
+    is refused raises again on every call (``lru_cache`` keeps no exception)."""
+    return standard_path(standard_id).resolve()
 
 
 @lru_cache(maxsize=16)
