@@ -25,6 +25,11 @@ RULE_ID_RULE = "lower-case letters, digits, '-' or '_' (at most 63 characters)"
 _DURATION_RE = re.compile(r"(\d+)\s*([smhd])\Z")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MAX_DURATION_S = 30 * 86400
+# The evaluation step on event time: a divisor of the minute, so every whole minute is a step
+# and a step at 60 s is the minute cadence. 20 s keeps the worst reading-to-notification lag,
+# step_s + settle_s + interval_s, at 40 s with the defaults (alerts/README.md, "Timing").
+STEP_CHOICES_S = (10, 15, 20, 30, 60)
+DEFAULT_STEP_S = 20
 # The keys that say what a rule watches, per kind; "*" matches every item.
 MATCH_KEYS = {"stack": ("stack", "pollutant"), "furnace": ("furnace",), "deadman": ("signal",)}
 RULE_KEYS = (
@@ -83,12 +88,13 @@ class AlertsConfig:
     state_dir: Path  # alerts.sqlite (alerts/state.py) and the dispatcher's outbox
     link: str | None  # a URL or a command to see more, in every notification
     interval_s: int  # the alert tick runs this often
-    settle_s: int  # a minute is evaluated once now >= its end + settle_s
+    settle_s: int  # a step t is evaluated once now >= t + settle_s
     trend_horizon_s: int
     trend_window_s: int
     stale_after_s: int
     rules: tuple[Rule, ...]  # every rule, the defaults expanded and overridden, disabled ones too
     channels: dict[str, Any]  # name → Channel (built by alerts.channels.<type>.parse)
+    step_s: int = DEFAULT_STEP_S  # the evaluation step on event time (STEP_CHOICES_S)
 
     def rule(self, rule_id: str) -> Rule | None:
         return next((r for r in self.rules if r.id == rule_id), None)
@@ -234,6 +240,7 @@ def parse_alerts(node: Node, cfg, base: Path, env: dict[str, str] | None) -> Ale
             "link",
             "interval_s",
             "settle_s",
+            "step_s",
             "trend_horizon_h",
             "trend_window_h",
             "stale_after_min",
@@ -247,6 +254,7 @@ def parse_alerts(node: Node, cfg, base: Path, env: dict[str, str] | None) -> Ale
     link = a.text("link", None)
     interval_s = a.number("interval_s", 10, low=1, high=3600, integer=True, unit="s")
     settle_s = a.number("settle_s", 10, low=0, high=3600, integer=True, unit="s")
+    step_s = a.choice("step_s", STEP_CHOICES_S, DEFAULT_STEP_S)
     horizon_h = a.number("trend_horizon_h", 6, above=0, high=168, unit="h")
     window_h = a.number("trend_window_h", 3, low=0.25, high=48, unit="h")
     stale_after_min = a.number("stale_after_min", 15, low=1, high=1440, unit="min")
@@ -283,6 +291,7 @@ def parse_alerts(node: Node, cfg, base: Path, env: dict[str, str] | None) -> Ale
         stale_after_s=stale_after_s,
         rules=tuple(rules.values()),
         channels=channels,
+        step_s=step_s,
     )
     _check_signals(a, alerts, cfg)
     a.done()

@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from greenfoundry.alerts import machine
 from greenfoundry.alerts.machine import AlertState, Sample, Transition
 from greenfoundry.alerts.signals import NS, NS_PER_MIN, SignalReader
+from greenfoundry.alerts.state import AlertStore
 from greenfoundry.errors import ConfigError
 from greenfoundry.store import line
 
@@ -64,19 +65,20 @@ CHUNK_MIN = 6 * 60  # minutes evaluated per read and commit
 UNITS = {"stack": "C", "furnace": "× tier limit", "deadman": "s"}
 
 
-def _floor_min(ns: int) -> int:
-    return ns - ns % NS_PER_MIN
+def _floor(ns: int, step_ns: int) -> int:
+    return ns - ns % step_ns
 
 
 @dataclass(frozen=True)
 class TickResult:
-    """What one tick (or replay) did: the minutes ``(start_ns, end_ns]`` evaluated (None:
-    nothing was due), the samples applied, its transitions, the notifications handed on and
-    the ``gf_alert`` points written."""
+    """What one tick (or replay) did: the steps ``(start_ns, end_ns]`` evaluated (None:
+    nothing was due; ``minutes`` is their span in minutes of event time, ``steps`` how many
+    steps of ``alerts.step_s``), the samples applied, its transitions, the notifications handed
+    on and the ``gf_alert`` points written."""
 
     start_ns: int | None
     end_ns: int | None
-    minutes: int = 0
+    minutes: float = 0
     evaluations: int = 0  # samples applied: targets × minutes with a sample
     transitions: tuple[Transition, ...] = ()
     notifications: int = 0
@@ -85,6 +87,7 @@ class TickResult:
     reason: str = ""  # why nothing was evaluated, when nothing was
     seconds: float = 0.0
     details: dict = field(default_factory=dict)
+    steps: int = 0
 
 
 def transition_line(
@@ -127,26 +130,6 @@ def _since(transition: Transition, state: AlertState) -> int | None:
     return state.since_ns
 
 
-def _store(state_dir):
-    """The alert state for an engine whose ticks may come from any thread: the metrics
-    service's scheduler runs its jobs on a pool of worker threads, and a sqlite3 connection
-    refuses a thread other than its maker's by default (``AlertStore`` opens it so). The
-    engine's own lock serialises every use, so the connection is reopened for any thread,
-    with the store's settings (WAL is kept by the file, ``synchronous`` and the busy timeout
-    are the connection's)."""
-    import sqlite3
-
-    from greenfoundry.alerts.state import AlertStore
-
-    store = AlertStore(state_dir)
-    store.db.close()
-    store.db = sqlite3.connect(
-        store.path, timeout=10.0, isolation_level=None, check_same_thread=False
-    )
-    store.db.execute("PRAGMA synchronous=FULL")
-    return store
-
-
 class AlertEngine:
     """The alerts of one plant (see the module docstring). ``clock`` gives now in epoch
     seconds (``time.time``)."""
@@ -169,7 +152,10 @@ class AlertEngine:
 
             store = store_for_metrics(cfg)
         self.store = store
-        self.alert_store = alert_store if alert_store is not None else _store(self.acfg.state_dir)
+        self.alert_store = (
+            alert_store if alert_store is not None else AlertStore(self.acfg.state_dir)
+        )
+        self.step_ns = self.acfg.step_s * NS
         self.dispatcher = dispatcher
         self.clock = clock or time.time
         self.targets = self.acfg.targets(cfg)
@@ -197,13 +183,18 @@ class AlertEngine:
         dropped0 = dict(self.reader.dropped)
         cursor = self.alert_store.cursor_ns()
         if cursor is None:
-            cursor = _floor_min(now - FIRST_TICK_NS)
+            cursor = _floor(now - FIRST_TICK_NS, self.step_ns)
+        elif cursor % self.step_ns:
+            # A cursor of another step (step_s changed across a restart): the machine ignores
+            # the samples at or before each state's last one, so going on from the step before
+            # it evaluates nothing twice.
+            cursor = _floor(cursor, self.step_ns)
         if self.states is None:
             self.states = self.alert_store.load()
         else:
             self.states = self.alert_store.apply_acks(self.states)
         first = cursor
-        minutes = evaluations = notified = points = 0
+        minutes = steps = evaluations = notified = points = 0
         transitions: list[Transition] = []
         reason = ""
         while True:
@@ -217,7 +208,7 @@ class AlertEngine:
             self.reader.read(from_ns, to + 1)
             end = self._horizon(now, to)
             if end <= cursor:
-                if not minutes:
+                if not steps:
                     reason = (
                         "nothing due: the newest reading is not past the cursor yet"
                         if end < now
@@ -226,6 +217,7 @@ class AlertEngine:
                 break
             r = self._evaluate(cursor, end, send=True, write=True, commit=True)
             minutes += r.minutes
+            steps += r.steps
             evaluations += r.evaluations
             notified += r.notifications
             points += r.points
@@ -242,8 +234,8 @@ class AlertEngine:
                 ", ".join(f"{m}: {n}" for m, n in sorted(dropped.items())),
             )
         return TickResult(
-            first if minutes else None,
-            cursor if minutes else None,
+            first if steps else None,
+            cursor if steps else None,
             minutes,
             evaluations,
             tuple(transitions),
@@ -253,17 +245,18 @@ class AlertEngine:
             reason,
             time.perf_counter() - started,
             {"dropped": dropped},
+            steps,
         )
 
     def _horizon(self, now: int, read_to: int) -> int:
-        """The last whole minute due (module docstring), for readings read up to ``read_to``."""
+        """The last step due (module docstring), for readings read up to ``read_to``."""
         stale_ns = self.acfg.stale_after_s * NS
         newest = self.reader.newest_ns
         # Catching up, the chunk's end bounds it (the clock is far ahead); live, now - settle.
         limit = read_to if read_to < now else now - self.acfg.settle_s * NS
         if newest is None or read_to - newest >= stale_ns:
-            return _floor_min(limit)  # the plant is silent: the clock alone
-        return _floor_min(min(limit, newest))
+            return _floor(limit, self.step_ns)  # the plant is silent: the clock alone
+        return _floor(min(limit, newest), self.step_ns)
 
     def run_due(self, now_ns: int | None = None) -> TickResult | None:
         """``tick`` when ``alerts.interval_s`` has passed since the last one (by the engine's
@@ -321,7 +314,7 @@ class AlertEngine:
                 self.dispatcher.submit(note, channels)
         if commit:
             self.alert_store.commit(changed.values(), end)
-        minutes = (end - start) // NS_PER_MIN
+        minutes = (end - start) / NS_PER_MIN
         for tr in (d[3] for d in done):
             log.info(
                 "alert %s %s: %s -> %s at %d (%s)",
@@ -335,11 +328,12 @@ class AlertEngine:
         return TickResult(
             start,
             end,
-            int(minutes),
+            minutes,
             0,
             tuple(d[3] for d in done),
             len(notes) if self.dispatcher is not None else 0,
             len(lines),
+            steps=(end - start) // self.step_ns,
         )
 
     def _notification(self, target, tr: Transition, sample: Sample, state: AlertState):
@@ -359,8 +353,8 @@ class AlertEngine:
             self.reader = SignalReader(self.cfg, self.store, self.acfg, self.targets)
             try:
                 out: list[Transition] = []
-                cursor = _floor_min(start_ns)
-                end_ns = _floor_min(end_ns)
+                cursor = _floor(start_ns, self.step_ns)
+                end_ns = _floor(end_ns, self.step_ns)
                 while cursor < end_ns:
                     end = min(end_ns, cursor + CHUNK_MIN * NS_PER_MIN)
                     from_ns = (

@@ -59,6 +59,8 @@ from greenfoundry.errors import ConfigError
 from greenfoundry.metrics import emissions, rollups, source
 from greenfoundry.metrics import windows as win
 from greenfoundry.metrics.factors import load_factors
+from greenfoundry.metrics.instantaneous import default_range
+from greenfoundry.metrics.readings import clean_codes, clean_readings
 from greenfoundry.metrics.table_c1 import AirTemp, FurnaceFacts, annual_mean_air_temp_c
 from greenfoundry.store import quote_ident, where
 
@@ -104,6 +106,124 @@ def rolling_windows(minutes_ns: Sequence[int], tz: str) -> list[win.Window]:
         win.Window("hour", _ts(t - HOUR_NS), _ts(t), tz, f"rolling hour to {_ts(t).isoformat()}")
         for t in minutes_ns
     ]
+
+
+def step_times(start_ns: int, end_ns: int, step_ns: int) -> np.ndarray:
+    """The steps of event time (multiples of ``step_ns``, UTC ns) in ``(start_ns, end_ns]``."""
+    first = start_ns - start_ns % step_ns + step_ns
+    return np.arange(first, end_ns + 1, step_ns, dtype=np.int64)
+
+
+def _slots(times_ns: np.ndarray, values: np.ndarray, starts_ns: np.ndarray, length_ns: int):
+    """The readings of each slot ``[start, start + length)`` (``starts_ns`` sorted, at least
+    ``length_ns`` apart): how many and their mean (NaN without one). The sum runs over the
+    slot's readings in time order, as ``instantaneous.minutes_from`` sums a minute's."""
+    k = len(starts_ns)
+    i = np.searchsorted(starts_ns, times_ns, "right") - 1
+    inside = i >= 0
+    inside[inside] = times_ns[inside] < starts_ns[i[inside]] + length_ns
+    n = np.bincount(i[inside], minlength=k).astype(np.int64)
+    total = np.bincount(i[inside], weights=values[inside], minlength=k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return n, np.where(n > 0, total / np.maximum(n, 1), np.nan)
+
+
+def _slot_validity(c, status, o2, o2_ref_pct, starts_ns: np.ndarray, length_ns: int):
+    """Each slot's validity and mean (mg/m³, at the reference O₂ when corrected) by the
+    minute rules of ``emissions.hourly_means_mg_m3`` applied to ``[start, start + length)``:
+    a valid concentration reading in it, the analyser status normal throughout it (the code in
+    force at its start and every change inside it), and with the O₂ correction a valid O₂
+    reading in it. ``length_ns`` = 1 min is a whole minute; less is a minute's first part."""
+    n, mean = _slots(c.times_ns, c.values, starts_ns, length_ns)
+    has = n > 0
+    flagged = np.zeros(len(starts_ns), bool)
+    if status is not None and len(status[0]):
+        ts, cs = status
+        bad = np.array([code not in NORMAL for code in cs], bool)
+        at = np.searchsorted(ts, starts_ns, "right") - 1
+        known = at >= 0
+        flagged[known] = bad[at[known]]
+        bad_t = ts[bad]
+        if len(bad_t):
+            first_in = np.searchsorted(bad_t, starts_ns, "right")
+            inside = first_in < len(bad_t)
+            inside[inside] = bad_t[first_in[inside]] < starts_ns[inside] + length_ns
+            flagged |= inside
+    no_o2 = np.zeros(len(starts_ns), bool)
+    if o2 is not None:
+        _, o2_mean = _slots(o2.times_ns, o2.values, starts_ns, length_ns)
+        corrected = emissions.o2_corrected_mg_m3(mean, o2_mean, float(o2_ref_pct))
+        no_o2 = has & ~flagged & np.isnan(corrected)
+        mean = corrected
+    return has & ~flagged & ~no_o2, mean
+
+
+NORMAL = frozenset(emissions.NORMAL_STATUS_CODES)
+
+
+def partial_rolling_means_mg_m3(
+    conc_mg_m3: pd.Series,
+    steps_ns: np.ndarray,
+    *,
+    status: pd.Series | None = None,
+    o2_pct: pd.Series | None = None,
+    o2_ref_pct: float | None = None,
+    min_valid_minutes: int = emissions.HOURLY_MIN_VALID_MINUTES,
+    name: str = rollups.STACK_SIGNAL,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rolling hourly mean (mg/m³; NaN when not valid) and its valid minutes at each step
+    ``t`` inside a minute (``steps_ns`` sorted, none a whole minute): the 59 whole minutes
+    before ``floor_min(t)`` and the running minute's part ``[floor_min(t), t)``, 60 minutes
+    in all, each valid or not by ``_slot_validity``; valid with at least
+    ``min_valid_minutes`` valid minutes, the running part counting as one minute when it has
+    a valid reading (alerts/README.md, "Timing", argues it). The readings are checked as
+    ``emissions.hourly_means_mg_m3`` checks them; a refused series gives NaN throughout."""
+    if not 1 <= min_valid_minutes <= 60:
+        raise ValueError(f"min_valid_minutes {min_valid_minutes!r}: expected 1..60")
+    if (o2_ref_pct is None) != (o2_pct is None):
+        raise ValueError("oxygen correction needs both o2_pct readings and o2_ref_pct")
+    steps = np.asarray(steps_ns, dtype=np.int64)
+    k = len(steps)
+    nan, zero = np.full(k, np.nan), np.zeros(k, dtype=np.int64)
+    into = steps % NS_PER_MIN
+    if k == 0:
+        return nan, zero
+    if np.any(into == 0):
+        raise ValueError("partial rolling means are for steps inside a minute")
+    c = clean_readings(conc_mg_m3, name, valid_range=default_range(name, None))
+    if c.problem:
+        return nan, zero
+    codes = None
+    if status is not None:
+        ts, cs, problem = clean_codes(status, "analyser status")
+        if problem:
+            return nan, zero
+        codes = (ts, cs)
+    o2 = None
+    if o2_pct is not None:
+        o2 = clean_readings(o2_pct, "o2_pct", valid_range=(0.0, 100.0))
+        if o2.problem:
+            return nan, zero
+    minute = steps - into
+    # The whole minutes: one grid over every step's 59, from the first step's oldest.
+    grid = np.arange(minute[0] - 59 * NS_PER_MIN, minute[-1], NS_PER_MIN, dtype=np.int64)
+    w_valid, w_mean = _slot_validity(c, codes, o2, o2_ref_pct, grid, NS_PER_MIN)
+    first = (minute - 59 * NS_PER_MIN - grid[0]) // NS_PER_MIN
+    cols = first[:, None] + np.arange(59)[None, :]
+    valid = np.empty((k, 60), bool)
+    value = np.empty((k, 60), float)
+    valid[:, :59], value[:, :59] = w_valid[cols], w_mean[cols]
+    # The running minute's part, by how far into the minute the step is (slots of one
+    # length may not overlap: the minutes of one offset are distinct).
+    for offset in np.unique(into):
+        sel = np.flatnonzero(into == offset)
+        p_valid, p_mean = _slot_validity(c, codes, o2, o2_ref_pct, minute[sel], int(offset))
+        valid[sel, 59], value[sel, 59] = p_valid, p_mean
+    n_valid = valid.sum(axis=1)
+    total = np.where(valid, value, 0.0).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(n_valid >= min_valid_minutes, total / np.maximum(n_valid, 1), np.nan)
+    return mean, n_valid.astype(np.int64)
 
 
 def least_squares_slope_per_s(times_ns: np.ndarray, values: np.ndarray) -> float | None:
@@ -205,6 +325,7 @@ class SignalReader:
         self.rolling: dict[tuple[str, str], dict[int, float]] = {}
         self._air: dict[str, AirTemp] = {}
         self._air_by_span: dict[tuple[int, int], AirTemp] = {}
+        self.step_ns = int(getattr(acfg, "step_s", 60)) * NS
         self.requests = 0  # InfluxDB requests made (the benchmark and the tests count them)
         # Readings dropped because their value is not a number, by measurement (re-read
         # readings count again: a count of what was seen, for the log and the tests).
@@ -318,10 +439,10 @@ class SignalReader:
     # ---- samples ---------------------------------------------------------------------------
 
     def samples(self, start_ns: int, end_ns: int) -> dict[str, list[Sample]]:
-        """Every target's samples at the whole minutes ``t`` with ``start_ns < t <= end_ns``,
-        by the target's store key ("rule_id|target"), in time order."""
-        first = start_ns - start_ns % NS_PER_MIN + NS_PER_MIN
-        minutes = np.arange(first, end_ns + 1, NS_PER_MIN, dtype=np.int64)
+        """Every target's samples at the steps ``t`` (multiples of ``alerts.step_s``) with
+        ``start_ns < t <= end_ns``, by the target's store key ("rule_id|target"), in time
+        order."""
+        minutes = step_times(start_ns, end_ns, self.step_ns)
         out: dict[str, list[Sample]] = {_target_store_key(t): [] for t in self.targets}
         if len(minutes) == 0:
             return out
@@ -365,12 +486,11 @@ class SignalReader:
         conc = self._series(rollups.STACK_SIGNAL, device=sid, pollutant=pol)
         cache = self.rolling.setdefault(item, {})
         window_ns = self.acfg.trend_window_s * NS
-        # Rolling values for the new minutes and, on a fresh reader, the trend window before.
-        lo = minutes[0] - window_ns
-        need = np.arange(lo - lo % NS_PER_MIN + NS_PER_MIN, minutes[-1] + 1, NS_PER_MIN)
+        # Rolling values for the new steps and, on a fresh reader, the trend window before.
+        need = step_times(minutes[0] - window_ns, minutes[-1], self.step_ns)
         need = need[[int(t) not in cache for t in need]] if cache else need
         need = need[need - HOUR_NS >= (self.read_from_ns or need[0] - HOUR_NS)]
-        hourly = None
+        valid_minutes: dict[int, int] = {}
         if len(need):
             o2_ref = self.m.o2_ref_pct.get(sid)
             status = rollups.status_codes(
@@ -381,22 +501,34 @@ class SignalReader:
                 if o2_ref is not None
                 else None
             )
-            hourly = emissions.hourly_means_mg_m3(
-                conc.as_pandas(),
-                rolling_windows(need, self.tz),
-                status=status,
-                o2_pct=o2,
-                o2_ref_pct=o2_ref,
-                min_valid_minutes=self.m.min_valid_minutes,
-            )
-            mult = emissions.multiples_of_c(hourly, limit).to_numpy(float)
-            for t, v in zip(need, mult, strict=True):
-                cache[int(t)] = float(v)
-        by_minute = (
-            {int(t): r for t, r in zip(need, hourly.to_dict("records"), strict=True)}
-            if hourly is not None
-            else {}
-        )
+            whole = need[need % NS_PER_MIN == 0]
+            if len(whole):
+                # A whole minute: the 60 minutes before it, by the metrics' hourly means.
+                hourly = emissions.hourly_means_mg_m3(
+                    conc.as_pandas(),
+                    rolling_windows(whole, self.tz),
+                    status=status,
+                    o2_pct=o2,
+                    o2_ref_pct=o2_ref,
+                    min_valid_minutes=self.m.min_valid_minutes,
+                )
+                mult = emissions.multiples_of_c(hourly, limit).to_numpy(float)
+                for t, v, n in zip(whole, mult, hourly["valid_minutes"], strict=True):
+                    cache[int(t)] = float(v)
+                    valid_minutes[int(t)] = int(n)
+            inside = need[need % NS_PER_MIN != 0]
+            if len(inside):
+                mg, n_valid = partial_rolling_means_mg_m3(
+                    conc.as_pandas(),
+                    inside,
+                    status=status,
+                    o2_pct=o2,
+                    o2_ref_pct=o2_ref,
+                    min_valid_minutes=self.m.min_valid_minutes,
+                )
+                for t, v, n in zip(inside, mg / limit, n_valid, strict=True):
+                    cache[int(t)] = float(v)
+                    valid_minutes[int(t)] = int(n)
         age = self._age_s(conc, minutes)
         stale_s = self.acfg.stale_after_s
         out = []
@@ -415,17 +547,17 @@ class SignalReader:
             wt, wv = times[lo_i:hi_i], values[lo_i:hi_i]
             ok = ~np.isnan(wv)
             slope = None
-            if ok.sum() * 2 >= window_ns // NS_PER_MIN:
+            if ok.sum() * 2 >= window_ns // self.step_ns:
                 slope = least_squares_slope_per_s(wt[ok], wv[ok])
             trend = None if slope is None else v + slope * self.acfg.trend_horizon_s
-            r = by_minute.get(t)
+            n = valid_minutes.get(t)
             shown = {
                 "stack": sid,
                 "pollutant": pol,
                 "mg_m3": v * limit,
                 "limit_mg_m3": limit,
                 "multiple_of_c": v,
-                "valid_minutes": int(r["valid_minutes"]) if r is not None else None,
+                "valid_minutes": n,
                 "slope_per_h": None if slope is None else slope * S_PER_H,
                 "trend_horizon_h": self.acfg.trend_horizon_s / S_PER_H,
                 "unit": "C",

@@ -34,8 +34,13 @@ class AlertStore:
         self.path = Path(state_dir) / "alerts.sqlite"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # Autocommit mode: each transaction is opened explicitly (BEGIN IMMEDIATE), so a commit
-        # is one transaction whatever the sqlite3 module's defaults.
-        self.db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+        # is one transaction whatever the sqlite3 module's defaults. Any thread may use the
+        # connection: the metrics service ticks the alert engine on a pool of worker threads,
+        # and the engine's lock serialises every use of its store (sqlite3 refuses a thread
+        # other than the connection's maker by default).
+        self.db = sqlite3.connect(
+            self.path, timeout=10.0, isolation_level=None, check_same_thread=False
+        )
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         version = self.db.execute("PRAGMA user_version").fetchone()[0]

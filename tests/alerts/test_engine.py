@@ -59,8 +59,13 @@ def alerts_cfg(tmp_path, stack, plant_id, rules):
     cfg = plant_config(tmp_path, stack, plant_id)
     state_dir = tmp_path / f"alerts-{plant_id}"
     journal = JsonlChannel("journal", state_dir / "notifications.jsonl")
+    # These tests state the minute step (alerts.step_s 60); tests/alerts/test_step.py the others.
     a = dataclasses.replace(
-        cfg.alerts, rules=tuple(rules), state_dir=state_dir, channels={"journal": journal}
+        cfg.alerts,
+        rules=tuple(rules),
+        state_dir=state_dir,
+        channels={"journal": journal},
+        step_s=60,
     )
     return dataclasses.replace(cfg, alerts=a)
 

@@ -89,7 +89,8 @@ def reader_for(tmp_path, stack, plant_id, rules, **metrics):
     cfg = plant_config(tmp_path, stack, plant_id)
     if metrics:
         cfg = dataclasses.replace(cfg, metrics=dataclasses.replace(cfg.metrics, **metrics))
-    acfg = dataclasses.replace(cfg.alerts, rules=tuple(rules))
+    # These tests state the minute step (alerts.step_s 60); tests/alerts/test_step.py the others.
+    acfg = dataclasses.replace(cfg.alerts, rules=tuple(rules), step_s=60)
     cfg = dataclasses.replace(cfg, alerts=acfg)
     return SignalReader(cfg, store(stack), acfg, acfg.targets(cfg))
 
