@@ -8,6 +8,7 @@ import logging
 import os
 import selectors
 import ssl
+import struct
 import threading
 import time
 
@@ -154,6 +155,74 @@ def can_connect(
     return result["ok"]
 
 
+# A topic filter no client subscribes to: its UNSUBSCRIBE is a round trip to the broker.
+SETTLE_FILTER = "$gf-settle/never-subscribed"
+_PUBACK = struct.Struct("!BBH")  # fixed header 0x40, remaining length 2, packet identifier
+
+
+class BatchAckClient(mqtt.Client):
+    """A paho client that sends a batch of QoS 1 acknowledgements with one `send()`.
+
+    paho's `ack()` queues one packet and its `loop_write()` writes one packet per system call:
+    about 7.5 µs of the network thread's CPU per PUBACK here, against 0.2 µs in one write
+    (ingest/README.md, "The network thread"). `ack_many(mids)` writes
+    the PUBACKs itself on the client's public `socket()`, byte for byte what paho would write
+    (MQTT v5 3.4.2.1: success, no properties, remaining length 2), only from the thread that
+    drives paho's external loop. The order of acknowledgements is kept (MQTT v5 4.6): when paho
+    has packets of its own queued, the batch goes through paho's queue behind them; while bytes
+    of ours are unsent, `want_write()` says so and `loop_write()` writes them before paho's.
+    Bytes left for a connection that is gone are dropped (their messages come again)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._gf_out = bytearray()  # PUBACK bytes not yet written
+        self._gf_sock = None  # the socket they are for
+
+    def _gf_socket(self):
+        sock = self.socket()
+        if sock is not self._gf_sock:  # a new connection: what was left is void
+            self._gf_out.clear()
+            self._gf_sock = sock
+        return sock
+
+    def _gf_flush(self, sock) -> bool:
+        """Write what is left of our bytes; True when nothing is left."""
+        out = self._gf_out
+        while out:
+            try:
+                n = sock.send(out)
+            except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError):
+                return False
+            except OSError:  # the connection is gone: paho sees it at its next read or write
+                out.clear()
+                return True
+            del out[:n]
+        return True
+
+    def ack_many(self, mids) -> None:
+        """Acknowledge QoS 1 messages by packet identifier, in this order."""
+        sock = self._gf_socket()
+        if sock is None or not mids:
+            return
+        if not self._gf_out and super().want_write():
+            for mid in mids:
+                self.ack(mid, 1)
+            return
+        for mid in mids:
+            self._gf_out += _PUBACK.pack(0x40, 2, mid)
+        self._gf_flush(sock)
+
+    def want_write(self) -> bool:
+        return bool(self._gf_out) or super().want_write()
+
+    def loop_write(self):
+        if self._gf_out:
+            sock = self._gf_socket()
+            if sock is not None and not self._gf_flush(sock):
+                return mqtt.MQTT_ERR_SUCCESS  # paho's packets wait behind ours
+        return super().loop_write()
+
+
 class NetworkThread:
     """paho's network loop, run by a thread of ours through paho's documented external-loop
     API (`socket`, `want_write`, `loop_read`, `loop_write`, `loop_misc`, `reconnect` and the
@@ -209,6 +278,7 @@ class NetworkThread:
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._r, selectors.EVENT_READ)
         self._watched = None  # the socket registered with the selector, and its events
+        self._settle_mid: int | None = None  # the UNSUBSCRIBE of `_settle`, until answered
         self._watched_events = 0
         self._stop = threading.Event()
         self._halted = False
@@ -227,6 +297,15 @@ class NetworkThread:
             on_message(client, userdata, message)
 
         self.client.on_message = counted
+        on_unsubscribe = self.client.on_unsubscribe
+
+        def unsubscribed(client, userdata, mid, *args):
+            if mid == self._settle_mid:  # our own round trip (`_settle`), nobody else's
+                self._settle_mid = None
+            elif on_unsubscribe is not None:
+                on_unsubscribe(client, userdata, mid, *args)
+
+        self.client.on_unsubscribe = unsubscribed
         self.client.connect_async(host, port, **connect_kwargs)
         self._thread = threading.Thread(target=self._run, name="gf-mqtt", daemon=True)
         self._thread.start()
@@ -268,10 +347,21 @@ class NetworkThread:
 
     def _send_acks(self) -> None:
         c = self.client
+        many = getattr(c, "ack_many", None)
+        mids: list[int] = []
         while self._acks:
             connection, mid, qos = self._acks.popleft()
-            if self.may_ack(connection):  # counts what it withholds
-                c.ack(mid, qos)
+            if not self.may_ack(connection):  # counts what it withholds
+                continue
+            if qos == 1 and many is not None:
+                mids.append(mid)
+                continue
+            if mids:  # what came before goes first
+                many(mids)
+                mids = []
+            c.ack(mid, qos)
+        if mids:
+            many(mids)
 
     def _wait(self, sock, *, read: bool, write: bool, timeout_s: float) -> tuple[bool, bool]:
         """Wait until `sock` is readable (`read`) or writable (`write`), or the wake pipe has a
@@ -301,6 +391,32 @@ class NetworkThread:
             elif mask & selectors.EVENT_READ:
                 sock_readable = True
         return sock_readable, pipe_readable
+
+    def _settle(self, timeout_s: float = 2.0) -> None:
+        """Wait until the broker has read everything sent so far: an UNSUBSCRIBE of a filter
+        nobody uses, answered in order (MQTT v5 4.6). Mosquitto 2.0 closes a connection whose
+        peer has gone before it has read the rest of its input: acknowledgements written just
+        before DISCONNECT were lost so (measured: 3,000 of 5,000), and their messages delivered
+        again at the next start. Messages that arrive meanwhile are not acknowledged."""
+        c = self.client
+        rc, mid = c.unsubscribe(SETTLE_FILTER)
+        if rc != mqtt.MQTT_ERR_SUCCESS:
+            return
+        self._settle_mid = mid
+        deadline = time.monotonic() + timeout_s
+        while self._settle_mid is not None and time.monotonic() < deadline:
+            sock = c.socket()
+            if sock is None:
+                break
+            if c.want_write():
+                c.loop_write()
+            try:
+                readable, _ = self._wait(sock, read=True, write=c.want_write(), timeout_s=0.05)
+            except (OSError, ValueError):
+                break
+            if readable:
+                c.loop_read()
+        self._settle_mid = None
 
     def _forget_socket(self) -> None:
         if self._watched is not None:
@@ -373,9 +489,11 @@ class NetworkThread:
                 if c.want_write():
                     c.loop_write()
                 c.loop_misc()
-        # Stopping: the acknowledgements handed over go out before DISCONNECT.
+        # Stopping: the acknowledgements handed over go out before DISCONNECT, and the broker
+        # has read them before the connection closes.
         if c.socket() is not None:
             self._send_acks()
+            self._settle()
             c.disconnect()
             deadline = time.monotonic() + 2.0
             while c.socket() is not None and c.want_write() and time.monotonic() < deadline:

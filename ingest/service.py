@@ -237,6 +237,7 @@ class Ingest:
             m.password.value if m.password else None,
             manual_ack=True,
             tls=m.tls,
+            client_class=mqtt.BatchAckClient,  # a batch's PUBACKs in one write
         )
         client.max_queued_messages_set(0)
         # An exception in a callback is logged by paho and does not end its network thread.

@@ -116,3 +116,74 @@ def test_the_thread_reads_its_socket_when_its_descriptors_are_above_1023(stack, 
         if soft < 1200:
             resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert received == [str(i).encode() for i in range(50)]
+
+
+@pytest.mark.parametrize("batched", [True, False], ids=["BatchAckClient", "paho-ack"])
+def test_a_batch_of_acknowledgements_before_stop_acknowledges_every_message(stack, batched):
+    """BatchAckClient writes a batch's PUBACKs itself (paho's `ack()` one packet a write). 5000 queued messages are received, then
+    acknowledged in one batch of 20,000 bytes through a send buffer shrunk to the kernel's
+    minimum, so the bytes go out in several partial writes with paho's own packets waiting
+    behind them, and the thread stops right after. Had a byte been lost or misplaced, the
+    broker would have closed the connection (a malformed packet) and delivered the messages
+    again: the resumed session gets only the message published after it. Before the stop
+    waited for the broker to read them (`NetworkThread._settle`), 3,000 or more of the 5,000
+    came again, with paho's own `ack()` as with the batch."""
+    import socket as socket_module
+
+    import paho.mqtt.client as paho
+
+    from greenfoundry.mqtt import BatchAckClient, connect_properties
+
+    client_class = BatchAckClient if batched else paho.Client
+    client_id = f"gf-test-ack-{'batch' if batched else 'paho'}"
+    topic, n = f"gf/v1/net-{client_id}/melt/if1/energy", 5000
+    expiry = connect_properties(session_expiry_s=600, receive_maximum=65535)
+    received: list[int] = []
+    connects: list[int] = []
+    subscribed = threading.Event()
+
+    def on_connect(c, u, flags, rc, props):
+        connects.append(rc.value)
+        c.socket().setsockopt(socket_module.SOL_SOCKET, socket_module.SO_SNDBUF, 1)
+        c.subscribe(topic, qos=1)
+
+    def consumer() -> BatchAckClient:
+        c = make_client(
+            client_id,
+            stack.mqtt_username,
+            stack.mqtt_password,
+            manual_ack=True,
+            client_class=client_class,
+        )
+        c.on_connect = on_connect
+        c.on_subscribe = lambda *args: subscribed.set()
+        c.on_message = lambda c, u, msg: received.append(msg.mid)
+        return c
+
+    net = NetworkThread(consumer(), lambda c: True)
+    net.start(stack.mqtt_host, stack.mqtt_port, keepalive=30, clean_start=True, properties=expiry)
+    pub = Publisher(stack, f"{client_id}-pub")
+    try:
+        wait_for(subscribed.is_set, 10, "the SUBACK")
+        for i in range(n):
+            pub.publish(topic, str(i))
+        pub.wait_all()
+        wait_for(lambda: len(received) == n, 30, lambda: f"{n} messages, {len(received)} so far")
+        net.ack_batch([(0, mid, 1) for mid in received])
+        net.stop(10)
+        assert connects == [0]  # one connection throughout: the broker never closed it
+        # The same session again: nothing is delivered again before the next message.
+        received.clear()
+        subscribed.clear()
+        net = NetworkThread(consumer(), lambda c: True)
+        net.start(
+            stack.mqtt_host, stack.mqtt_port, keepalive=30, clean_start=False, properties=expiry
+        )
+        wait_for(subscribed.is_set, 10, "the SUBACK again")
+        pub.publish(topic, "after")
+        pub.wait_all()
+        wait_for(lambda: received, 10, "the message published after")
+    finally:
+        pub.close()
+        net.stop(10)
+    assert len(received) == 1
