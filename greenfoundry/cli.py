@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "greenfoundry.grade.cli",
     "greenfoundry.grade.report_cli",
     "greenfoundry.alerts.cli",
+    "greenfoundry.dashboards.cli",
 )
 
 
