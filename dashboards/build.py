@@ -242,14 +242,16 @@ def _c1_limits_target(ref: str, window: str) -> InfluxQL:
 def _c1_thresholds(panel, limits_ref: str, value_ref: str):
     """The furnace's corrected Table C.1 limits as threshold bands: Grafana's "config from query
     results" transformation turns the limits query's columns into the thresholds of the
-    value's fields (tier 1 below the first limit, beyond tier 3 above the last)."""
+    value's fields (tier 1 below the first limit, beyond tier 3 above the last). Its one
+    threshold handler, `threshold1`, appends a step to the field's thresholds (a green base
+    first) for each column mapped to it, so the tiers are mapped in their order."""
     mappings = []
     for f in schema.UNIT_FIELD.values():
         for t in C1_TIERS:
             mappings.append(
                 {
                     "fieldName": _limit(t, f),
-                    "handlerKey": f"threshold{t}",
+                    "handlerKey": "threshold1",
                     "handlerArguments": {"threshold": {"color": TIER_COLORS[t]}},
                 }
             )
@@ -505,6 +507,7 @@ def _alert_annotation() -> dict:
             "rawQuery": True,
             "resultFormat": "table",
             "fromAnnotations": True,
+            "textEditor": True,
             "textColumn": "message",
             "tagsColumn": "severity,event,target",
         },

@@ -61,6 +61,15 @@ def test_grafana_sdk_for_11_6_decodes_and_encodes_it_without_losing_a_key(name):
     assert again == model
 
 
+# Grafana 11.6's transformation ids used here, and the handler keys of "Config from query
+# results" (public/app/features/transformers/fieldToConfigMapping: there is one threshold
+# handler, `threshold1`, which appends a step per mapped column).
+TRANSFORMATIONS = {"configFromData", "filterByValue", "extractFields", "organize"}
+CONFIG_HANDLERS = {"field.name", "field.value", "field.label", "__ignore", "max", "min", "unit",
+                   "decimals", "displayName", "color", "threshold1", "mappings.value",
+                   "mappings.color", "mappings.text"}  # fmt: skip
+
+
 def _targets(panel: dict) -> list[dict]:
     return panel.get("targets", [])
 
@@ -98,9 +107,12 @@ def test_the_dashboard_is_structurally_valid_for_grafana_11_6(name):
             assert t["resultFormat"] in ("time_series", "table")
             assert "$timeFilter" in t["query"], "every query is bounded in time"
         for tr in p.get("transformations", []):
+            assert tr["id"] in TRANSFORMATIONS, tr["id"]
             if tr["id"] == "configFromData":
                 assert tr["options"]["configRefId"] in refs
                 assert tr["options"]["applyTo"]["options"] in refs
+                for m in tr["options"]["mappings"]:
+                    assert m["handlerKey"] in CONFIG_HANDLERS, m
     assert refs_by_panel
     variables = {v["name"]: v for v in model["templating"]["list"]}
     plant = variables["plant"]

@@ -294,11 +294,19 @@ def test_the_transformations_find_what_they_name(world):
         for panel, target, _q, df in _runs(world, name):
             cfd = _transformation(panel, "configFromData")
             if cfd and target["refId"] == cfd["configRefId"]:
-                # An induction furnace's limits (kWh/t) are there, increasing by tier.
-                limits = [
-                    df.iloc[0][m["fieldName"]] for m in cfd["mappings"] if "kwh" in m["fieldName"]
-                ]
-                assert len(limits) == 3 and limits == sorted(limits) and limits[0] > 0
+                # Grafana's threshold1 handler appends a step per mapped column that has a
+                # number (a green base first): an induction furnace's three kWh/t limits, in
+                # increasing order, so the bands run green, yellow, orange, red.
+                row = df.iloc[0]
+                steps = [
+                    (row[m["fieldName"]], m["handlerArguments"]["threshold"]["color"])
+                    for m in cfd["mappings"]
+                    if m["fieldName"] in df.columns and row[m["fieldName"]] == row[m["fieldName"]]
+                    and row[m["fieldName"]] is not None
+                ]  # fmt: skip
+                values = [v for v, _c in steps]
+                assert [c for _v, c in steps] == ["yellow", "orange", "red"], steps
+                assert values == sorted(values) and values[0] > 0
                 seen.add("limits")
             fbv = _transformation(panel, "filterByValue")
             if fbv:
