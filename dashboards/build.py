@@ -265,8 +265,9 @@ def _c1_thresholds(panel, limits_ref: str, value_ref: str):
             },
         )
     )
-    # The placeholder steps the transformation replaces; shown as bands behind the series.
-    return panel.thresholds(_steps((None, TIER_COLORS[0]), (1e9, TIER_COLORS[3])))
+    # Without limits in the range (a furnace no Table C.1 row covers) no band is drawn rather
+    # than a colour that would claim a tier: the transformation's steps replace this one.
+    return panel.thresholds(_steps((None, "transparent")))
 
 
 def _c1_units(panel):
