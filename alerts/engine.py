@@ -1,38 +1,41 @@
 """The alert engine: samples from the readings, the state machine, transitions written, notified.
 
 ``AlertEngine.tick(now_ns)`` evaluates every target of the plant (``AlertsConfig.targets``)
-minute by minute on event time, from the persisted cursor up to the horizon:
+step by step on event time (the multiples of ``alerts.step_s``, 20 s by default; every whole
+minute is one), from the persisted cursor up to the horizon:
 
-* **Horizon.** A whole minute ``t`` (its sample stands for the readings before ``t``) is
+* **Horizon.** A step ``t`` (its sample stands for the readings before ``t``; signals.py) is
   evaluated once ``now >= t + settle_s`` AND the plant has a reading at or after ``t`` (its
   newest reading, of any alert input): the engine never runs ahead of the data that has
-  arrived, so an ingest that is catching up (a spool replay) does not make minutes STALE that
+  arrived, so an ingest that is catching up (a spool replay) does not make steps STALE that
   its readings are about to fill. When the plant has sent nothing for ``stale_after`` the
   horizon follows the wall clock alone (``now - settle_s``): a silent plant is STALE and its
-  deadmen fire. A reading of event time ``e`` is therefore first evaluated by the first tick
-  at or after ``ceil_minute(e) + settle_s``: its notification comes at most
-  ``60 s + settle_s + interval_s`` after the reading (80 s with the defaults 10 s / 10 s, for
-  a reading in the first second of a minute), ``settle_s`` plus up to ``interval_s`` for a
-  device that sends its minute value at the end of the minute. Late data (after its minute was
-  evaluated) is not evaluated live again; a ``replay`` sees it.
-* **First tick.** Of a new state (no cursor) it starts at ``now - 2 h`` (whole minutes), not at
-  the beginning of the history.
-* **Catch-up.** Minutes are evaluated in chunks of at most ``CHUNK_MIN``, each read, evaluated
-  and committed on its own, so a long catch-up is bounded in memory and a kill loses at most
-  the chunk in progress.
+  deadmen fire. A reading of event time ``e`` is in the first step after it and is first
+  evaluated by the first tick at or after that step ``+ settle_s`` once a later reading is in:
+  its notification comes at most ``step_s + settle_s + interval_s`` after the reading (40 s
+  with the defaults 20 s / 10 s / 10 s, for a reading just after a step). At ``step_s`` 60
+  this is the minute cadence (up to 80 s). Late data (after its step was evaluated) is not
+  evaluated live again; a ``replay`` sees it.
+* **First tick.** Of a new state (no cursor) it starts at ``now - 2 h`` (a step), not at the
+  beginning of the history. A cursor of another ``step_s`` (changed across a restart) goes on
+  from the step at or before it.
+* **Catch-up.** Steps are evaluated in chunks of at most ``CHUNK_MIN`` minutes, each read,
+  evaluated and committed on its own, so a long catch-up is bounded in memory and a kill loses
+  at most the chunk in progress.
 * **Per chunk**: one bounded read per measurement (``signals.SignalReader``), every target's
   samples fed to ``machine.step`` in time order, then, in this order: the ``gf_alert`` points
   of its transitions (one per transition, idempotent: the same transition is the same point),
   the notifications handed to the dispatcher (durable once ``submit`` returns), and the states
   with the cursor committed in one transaction (``AlertStore.commit``). A crash after the
   dispatcher took a notification and before the commit makes the next tick evaluate those
-  minutes again and hand the same notification (same alert id, event and event time) once
+  steps again and hand the same notification (same alert id, event and event time) once
   more: delivery is at least once, as the dispatcher's own. A crash before the hand-off loses
-  nothing: the minutes are evaluated again from the committed states.
+  nothing: the steps are evaluated again from the committed states.
 
 ``replay(start_ns, end_ns)`` evaluates the same way from a clean state (every target OK) without
 committing, writing or sending, and returns the transitions: live ticks over the same readings
-give the same transitions, alert ids included.
+give the same transitions, alert ids included (each sample depends only on the readings of its
+own window, not on how the steps were cut into ticks and chunks).
 
 The metrics service calls ``run_due(cfg, now_ns)`` (or an engine's ``run_due``) every interval:
 it ticks when ``alerts.interval_s`` has passed since the last tick.
@@ -79,7 +82,7 @@ class TickResult:
     start_ns: int | None
     end_ns: int | None
     minutes: float = 0
-    evaluations: int = 0  # samples applied: targets × minutes with a sample
+    evaluations: int = 0  # samples applied: targets × steps with a sample
     transitions: tuple[Transition, ...] = ()
     notifications: int = 0
     points: int = 0
@@ -172,7 +175,7 @@ class AlertEngine:
         return int(now_ns) if now_ns is not None else int(self.clock() * NS)
 
     def tick(self, now_ns: int | None = None) -> TickResult:
-        """Evaluate every minute that is due (module docstring), chunk by chunk; return what
+        """Evaluate every step that is due (module docstring), chunk by chunk; return what
         was done."""
         with self._guard:
             return self._tick(self._now_ns(now_ns))
@@ -272,7 +275,7 @@ class AlertEngine:
     def _evaluate(
         self, start: int, end: int, *, send: bool, write: bool, commit: bool
     ) -> TickResult:
-        """Apply every target's samples of the minutes ``(start, end]`` to ``self.states``."""
+        """Apply every target's samples of the steps ``(start, end]`` to ``self.states``."""
         samples = self.reader.samples(start, end)
         evaluations = 0
         done: list[tuple[int, str, object, Transition, Sample, AlertState]] = []
@@ -290,8 +293,8 @@ class AlertEngine:
         try:
             out = self._publish(start, end, done, changed, send=send, write=write, commit=commit)
         except BaseException:
-            # Nothing of these minutes is committed: the next tick starts again from the
-            # committed states (the in-memory ones would make the machine skip the minutes).
+            # Nothing of these steps is committed: the next tick starts again from the
+            # committed states (the in-memory ones would make the machine skip the steps).
             self.states = None
             raise
         self.states.update(changed)
@@ -344,7 +347,7 @@ class AlertEngine:
     # ---- replay --------------------------------------------------------------------------
 
     def replay(self, start_ns: int, end_ns: int, *, write: bool = False) -> list[Transition]:
-        """Evaluate the whole minutes of ``(start_ns, end_ns]`` from a clean state (every target
+        """Evaluate the steps of ``(start_ns, end_ns]`` from a clean state (every target
         OK), without sending, committing, or (unless ``write``) writing ``gf_alert`` points;
         the transitions in time order. Leaves the live state and cursor alone."""
         with self._guard:

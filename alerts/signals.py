@@ -1,20 +1,24 @@
 """Samples per alert target, on event time, from the readings in InfluxDB (alerts/README.md).
 
-The alert engine asks this module for one ``machine.Sample`` per target and whole minute ``t``
-of event time. Every value is computed by the metrics' own pure functions, never a copy of
-their rules:
+The alert engine asks this module for one ``machine.Sample`` per target and step ``t`` of event
+time (the multiples of ``alerts.step_s``; every whole minute is one). A sample stands for the
+readings before ``t``. Every value is computed by the metrics' own pure functions or, inside a
+minute, by their minute rules applied to the minute's part before ``t``:
 
-* **Stack** (``S1/so2``): the rolling hourly mean at ``t`` is the mean of the valid minute means
-  of the 60 minutes ``[t - 60 min, t)`` (the minutes that END in ``(t - 60 min, t]``), by
+* **Stack** (``S1/so2``): the rolling hourly mean at a whole minute ``t`` is the mean of the
+  valid minute means of the 60 minutes ``[t - 60 min, t)``, by
   ``metrics.emissions.hourly_means_mg_m3`` applied to that sliding hour: minute validity, the
   analyser status (``metrics.rollups.status_codes``), the O₂ correction where
-  ``metrics.o2_ref_pct`` asks for it, and ``metrics.min_valid_minutes``. ``Sample.value`` is it
+  ``metrics.o2_ref_pct`` asks for it, and ``metrics.min_valid_minutes``. At a step inside minute
+  ``m`` it is the mean of the 59 whole minutes before ``m`` and the running part ``[m, t)``, by
+  ``partial_rolling_means_mg_m3`` (the same minute rules; the part is one valid minute once it
+  has a valid reading; alerts/README.md, "Timing", argues it). ``Sample.value`` is it
   divided by the limit C (``emissions.multiples_of_c``). With fewer valid minutes but a
   concentration reading in the last ``stale_after`` (the analyser is calibrating, say) there is
   no sample at ``t``: the rule's state simply waits. With no concentration reading for
   ``stale_after`` the sample's value is None (STALE). The trend is the least-squares slope of
-  the rolling value over ``(t - trend_window, t]``, fitted when at least half of that window's
-  minutes have a rolling value; ``trend_value = value + slope × trend_horizon``.
+  the rolling value over the steps of ``(t - trend_window, t]``, fitted when at least half of
+  that window's steps have a rolling value; ``trend_value = value + slope × trend_horizon``.
 * **Furnace** (``IF1``): the energy per tonne of the running plant-local shift
   (``metrics.shifts``; the shift holding the sample's last instant ``t - 1 ns``) from its start
   up to ``t``: ``metrics.rollups.c1_hours`` and ``c1_finish`` on the window ``[shift start,
@@ -22,7 +26,7 @@ their rules:
   reading), the tap sums, the tonnage-weighted tapping temperature and Table C.1's corrected
   limits (notes 1-4, ``scoring.table_c1``; note 4's site mean air temperature by
   ``metrics.table_c1.annual_mean_air_temp_c`` over the latest complete year at ``t``, the plant
-  config's value when the readings do not cover it). ``c1_finish`` runs at the first minute
+  config's value when the readings do not cover it). ``c1_finish`` runs at the first step
   after each tap and the value is scaled with the consumption until the next (see
   ``_furnace``). ``Sample.value`` = kWh/t (kgce/t for a cupola) ÷ the corrected limit of the
   rule's tier (``Rule.tier``; ``TIER_OF_RULE`` for the default ids). No sample until the shift
@@ -41,7 +45,8 @@ evaluate (a reading that arrives late within that hour is still seen), keeping i
 older readings the running shift needs and the rolling values the trend needs.
 
 Public API: ``SignalReader``, ``TIER_OF_RULE``, ``tier_index``, ``rolling_windows``,
-``least_squares_slope_per_s``, ``deadman_series``.
+``partial_rolling_means_mg_m3``, ``step_times``, ``least_squares_slope_per_s``,
+``deadman_series``.
 """
 
 from __future__ import annotations
@@ -77,6 +82,8 @@ AMBIENT = "ambient_temp_c"
 TIER_OF_RULE = {"furnace-tier2": 1, "furnace-tier3": 2, "furnace-beyond": 3}
 # Seconds per hour, for slopes shown per hour.
 S_PER_H = 3600.0
+# The analyser status codes that keep a minute valid (the metrics' default).
+NORMAL = frozenset(emissions.NORMAL_STATUS_CODES)
 
 
 def tier_index(rule) -> int:
@@ -156,9 +163,6 @@ def _slot_validity(c, status, o2, o2_ref_pct, starts_ns: np.ndarray, length_ns: 
         no_o2 = has & ~flagged & np.isnan(corrected)
         mean = corrected
     return has & ~flagged & ~no_o2, mean
-
-
-NORMAL = frozenset(emissions.NORMAL_STATUS_CODES)
 
 
 def partial_rolling_means_mg_m3(
@@ -279,7 +283,7 @@ class SignalReader:
 
     ``targets``: ``AlertsConfig.targets(cfg)``. ``read(from_ns, to_ns)`` brings the readings of
     ``[from_ns, to_ns)`` in (one bounded request per measurement); ``samples(start_ns,
-    end_ns)`` gives every target's samples at the whole minutes of ``(start_ns, end_ns]``, which
+    end_ns)`` gives every target's samples at the steps of ``(start_ns, end_ns]``, which
     must lie inside what was read. ``newest_ns`` is the newest reading of any input seen."""
 
     def __init__(self, cfg, store, acfg, targets: Iterable):
@@ -442,12 +446,12 @@ class SignalReader:
         """Every target's samples at the steps ``t`` (multiples of ``alerts.step_s``) with
         ``start_ns < t <= end_ns``, by the target's store key ("rule_id|target"), in time
         order."""
-        minutes = step_times(start_ns, end_ns, self.step_ns)
+        steps = step_times(start_ns, end_ns, self.step_ns)
         out: dict[str, list[Sample]] = {_target_store_key(t): [] for t in self.targets}
-        if len(minutes) == 0:
+        if len(steps) == 0:
             return out
-        stack = {item: self._stack(item, minutes) for item in sorted(self.stack_items)}
-        furnace = {fid: self._furnace(fid, minutes) for fid in sorted(self.furnace_items)}
+        stack = {item: self._stack(item, steps) for item in sorted(self.stack_items)}
+        furnace = {fid: self._furnace(fid, steps) for fid in sorted(self.furnace_items)}
         for t in self.targets:
             key = _target_store_key(t)
             kind = t.rule.kind
@@ -460,26 +464,26 @@ class SignalReader:
                 )
             elif kind == "deadman":
                 m, tags = self.deadmen[t.key]
-                out[key] = self._deadman(m, tags, minutes)
+                out[key] = self._deadman(m, tags, steps)
         return out
 
-    def _age_s(self, s: _Series, minutes: np.ndarray) -> np.ndarray:
-        """Seconds from the newest reading before each minute to it (lower bound from the
+    def _age_s(self, s: _Series, steps: np.ndarray) -> np.ndarray:
+        """Seconds from the newest reading before each step to it (lower bound from the
         look-back's start when there is none)."""
-        i = np.searchsorted(s.times_ns, minutes, "left") - 1
-        floor = self.lookback_from_ns if self.lookback_from_ns is not None else minutes[0]
+        i = np.searchsorted(s.times_ns, steps, "left") - 1
+        floor = self.lookback_from_ns if self.lookback_from_ns is not None else steps[0]
         newest = np.where(i >= 0, s.times_ns[np.maximum(i, 0)] if len(s.times_ns) else 0, floor)
-        return (minutes - newest) / NS
+        return (steps - newest) / NS
 
-    def _deadman(self, m: str, tags: dict, minutes: np.ndarray) -> list[Sample]:
+    def _deadman(self, m: str, tags: dict, steps: np.ndarray) -> list[Sample]:
         s = self._series(m, **tags)
-        age = self._age_s(s, minutes)
+        age = self._age_s(s, steps)
         return [
             Sample(int(t), float(a), None, {"seconds_since_reading": float(a), "signal": m})
-            for t, a in zip(minutes, age, strict=True)
+            for t, a in zip(steps, age, strict=True)
         ]
 
-    def _stack(self, item: tuple[str, str], minutes: np.ndarray) -> list[Sample]:
+    def _stack(self, item: tuple[str, str], steps: np.ndarray) -> list[Sample]:
         sid, pol = item
         stack = self.stacks[sid]
         limit = float(stack.limits_mg_m3[pol])
@@ -487,7 +491,7 @@ class SignalReader:
         cache = self.rolling.setdefault(item, {})
         window_ns = self.acfg.trend_window_s * NS
         # Rolling values for the new steps and, on a fresh reader, the trend window before.
-        need = step_times(minutes[0] - window_ns, minutes[-1], self.step_ns)
+        need = step_times(steps[0] - window_ns, steps[-1], self.step_ns)
         need = need[[int(t) not in cache for t in need]] if cache else need
         need = need[need - HOUR_NS >= (self.read_from_ns or need[0] - HOUR_NS)]
         valid_minutes: dict[int, int] = {}
@@ -529,12 +533,12 @@ class SignalReader:
                 for t, v, n in zip(inside, mg / limit, n_valid, strict=True):
                     cache[int(t)] = float(v)
                     valid_minutes[int(t)] = int(n)
-        age = self._age_s(conc, minutes)
+        age = self._age_s(conc, steps)
         stale_s = self.acfg.stale_after_s
         out = []
         times = np.array(sorted(cache), dtype=np.int64)
         values = np.array([cache[int(t)] for t in times], dtype=float)
-        for t, a in zip(minutes, age, strict=True):
+        for t, a in zip(steps, age, strict=True):
             t = int(t)
             if a >= stale_s:
                 out.append(Sample(t, None, None, {"seconds_since_reading": float(a)}))
@@ -564,7 +568,7 @@ class SignalReader:
             }
             out.append(Sample(t, v, trend, shown))
         # The trend needs only the last trend window of rolling values.
-        for t in [t for t in cache if t <= minutes[-1] - window_ns]:
+        for t in [t for t in cache if t <= steps[-1] - window_ns]:
             del cache[t]
         return out
 
@@ -602,18 +606,18 @@ class SignalReader:
         self._air_by_span[(this_year.start.value, this_year.end.value)] = self._air[year.label]
         return self._air[year.label]
 
-    def _furnace(self, fid: str, minutes: np.ndarray) -> list:
-        """For each minute: (minute, its window, FurnaceC1 or None, seconds since the energy
+    def _furnace(self, fid: str, steps: np.ndarray) -> list:
+        """For each step: (step, its window, FurnaceC1 or None, seconds since the energy
         meter's newest reading)."""
         furnace = self.furnaces[fid]
         sig = rollups.ENERGY_SIGNAL[furnace.kind]
-        age = self._age_s(self._series(sig, device=fid), minutes)
+        age = self._age_s(self._series(sig, device=fid), steps)
         shifts = win.windows_covering(
-            "shift", _ts(minutes[0] - 1), _ts(minutes[-1]), self.tz, shifts=self.shifts
+            "shift", _ts(steps[0] - 1), _ts(steps[-1]), self.tz, shifts=self.shifts
         )
         ends = np.array([w.end.value for w in shifts], dtype=np.int64)
         windows = []
-        for t in minutes:
+        for t in steps:
             sh = shifts[int(np.searchsorted(ends, t - 1, "right"))]
             windows.append(win.Window("shift", sh.start, _ts(t), self.tz, sh.label))
         readings = source.Readings(
@@ -632,7 +636,7 @@ class SignalReader:
         )
         out = []
         ref = None  # (tap key, FurnaceC1, partial) of the running stretch between taps
-        for t, a, w, p in zip(minutes, age, windows, parts, strict=True):
+        for t, a, w, p in zip(steps, age, windows, parts, strict=True):
             r = None
             if p["taps"] and a < self.acfg.stale_after_s:
                 air = self.air_temp(int(t))
@@ -734,6 +738,8 @@ __all__ = [
     "SignalReader",
     "deadman_series",
     "least_squares_slope_per_s",
+    "partial_rolling_means_mg_m3",
     "rolling_windows",
+    "step_times",
     "tier_index",
 ]
