@@ -74,7 +74,8 @@ def test_a_rerun_over_stored_plant_time_starts_on_a_fresh_database(tmp_path, own
         st, "other", "furnace_energy_kwh", {"device": "if1"}, [(int(start.timestamp() * 1e9), 1.0)]
     )
     (tmp_path / "metrics").mkdir()
-    demo._fresh_if_replayed(cfg, own_stack, plan, tmp_path / "metrics")
+    (tmp_path / "alerts").mkdir()
+    demo._fresh_if_replayed(cfg, own_stack, plan, tmp_path / "metrics", tmp_path / "alerts")
     assert "fresh database" in capsys.readouterr().out
     left = st.query(
         f"SELECT COUNT(value) FROM furnace_energy_kwh {where({'plant': 'demo-dip'}, **ALL_TIME)}"
@@ -85,6 +86,7 @@ def test_a_rerun_over_stored_plant_time_starts_on_a_fresh_database(tmp_path, own
     )
     assert int(other.iloc[0]["count"]) == 1  # another plant's series stay
     assert not (tmp_path / "metrics").exists()
+    assert not (tmp_path / "alerts").exists()  # the alert state starts fresh with the data
     # Stored readings older than the planned run: nothing is dropped.
     write(
         st,
@@ -93,5 +95,5 @@ def test_a_rerun_over_stored_plant_time_starts_on_a_fresh_database(tmp_path, own
         {"device": "if1"},
         [(int(start.timestamp() * 1e9) - 10**12, 1.0)],
     )
-    demo._fresh_if_replayed(cfg, own_stack, plan, tmp_path / "metrics")
+    demo._fresh_if_replayed(cfg, own_stack, plan, tmp_path / "metrics", tmp_path / "alerts")
     assert "fresh database" not in capsys.readouterr().out
