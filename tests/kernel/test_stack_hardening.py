@@ -89,3 +89,48 @@ def test_the_stacks_files_are_its_owners_only(own_stack):
     assert (info.dir / "influxdb" / "meta" / "meta.db").exists()
     assert (info.dir / "mosquitto" / "dynsec.json").exists()
     assert seen_files >= 6
+
+
+def test_a_stack_made_before_the_alerts_account_gets_it_at_its_next_start(tmp_path):
+    """An account file written by an older stack: no `alerts` role or account, and a plant's
+    device role without the deny of its `_alerts`. The plugin owns the file once the broker
+    ran, so the stack adds what is missing through the control topic at start."""
+    import json
+    import threading
+
+    from greenfoundry import mqtt
+    from greenfoundry.stack import dynsec_config
+
+    stack = LocalStack(tmp_path / "stack")
+    m = stack.state["mqtt"]
+    old = dynsec_config({r: a for r, a in m["accounts"].items() if r != "alerts"}, "gf/v1")
+    old["roles"] = [r for r in old["roles"] if r["rolename"] != "alerts"]
+    allow = {"acltype": "publishClientSend", "topic": "gf/v1/p-old/#", "priority": 0}
+    old["roles"].append({"rolename": "plant-p-old", "acls": [{**allow, "allow": True}]})
+    (stack.dir / "mosquitto").mkdir(parents=True, mode=0o700)
+    (stack.dir / "mosquitto" / "dynsec.json").write_text(json.dumps(old))
+    stack._save_state()
+
+    def publish(account, client_id, topic) -> int:
+        codes, done = [], threading.Event()
+        c = mqtt.make_client(client_id, account.username, account.password)
+        c.on_publish = lambda *args: (codes.append(args[3].value), done.set())
+        c.connect(info.mqtt_host, info.mqtt_port)
+        c.loop_start()
+        try:
+            c.publish(topic, b"{}", qos=1)
+            assert done.wait(10), "no PUBACK"
+        finally:
+            c.disconnect()
+            c.loop_stop()
+        return codes[0]
+
+    info = stack.up()
+    try:
+        alerts = info.mqtt_account("alerts")
+        assert publish(alerts, "old-alerts", "gf/v1/p-old/_alerts/r/t") < 0x80
+        device = info.device_account("p-old", "old-dev")
+        assert publish(device, "old-dev", "gf/v1/p-old/_alerts/r/t") == 0x87  # not authorised
+        assert publish(device, "old-dev", "gf/v1/p-old/melt/if1/energy") < 0x80
+    finally:
+        stack.down()
