@@ -345,7 +345,7 @@ def main() -> int:
         print(f"park: {args.plants} plants, {targets} targets ({targets // args.plants} a plant), "
               f"step_s {step_s}, settle_s {cfgs[0].alerts.settle_s}, "
               f"interval_s {cfgs[0].alerts.interval_s}")  # fmt: skip
-        print(f"{'measure':<62} {'result':>18}  aim")
+        width = 84
         rows = [
             (f"catch-up of {args.hours} h: targets × steps / s", f"{evaluated / catch_s:,.0f}/s", ""),
             ("catch-up wall time (reads, evaluation, points, commits)", f"{catch_s:.1f} s", ""),
@@ -358,8 +358,9 @@ def main() -> int:
             pid = cfg.plant.id
             value = f"{lag[pid]:.1f} s" if pid in lag else "not seen"
             rows.append((f"lag, {what}", value, "< 60 s"))
+        print(f"{'measure':<{width}} {'result':>22}  aim")
         for name, value, aim in rows:
-            print(f"{name:<62} {value:>18}  {aim}")
+            print(f"{name:<{width}} {value:>22}  {aim}")
     finally:
         for e in engines:
             e.dispatcher.close()

@@ -14,16 +14,22 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
+from greenfoundry import plant
 from greenfoundry.alerts.config import Rule
 from greenfoundry.alerts.engine import AlertEngine
 from greenfoundry.alerts.machine import FIRING
-from greenfoundry.alerts.signals import SignalReader, partial_rolling_means_mg_m3
+from greenfoundry.alerts.signals import (
+    SignalReader,
+    partial_rolling_means_mg_m3,
+    rolling_windows,
+)
 from greenfoundry.errors import ConfigError
 from greenfoundry.metrics import emissions
 from greenfoundry.store import line
 from tests.metrics.engine_helpers import ns
-from tests.plant import plant_config, store
+from tests.plant import EXAMPLE, plant_config, store
 
 S = 10**9
 MIN = 60 * S
@@ -94,18 +100,19 @@ def at(t: str, second: int = 0) -> int:
 
 
 def test_step_s_default_and_refused_values(tmp_path, stack):
-    from greenfoundry import plant
-    from tests.plant import EXAMPLE
-
     cfg = plant_config(tmp_path, stack, "st-cfg")
     # The demo plant states the default; 20 + 10 + 10 < 60 s (alerts/README.md, "Timing").
     assert cfg.alerts.step_s == 20
     assert EXAMPLE["alerts"]["step_s"] == 20
+    # Without the key: 20 s, with settle_s and interval_s at their defaults (10 s each) too.
+    raw = {**EXAMPLE, "alerts": {"default_channels": ["log"]}}
+    path = tmp_path / "default.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    a = plant.load(path, resolve_secrets=False).alerts
+    assert (a.step_s, a.settle_s, a.interval_s) == (20, 10, 10)
     for bad in (25, 0, "20", 120):
         raw = {**EXAMPLE, "alerts": {**EXAMPLE["alerts"], "step_s": bad}}
         path = tmp_path / "bad.yaml"
-        import yaml
-
         path.write_text(yaml.safe_dump(raw))
         with pytest.raises(ConfigError, match=r"alerts\.step_s.*10, 15, 20, 30, 60"):
             plant.load(path, resolve_secrets=False)
@@ -227,8 +234,6 @@ def test_partial_means_agree_with_the_metrics_hourly_means_at_a_minute_end():
     got, n = partial_rolling_means_mg_m3(
         conc, minutes - S, status=status, o2_pct=o2, o2_ref_pct=11.0, min_valid_minutes=40
     )
-    from greenfoundry.alerts.signals import rolling_windows
-
     want = emissions.hourly_means_mg_m3(
         conc,
         rolling_windows(minutes, "UTC"),
