@@ -45,14 +45,15 @@ Public API: ``counter_increments``, ``counter_consumption``, ``DEFAULT_MAX_GAP_S
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from greenfoundry.metrics.events import refused_columns
 from greenfoundry.metrics.measured import (
     DEFAULT_MIN_COVERAGE,
     NO_DATA,
-    bad_input_frame,
     check_min_coverage,
     judge,
     window_bounds_ns,
@@ -222,6 +223,34 @@ def counter_consumption(
     ``gap_consumption`` (consumption counted in this window across gaps) and ``flags``
     (sentences for resets, rollovers and jitter). A bad series gives every window bad_input.
     """
+    return window_frame(
+        windows,
+        _consumption_columns(
+            readings,
+            windows,
+            rollover_modulus=rollover_modulus,
+            reset_below_ratio=reset_below_ratio,
+            jitter_max=jitter_max,
+            max_gap_s=max_gap_s,
+            min_coverage=min_coverage,
+            name=name,
+        ),
+    )
+
+
+def _consumption_columns(
+    readings: pd.Series,
+    windows: Sequence,
+    *,
+    rollover_modulus: float | None = None,
+    reset_below_ratio: float = DEFAULT_RESET_BELOW_RATIO,
+    jitter_max: float | None = None,
+    max_gap_s: float = DEFAULT_MAX_GAP_S,
+    min_coverage: float = DEFAULT_MIN_COVERAGE,
+    name: str = "counter",
+) -> dict[str, Any]:
+    """The columns of ``counter_consumption`` (``measured.window_frame`` makes its frame of
+    them): the engine reads them without building the frame."""
     _check_params(rollover_modulus, reset_below_ratio, jitter_max, max_gap_s)
     min_coverage = check_min_coverage(min_coverage)
     extra_fill = {
@@ -236,7 +265,7 @@ def counter_consumption(
     }
     c = _clean(readings, name, rollover_modulus)
     if c.problem:
-        return bad_input_frame(windows, c.problem, extra_fill)
+        return refused_columns(len(windows), c.problem, extra_fill)
     starts, ends = window_bounds_ns(windows)
     r = _read(c, rollover_modulus, reset_below_ratio, jitter_max, max_gap_s)
     t, inc, gap, dt = r["t"], r["inc"], r["gap"], r["dt"]
@@ -328,21 +357,18 @@ def counter_consumption(
             )
         flags.append(tuple(fl))
 
-    return window_frame(
-        windows,
-        {
-            "value": values,
-            "n": n.astype(np.int64),
-            "coverage": coverage,
-            "status": statuses,
-            "lacking": lacking,
-            "resets": (p_reset[b] - p_reset[a]).astype(np.int64),
-            "rollovers": (p_roll[b] - p_roll[a]).astype(np.int64),
-            "jitter": (p_jit[b] - p_jit[a]).astype(np.int64),
-            "jitter_drop": drops,
-            "gaps": np.array(gaps, dtype=np.int64),
-            "gap_s": gap_ns / 1e9,
-            "gap_consumption": p_gapinc[b] - p_gapinc[a],
-            "flags": flags,
-        },
-    )
+    return {
+        "value": values,
+        "n": n.astype(np.int64),
+        "coverage": coverage,
+        "status": statuses,
+        "lacking": lacking,
+        "resets": (p_reset[b] - p_reset[a]).astype(np.int64),
+        "rollovers": (p_roll[b] - p_roll[a]).astype(np.int64),
+        "jitter": (p_jit[b] - p_jit[a]).astype(np.int64),
+        "jitter_drop": drops,
+        "gaps": np.array(gaps, dtype=np.int64),
+        "gap_s": gap_ns / 1e9,
+        "gap_consumption": p_gapinc[b] - p_gapinc[a],
+        "flags": flags,
+    }

@@ -51,10 +51,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from greenfoundry.metrics.events import refused_columns
 from greenfoundry.metrics.instantaneous import NS_PER_MIN, default_range, minutes_from
 from greenfoundry.metrics.measured import (
     BAD_INPUT,
@@ -182,6 +184,36 @@ def hourly_means_mg_m3(
     concentration), ``minutes_no_o2`` (not flagged, a concentration but no valid O₂),
     ``mean_of_valid_minutes`` (the mean whether or not the hour is valid, for diagnosis).
     """
+    return window_frame(
+        hours,
+        _hourly_columns(
+            conc_mg_m3,
+            hours,
+            status=status,
+            normal_codes=normal_codes,
+            o2_pct=o2_pct,
+            o2_ref_pct=o2_ref_pct,
+            min_valid_minutes=min_valid_minutes,
+            name=name,
+            valid_range=valid_range,
+        ),
+    )
+
+
+def _hourly_columns(
+    conc_mg_m3: pd.Series,
+    hours: Sequence,
+    *,
+    status: pd.Series | None = None,
+    normal_codes: Iterable[str] = NORMAL_STATUS_CODES,
+    o2_pct: pd.Series | None = None,
+    o2_ref_pct: float | None = None,
+    min_valid_minutes: int = HOURLY_MIN_VALID_MINUTES,
+    name: str = "stack_conc_mg_m3",
+    valid_range: tuple[float, float] | None = None,
+) -> dict[str, Any]:
+    """The columns of ``hourly_means_mg_m3`` (``measured.window_frame`` makes its frame of
+    them): the engine reads them without building the frame."""
     if not 1 <= min_valid_minutes <= 60:
         raise ValueError(f"min_valid_minutes {min_valid_minutes!r}: expected 1..60")
     if (o2_ref_pct is None) != (o2_pct is None):
@@ -196,7 +228,7 @@ def hourly_means_mg_m3(
     }
     c = clean_readings(conc_mg_m3, name, valid_range=default_range(name, valid_range))
     if c.problem:
-        return bad_input_frame(hours, c.problem, extra)
+        return refused_columns(len(hours), c.problem, extra)
     starts, ends = window_bounds_ns(hours)
     if np.any(ends - starts != 60 * NS_PER_MIN):
         raise ValueError("hourly means need hour windows of 60 minutes")
@@ -215,12 +247,12 @@ def hourly_means_mg_m3(
 
     flagged, codes, problem = _status_minutes(status, grid, set(normal_codes))
     if problem:
-        return bad_input_frame(hours, problem, extra)
+        return refused_columns(len(hours), problem, extra)
     no_o2 = np.zeros(len(grid), bool)
     if o2_pct is not None:
         co = clean_readings(o2_pct, "o2_pct", valid_range=(0.0, 100.0))
         if co.problem:
-            return bad_input_frame(hours, co.problem, extra)
+            return refused_columns(len(hours), co.problem, extra)
         mo = minutes_from(co)
         p2 = np.searchsorted(mo.start_ns, grid)
         p2_ok = p2 < len(mo.start_ns)
@@ -270,22 +302,19 @@ def hourly_means_mg_m3(
         ok.append(bool(is_valid))
         out_v.append(float(mean[i]) if is_valid else np.nan)
         lacking.append(tuple(lack))
-    return window_frame(
-        hours,
-        {
-            "value": out_v,
-            "valid": ok,
-            "n": n_used.astype(np.int64),
-            "coverage": n_valid / 60.0,
-            "status": statuses,
-            "lacking": lacking,
-            "valid_minutes": n_valid.astype(np.int64),
-            "minutes_flagged": n_flag.astype(np.int64),
-            "minutes_no_reading": n_noread.astype(np.int64),
-            "minutes_no_o2": n_noo2.astype(np.int64),
-            "mean_of_valid_minutes": mean,
-        },
-    )
+    return {
+        "value": out_v,
+        "valid": ok,
+        "n": n_used.astype(np.int64),
+        "coverage": n_valid / 60.0,
+        "status": statuses,
+        "lacking": lacking,
+        "valid_minutes": n_valid.astype(np.int64),
+        "minutes_flagged": n_flag.astype(np.int64),
+        "minutes_no_reading": n_noread.astype(np.int64),
+        "minutes_no_o2": n_noo2.astype(np.int64),
+        "mean_of_valid_minutes": mean,
+    }
 
 
 def multiples_of_c(hourly: pd.DataFrame, limit_mg_m3: float) -> pd.Series:

@@ -201,14 +201,16 @@ class Engine:
     def windows_at(self, kind: str, starts: list[int]) -> dict[int, win.Window]:
         """``window_at`` for many starts at once: the windows of ``kind`` over the starts'
         range (padded by days, so none of them lies at an edge of the range), by start; the
-        same windows ``window_containing`` finds one by one (both cut the same calendar).
-        Trailing 12 months and a start not found are left to ``window_at``."""
-        if kind == "trailing_12m" or not starts:
+        same windows ``window_containing`` finds one by one (both cut the same calendar). A
+        trailing 12 months is found by its last month, so its range reaches a year past the
+        last start. A start not found is left to ``window_at``."""
+        if not starts:
             return {}
         pad = pd.Timedelta(days=3)
-        ws = win.windows_covering(
-            kind, _ts(min(starts)) - pad, _ts(max(starts)) + pad, self.tz, shifts=self.shifts
-        )
+        a, b = _ts(min(starts)) - pad, _ts(max(starts)) + pad
+        if kind == "trailing_12m":
+            b += pd.Timedelta(days=366)
+        ws = win.windows_covering(kind, a, b, self.tz, shifts=self.shifts)
         return {w.start.value: w for w in ws}
 
     def _above(self, start_ns: int, end_ns: int) -> set[tuple[str, int]]:

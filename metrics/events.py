@@ -29,15 +29,16 @@ Public API: ``event_sums``, ``weighted_event_mean``, ``tonnage_weighted_tap_temp
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from greenfoundry import glossary
 from greenfoundry.metrics.measured import (
+    BAD_INPUT,
     DEFAULT_MIN_COVERAGE,
     NO_DATA,
-    bad_input_frame,
     check_min_coverage,
     judge,
     window_bounds_ns,
@@ -76,9 +77,21 @@ def event_sums(
     ``lacking``. ``name`` picks the glossary's valid range (e.g. "tap_iron_t": 0–200 t) unless
     ``valid_range`` is given; events outside it are dropped and counted.
     """
+    return window_frame(windows, _sums_columns(events, windows, name=name, valid_range=valid_range))
+
+
+def _sums_columns(
+    events: pd.Series,
+    windows: Sequence,
+    *,
+    name: str = "events",
+    valid_range: tuple[float, float] | None = None,
+) -> dict[str, Any]:
+    """The columns of ``event_sums`` (``measured.window_frame`` makes its frame of
+    them): the engine reads them without building the frame."""
     c = clean_readings(events, name, valid_range=_range(name, valid_range))
     if c.problem:
-        return bad_input_frame(windows, c.problem)
+        return refused_columns(len(windows), c.problem)
     starts, ends = window_bounds_ns(windows)
     n = _count_in(c.times_ns, starts, ends)
     total = _sum_in(c.times_ns, c.values, starts, ends)
@@ -94,16 +107,13 @@ def event_sums(
         statuses.append(st)
         values.append(np.nan if st == NO_DATA else float(total[i]))
         lacking.append(tuple(lack))
-    return window_frame(
-        windows,
-        {
-            "value": values,
-            "n": n.astype(np.int64),
-            "coverage": (n > 0).astype(float),
-            "status": statuses,
-            "lacking": lacking,
-        },
-    )
+    return {
+        "value": values,
+        "n": n.astype(np.int64),
+        "coverage": (n > 0).astype(float),
+        "status": statuses,
+        "lacking": lacking,
+    }
 
 
 def _pair(wt: np.ndarray, tt: np.ndarray, tol_ns: int) -> tuple[np.ndarray, np.ndarray]:
@@ -145,6 +155,36 @@ def weighted_event_mean(
     ``coverage`` (paired weight / all weight of the window), ``status``, ``lacking``,
     ``weight_total``, ``weight_paired``, ``weights_without_value``, ``values_without_weight``.
     """
+    return window_frame(
+        windows,
+        _weighted_mean_columns(
+            values,
+            weights,
+            windows,
+            pair_within_s=pair_within_s,
+            value_name=value_name,
+            weight_name=weight_name,
+            value_range=value_range,
+            weight_range=weight_range,
+            min_coverage=min_coverage,
+        ),
+    )
+
+
+def _weighted_mean_columns(
+    values: pd.Series,
+    weights: pd.Series,
+    windows: Sequence,
+    *,
+    pair_within_s: float = 0.0,
+    value_name: str = "value",
+    weight_name: str = "weight",
+    value_range: tuple[float, float] | None = None,
+    weight_range: tuple[float, float] | None = None,
+    min_coverage: float = DEFAULT_MIN_COVERAGE,
+) -> dict[str, Any]:
+    """The columns of ``weighted_event_mean`` (``measured.window_frame`` makes its frame of
+    them): the engine reads them without building the frame."""
     min_coverage = check_min_coverage(min_coverage)
     if pair_within_s < 0:
         raise ValueError(f"pair_within_s {pair_within_s!r}: expected seconds >= 0")
@@ -158,7 +198,7 @@ def weighted_event_mean(
     cw = clean_readings(weights, weight_name, valid_range=_range(weight_name, weight_range))
     problem = cv.problem or cw.problem
     if problem:
-        return bad_input_frame(windows, problem, extra)
+        return refused_columns(len(windows), problem, extra)
     starts, ends = window_bounds_ns(windows)
     wi, vj = _pair(cw.times_ns, cv.times_ns, round(pair_within_s * 1e9))
     pt, pw, pv = cw.times_ns[wi], cw.values[wi], cv.values[vj]
@@ -200,20 +240,17 @@ def weighted_event_mean(
         statuses.append(st)
         out_v.append(float(mean[i]) if st != NO_DATA else np.nan)
         lacking.append(tuple(lack))
-    return window_frame(
-        windows,
-        {
-            "value": out_v,
-            "n": n.astype(np.int64),
-            "coverage": coverage,
-            "status": statuses,
-            "lacking": lacking,
-            "weight_total": w_total,
-            "weight_paired": w_paired,
-            "weights_without_value": n_lone_w.astype(np.int64),
-            "values_without_weight": n_lone_v.astype(np.int64),
-        },
-    )
+    return {
+        "value": out_v,
+        "n": n.astype(np.int64),
+        "coverage": coverage,
+        "status": statuses,
+        "lacking": lacking,
+        "weight_total": w_total,
+        "weight_paired": w_paired,
+        "weights_without_value": n_lone_w.astype(np.int64),
+        "values_without_weight": n_lone_v.astype(np.int64),
+    }
 
 
 def tonnage_weighted_tap_temp_c(
@@ -237,3 +274,18 @@ def tonnage_weighted_tap_temp_c(
         weight_name="tap_iron_t",
         min_coverage=min_coverage,
     )
+
+
+def refused_columns(k: int, reason: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The columns of ``measured.bad_input_frame`` for ``k`` windows refused for one reason
+    (its frame is ``window_frame`` of these): for the functions that give their columns."""
+    cols: dict[str, Any] = {
+        "value": np.full(k, np.nan),
+        "n": np.zeros(k, dtype=np.int64),
+        "coverage": np.zeros(k),
+        "status": [BAD_INPUT] * k,
+        "lacking": [(reason,)] * k,
+    }
+    for name, fill in (extra or {}).items():
+        cols[name] = [fill] * k
+    return cols

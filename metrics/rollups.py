@@ -30,9 +30,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from greenfoundry.metrics import counters as counter_fns
 from greenfoundry.metrics import emissions, table_a1, table_c1
-from greenfoundry.metrics.counters import counter_consumption
-from greenfoundry.metrics.events import event_sums, tonnage_weighted_tap_temp_c
+from greenfoundry.metrics import events as event_fns
 from greenfoundry.metrics.measured import BAD_INPUT, NO_DATA, OK, Measured, judge
 
 # GB/T 2589: coke 0.9714 kgce/kg (domain.md §5); a cupola's energy is its coke. An override
@@ -53,12 +53,13 @@ def _f(x) -> float | None:
     return None if x is None or (isinstance(x, float) and np.isnan(x)) else float(x)
 
 
-def _records(df: pd.DataFrame) -> list[dict]:
-    """``df.to_dict("records")``: one dict per row of Python scalars (``tolist`` boxes them as
-    ``to_dict`` does), built column by column instead of row by row."""
-    cols = list(df.columns)
-    columns = [df[c].tolist() for c in cols]
-    return [dict(zip(cols, row, strict=True)) for row in zip(*columns, strict=True)]
+def _records(cols: dict) -> list[dict]:
+    """The rows of a per-window result given as its columns, as ``to_dict("records")`` of its
+    frame gives them: one dict per window of Python scalars (``tolist`` boxes them as the
+    frame's ``to_dict`` does)."""
+    keys = list(cols)
+    columns = [c.tolist() if isinstance(c, np.ndarray) else list(c) for c in cols.values()]
+    return [dict(zip(keys, row, strict=True)) for row in zip(*columns, strict=True)]
 
 
 def _first(values) -> str:
@@ -92,7 +93,9 @@ C1_SUMS = (
 def c1_hours(readings, hours: Sequence, furnace, *, rollover=None, min_coverage=0.9) -> list:
     """One partial per hour of one furnace (in hour order)."""
     sig = ENERGY_SIGNAL[furnace.kind]
-    energy = counter_consumption(
+    # The columns of counter_consumption, event_sums and tonnage_weighted_tap_temp_c, read
+    # without building their frames (the same values: the frames are made of these columns).
+    energy = counter_fns._consumption_columns(
         readings.get(sig, device=furnace.id),
         hours,
         rollover_modulus=rollover,
@@ -100,9 +103,13 @@ def c1_hours(readings, hours: Sequence, furnace, *, rollover=None, min_coverage=
         name=sig,
     )
     weights = readings.get("tap_iron_t", device=furnace.id)
-    taps = event_sums(weights, hours, name="tap_iron_t")
-    temps = tonnage_weighted_tap_temp_c(
-        readings.get("tap_temp_c", device=furnace.id), weights, hours
+    taps = event_fns._sums_columns(weights, hours, name="tap_iron_t")
+    temps = event_fns._weighted_mean_columns(
+        readings.get("tap_temp_c", device=furnace.id),
+        weights,
+        hours,
+        value_name="tap_temp_c",
+        weight_name="tap_iron_t",
     )
     out = []
     rows = zip(_records(energy), _records(taps), _records(temps), strict=True)
@@ -302,7 +309,7 @@ def air_hours(
     conc = readings.get(STACK_SIGNAL, device=stack_id, pollutant=pollutant)
     status = status_codes(readings.get(STATUS_SIGNAL, device=stack_id))
     o2 = readings.get(O2_SIGNAL, device=stack_id) if o2_ref_pct is not None else None
-    hourly = emissions.hourly_means_mg_m3(
+    hourly = emissions._hourly_columns(  # hourly_means_mg_m3's columns, without its frame
         conc,
         hours,
         status=status,
@@ -310,7 +317,8 @@ def air_hours(
         o2_ref_pct=o2_ref_pct,
         min_valid_minutes=min_valid_minutes,
     )
-    mult = emissions.multiples_of_c(hourly, limit).to_numpy(float)
+    frame = pd.DataFrame({"value": hourly["value"], "valid": hourly["valid"]})
+    mult = emissions.multiples_of_c(frame, limit).to_numpy(float)
     bands = emissions._band_of(mult, emissions.TABLE6_BANDS)  # read only where m is a value
     out = []
     for i, (h, r) in enumerate(zip(hours, _records(hourly), strict=True)):
@@ -488,7 +496,7 @@ def plant_hours(
                 for p in out:
                     p[f"{key}.cov_ns"] = 0
                 continue
-            df = counter_consumption(
+            df = counter_fns._consumption_columns(
                 s, hours, rollover_modulus=rollover.get(device), min_coverage=min_coverage,
                 name=sig,
             )  # fmt: skip
@@ -544,7 +552,7 @@ def _split_by_dn(readings, sig: str) -> dict[str, pd.Series]:
 
 
 def _event_into(out: list[dict], key: str, sig: str, s: pd.Series, hours: Sequence) -> None:
-    df = event_sums(s, hours, name=sig)
+    df = event_fns._sums_columns(s, hours, name=sig)
     for p, r in zip(out, _records(df), strict=True):
         bad = r["status"] == BAD_INPUT
         p[f"{key}.v"] = 0.0 if bad or _f(r["value"]) is None else float(r["value"])
