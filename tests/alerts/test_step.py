@@ -211,6 +211,26 @@ def test_status_and_readings_count_only_before_the_step(tmp_path, stack):
     assert r[at("2026-04-03T01:01", 20)].shown["valid_minutes"] == 58
 
 
+def test_trend_is_fitted_over_the_steps_of_its_window(tmp_path, stack):
+    pid = "st-trend"
+    cfg = config(tmp_path, stack, pid, [rule("r", "stack")])
+    cfg = dataclasses.replace(cfg, alerts=dataclasses.replace(cfg.alerts, trend_window_s=900))
+    st = store(stack)
+    # 15 mg/m³ at second 30 of every minute from 00:00. The first rolling value is at
+    # 00:44:40 (44 whole minutes 00:00-00:43 and the part [00:44:00, 00:44:40) with its
+    # reading: 45 valid); at 00:44:20 the part is empty, 44: none.
+    write(st, pid, "stack_conc_mg_m3", MELT, every("2026-04-07T00:00:30", 60, 60, 15.0))
+    r = samples(cfg, stack, "2026-04-07T00:44", "2026-04-07T00:52:20")["r|melt-stack/particulate"]
+    assert min(r) == at("2026-04-07T00:44", 40)
+    # A 15-minute window holds 45 steps of 20 s; the fit needs half of them, 23: the steps
+    # 00:44:40 … 00:52:00 are 23, so 00:51:40 (22) has no trend and 00:52:00 has one; the
+    # rolling mean is 0.5 C throughout, a slope of 0, so the projection is the value.
+    assert r[at("2026-04-07T00:51", 40)].trend_value is None
+    for t in (at("2026-04-07T00:52"), at("2026-04-07T00:52", 20)):
+        assert r[t].shown["slope_per_h"] == 0.0
+        assert r[t].trend_value == r[t].value == pytest.approx(0.5)
+
+
 def test_partial_means_agree_with_the_metrics_hourly_means_at_a_minute_end():
     # With no reading in a minute's last second, the running part at 59 s holds the whole
     # minute, so the sample at m + 59 s is the metrics' hourly mean of [m - 59 min, m + 1 min):
