@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "greenfoundry.grade.report_cli",
     "greenfoundry.alerts.cli",
     "greenfoundry.dashboards.cli",
+    "greenfoundry.park.cli",
 )
 
 
