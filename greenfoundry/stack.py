@@ -891,6 +891,56 @@ class LocalStack:
     def stop_influxdb(self) -> None:
         self._stop("influxd")
 
+    def add_plant(self, plant_id: str) -> Account:
+        """Read isolation in a park on InfluxDB 1.x: a database of the plant's own
+        (`plant_database(plant_id)`) and a reader of its own with READ on that database only,
+        so the plant's people read their plant and nothing else (README, "Least privilege").
+        The stack's ingest (WRITE) and metrics (ALL) users get their grants on it too, so the
+        components serve it as they serve the shared database. Idempotent: the same account
+        again, its grants set again. Returns the reader's account (kept in stack.json,
+        `influxdb.plants`, mode 0600). InfluxDB must be running."""
+        from greenfoundry.plant import ID_RE
+        from greenfoundry.store import quote_ident, quote_string
+
+        if not isinstance(plant_id, str) or not ID_RE.match(plant_id):
+            raise StackError(f"add_plant: {plant_id!r} is not a plant id")
+        i = self.state["influxdb"]
+        plants = i.setdefault("plants", {})
+        entry = plants.get(plant_id) or {
+            "database": plant_database(plant_id),
+            "username": f"gf-reader-{plant_id}",
+            "password": secrets.token_urlsafe(18),
+        }
+        db = quote_ident(entry["database"])
+        try:
+            with closing(self._influx()) as admin:
+                admin.query_raw(f"CREATE DATABASE {db}", database="")  # a no-op when it exists
+                existing = {
+                    row[0]
+                    for r in admin.query_raw("SHOW USERS", database="")
+                    for s in r.get("series", [])
+                    for row in s.get("values", [])
+                }
+                name = quote_ident(entry["username"])
+                if entry["username"] not in existing:
+                    admin.query_raw(
+                        f"CREATE USER {name} WITH PASSWORD {quote_string(entry['password'])}",
+                        database="",
+                    )
+                admin.query_raw(f"GRANT READ ON {db} TO {name}", database="")
+                for role, grant in INFLUX_GRANTS.items():
+                    if role != "reader":  # the stack's reader reads the shared database only
+                        user = quote_ident(i["users"][role]["username"])
+                        admin.query_raw(f"GRANT {grant} ON {db} TO {user}", database="")
+        except StoreError as exc:
+            raise StackError(
+                f"influxd: could not set up the database of plant {plant_id!r} and its reader: "
+                f"{_without(exc, {'users': {**i['users'], plant_id: entry}})}"
+            ) from None
+        plants[plant_id] = entry
+        self._save_state()
+        return Account(entry["username"], entry["password"])
+
     # ---- processes ----------------------------------------------------------------------
 
     def _running(self, name: str) -> bool:
@@ -974,6 +1024,11 @@ def store_for(info: StackInfo, database: str | None = None, *, role: str = "admi
             password=user.password,
         )
     )
+
+
+def plant_database(plant_id: str) -> str:
+    """The InfluxDB 1.x database of one plant of a park (`LocalStack.add_plant`)."""
+    return f"{INFLUX_DATABASE}-{plant_id}"
 
 
 def simulator_client_id(plant_id: str) -> str:
@@ -1062,6 +1117,14 @@ def register(subparsers) -> None:
         "server and a client certificate made by openssl under DIR/mosquitto/tls",
     )
     up.add_argument("--tls-port", type=int, help="its port (default: a free port, then kept)")
+    up.add_argument(
+        "--plant",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="a plant of a park with its own InfluxDB database and reader (READ on it only); "
+        "repeatable (LocalStack.add_plant)",
+    )
     up.set_defaults(func=_cmd_up)
     down = sub.add_parser("down", help="stop both servers")
     down.add_argument("--dir", required=True)
@@ -1086,6 +1149,11 @@ def _cmd_up(args) -> int:
         print(f"           mqtts://{info.mqtt_host}:{info.mqtt_tls_port}  CA {info.tls_dir}/ca.crt")
     users = ", ".join(f"{r} {u['username']}" for r, u in sorted(info.influx_users.items()))
     print(f"influxdb   {info.influx_url}  database {info.influx_database}  users: {users}")
+    for plant_id in args.plant:
+        reader = stack.add_plant(plant_id)
+        print(
+            f"           plant {plant_id}: database {plant_database(plant_id)}  reader {reader.username}"
+        )
     print(f"credentials in {stack.state_file}")
     return 0
 
