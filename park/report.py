@@ -37,6 +37,7 @@ import datetime as dt
 import json
 import logging
 import re
+from contextlib import closing
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
@@ -129,8 +130,11 @@ def snapshot_for(cfg, month: str, *, reader=None, metrics=None) -> tuple[dict, s
     from greenfoundry.grade import snapshot
     from greenfoundry.store import InfluxStore
 
-    reader = reader or InfluxStore.from_config(cfg.influxdb, role="reader")
-    doc = stored_snapshot(cfg, reader, month)
+    if reader is None:
+        with closing(InfluxStore.from_config(cfg.influxdb, role="reader")) as own:
+            doc = stored_snapshot(cfg, own, month)
+    else:
+        doc = stored_snapshot(cfg, reader, month)
     if doc is not None:
         return doc, "gf_snapshot"
     json_path = snapshot.paths(cfg, month)[0]
@@ -395,6 +399,15 @@ figcaption { color: #5f6b73; font-size: .9em; margin-top: .3em; }
 """
 
 
+def _limits(c: PlantColumn, unit: str) -> str:
+    """A plant's three corrected limits; its unit beside them when it is not the column's (a
+    cupola's kgce/t beside induction furnaces' kWh/t)."""
+    if not c.c1.limits:
+        return "–"
+    text = " / ".join(f"{v:g}" for v in c.c1.limits)
+    return text if c.c1.unit == unit else f"{text} {_e(c.c1.unit)}"
+
+
 def _table(cols: list[PlantColumn]) -> str:
     head = "".join(f"<th>{_e(c.label)}</th>" for c in cols)
     out = [
@@ -446,7 +459,7 @@ def _table(cols: list[PlantColumn]) -> str:
         "c1_limits",
         "表C.1 修正后限值<br><span class='muted'>Table C.1 corrected limits, tiers 1 / 2 / 3</span>",
         cols[0].c1.unit,
-        [" / ".join(f"{v:g}" for v in c.c1.limits) if c.c1.limits else "–" for c in cols],
+        [_limits(c, cols[0].c1.unit) for c in cols],
     )
     for row_id in ROWS:
         r0 = cols[0].rows[row_id]

@@ -7,6 +7,7 @@ anonymised, no byte of the file names a plant. A screenshot is copied to
 
 from __future__ import annotations
 
+import argparse
 import copy
 import json
 import re
@@ -216,3 +217,31 @@ def test_a_bad_month_or_park_is_one_error_line(park, stack, capsys):
     assert "error: --month '2026-13' is not allowed" in capsys.readouterr().err
     assert main(["park", "report", "--park", str(path.parent / "none.yaml"), "--month", MONTH]) == 1  # fmt: skip
     assert "cannot read the park file" in capsys.readouterr().err
+
+
+def test_a_snapshot_is_read_stored_else_from_its_file_else_made(tmp_path, stack):
+    from greenfoundry.grade import snapshot
+    from greenfoundry.ingest.cli import load_config
+    from greenfoundry.park import report
+
+    st = store_for(stack, role="metrics")
+    cfgs = {}
+    for pid, value in (("pk-rep-made", 600.0), ("pk-rep-file", 610.0)):
+        path = _plant_file(tmp_path, pid, f"Plant {pid}")
+        _write_month(st, pid, value, 0.5, 120.0, 90.0, 70.0)
+        ns = argparse.Namespace(config=path, stack=str(stack.dir))
+        cfgs[pid] = load_config(ns, mqtt_secret=False)
+    # Nothing stored and no file: made now, and stored, so the next read finds the point.
+    doc, source = report.snapshot_for(cfgs["pk-rep-made"], MONTH)
+    assert source == "made"
+    assert report.snapshot_for(cfgs["pk-rep-made"], MONTH) == (doc, "gf_snapshot")
+    # Only the JSON file (a snapshot built and written, its point not stored): the file.
+    cfg = cfgs["pk-rep-file"]
+    snap = snapshot.build(cfg, MONTH)
+    json_path = snapshot.paths(cfg, MONTH)[0]
+    json_path.parent.mkdir(parents=True)
+    json_path.write_text(snap.json_text, "utf-8")
+    doc, source = report.snapshot_for(cfg, MONTH)
+    assert source == "file" and doc == snap.document
+    rows = {r["row_id"]: r["value"] for r in doc["month_grade"]["rows"]}
+    assert rows["energy.liquid_iron.energy_per_t"] == 610.0
