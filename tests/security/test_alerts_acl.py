@@ -57,17 +57,19 @@ def test_the_alerts_account_retains_the_alerts_state_and_a_dashboard_reads_it(st
     try:
         assert alerts.publish(topic, state, retain=True) < 0x80
         # A dashboard connecting afterwards gets the current state: the message is retained.
+        # (Every plant's alerts: other tests' retained states may come too; ours is among them.)
+        ours = (topic, state.encode())
         dashboard = _operator(stack, "sec-alerts-a-dashboard")
         try:
             assert dashboard.subscribe("gf/v1/+/_alerts/#") < 0x80
-            wait_for(lambda: dashboard.messages, 10, "the retained alert at the dashboard")
-            assert dashboard.messages == [(topic, state.encode())]
+            wait_for(lambda: ours in dashboard.messages, 10, "the retained alert at the dashboard")
+            assert all("/_alerts/" in t for t, _ in dashboard.messages)
         finally:
             dashboard.close()
-        # The alerts engine may read its own state back (after a restart) ...
+        # The alerts engine may read its own state back (after a restart).
         assert alerts.subscribe("gf/v1/+/_alerts/#") < 0x80
-        wait_for(lambda: alerts.messages, 10, "the retained alert read back")
-        assert alerts.messages == [(topic, state.encode())]
+        wait_for(lambda: ours in alerts.messages, 10, "the retained alert read back")
+        assert all("/_alerts/" in t for t, _ in alerts.messages)
     finally:
         assert alerts.publish(topic, b"", retain=True) < 0x80  # clears the retained state
         alerts.close()
