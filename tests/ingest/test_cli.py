@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from datetime import UTC, datetime
 
 import pytest
 
 from greenfoundry.cli import main
 from greenfoundry.ingest.service import Ingest
-from greenfoundry.stack import LocalStack
 from tests.plant import Publisher, energy_stream, plant_config, wait_for
 
 pytestmark = pytest.mark.servers
@@ -79,55 +75,3 @@ def test_status_shows_the_latest_self_metrics(tmp_path, stack, capsys):
     assert re.search(r"received 26\s+written 25\s+spooled 0\s+replayed 0\s+rejected 1", out), out
     assert "rejected by reason: bad_shape 1" in out
     assert "deadletter" in out and ": 1 records" in out
-
-
-def test_demo_runs_the_whole_path_and_stops_cleanly(tmp_path):
-    env = dict(os.environ)
-    try:
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "greenfoundry",
-                "--log-level",
-                "WARNING",
-                "demo",
-                "--dir",
-                str(tmp_path / "demo"),
-                "--speed",
-                "600",
-                "--duration",
-                "4",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env=env,
-        )
-    finally:
-        # A demo killed at the timeout leaves its servers running: stop them (a no-op when the
-        # demo stopped them itself).
-        if (tmp_path / "demo" / "stack" / "stack.json").exists():
-            LocalStack(tmp_path / "demo" / "stack").down()
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    lines = proc.stdout.splitlines()
-    live = [x for x in lines if "readings/s" in x]
-    assert len(live) >= 3, proc.stdout
-    summary = next(x for x in lines if x.startswith("ingest: received"))
-    received, written, rejected = (
-        int(n)
-        for n in re.search(r"received (\d+), written (\d+), .* rejected (\d+)", summary).groups()
-    )
-    assert written > 0 and received == written + rejected
-    sim = next(x for x in lines if x.startswith("simulator:"))
-    # Every message the simulator published was acknowledged, and every one of its bad
-    # payloads was rejected by the ingest.
-    published, bad = (
-        int(n)
-        for n in re.search(
-            r"published (\d+) messages \(\d+ readings, (\d+) bad payloads\)", sim
-        ).groups()
-    )
-    assert f"{published} acknowledged" in sim
-    assert rejected == bad
-    assert "stack stopped" in proc.stdout

@@ -1,6 +1,7 @@
-"""`greenfoundry demo` shows the promises of the alerts and the grade: the rolling F and level
-on the live line, a warning fired by the simulated stack drifting towards 0.8 C and resolved
-when it drops back, and at the end the monthly report of the simulated month, by its path."""
+"""`greenfoundry demo` runs the whole path and shows the promises of the alerts and the grade:
+the rolling F and level on the live line, a warning fired by the simulated stack drifting
+towards 0.8 C and resolved when it drops back, at the end the monthly report of the simulated
+month by its path, and every published message acknowledged and accounted for."""
 
 from __future__ import annotations
 
@@ -66,3 +67,22 @@ def test_the_demo_fires_and_resolves_a_stack_warning_and_writes_the_month_s_repo
     assert html.is_file() and html.with_suffix(".json").is_file()
     doc = json.loads(html.with_suffix(".json").read_text(encoding="utf-8"))
     assert doc["schema"] == "greenfoundry.snapshot/1" and doc["month"] == report.group(1)
+    # The whole path held: every message the simulator published was acknowledged, every good
+    # reading written and every one of its bad payloads rejected by the ingest; the stack
+    # stopped in order.
+    summary = next(x for x in out.splitlines() if x.startswith("ingest: received"))
+    received, written, rejected = (
+        int(n)
+        for n in re.search(r"received (\d+), written (\d+), .* rejected (\d+)", summary).groups()
+    )
+    assert written > 0 and received == written + rejected
+    sim = next(x for x in out.splitlines() if x.startswith("simulator:"))
+    published, bad = (
+        int(n)
+        for n in re.search(
+            r"published (\d+) messages \(\d+ readings, (\d+) bad payloads\)", sim
+        ).groups()
+    )
+    assert f"{published} acknowledged" in sim
+    assert rejected == bad
+    assert "stack stopped" in out
