@@ -29,9 +29,10 @@ import yaml
 
 from greenfoundry import plant as plant_config
 from greenfoundry.cli import build_parser
+from greenfoundry.errors import ConfigError
 from greenfoundry.stack import TOPIC_ROOT, LocalStack
 from greenfoundry.store import line
-from tests.plant import store
+from tests.plant import store, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_PLANT = REPO / "config" / "compose" / "plant.yaml"
@@ -74,6 +75,8 @@ OWN_SECRETS = {
         "GF_DINGTALK_SECRET",
     },
 }
+# What the ingest gets for a channel URL it must not hold: checked for its form, never used.
+UNUSED_URL = "https://unused.invalid/?key=unused&access_token=unused"
 # The secrets of the alert channels the config example does not turn on: optional.
 CHANNEL_SECRETS = {
     "GF_SMTP_PASSWORD",
@@ -193,7 +196,7 @@ def test_docker_compose_config_accepts_a_full_env_file(services):
     # Each component holds its own secrets only; the others the config names are empty.
     for name, own in OWN_SECRETS.items():
         env = services[name]["environment"]
-        held = {k for k, v in env.items() if v}
+        held = {k for k, v in env.items() if v and v != UNUSED_URL}
         assert held == own, name
         assert all(env[k] == SECRETS[k] for k in own), name
     assert "GF_INFLUX_ADMIN_PASSWORD" not in json.dumps(
@@ -265,7 +268,7 @@ def test_no_secret_literal_in_the_compose_file_or_the_config_example():
             if key in secret_names or re.search("PASSWORD|SECRET|TOKEN|_AUTH$", key):
                 checked += 1
                 m = substitution.match(str(value))
-                assert value == "" or (m and m.group(1) in secret_names), (name, key)
+                assert value in ("", UNUSED_URL) or (m and m.group(1) in secret_names), (name, key)
     assert checked >= 20
     example = yaml.safe_load(COMPOSE_PLANT.read_text())
     env_keys = 0
@@ -402,6 +405,37 @@ def test_the_config_example_parses_in_each_container_and_its_paths_are_in_volume
     broker = cfg.alerts.channels["broker"]
     assert (broker.type, broker.username) == ("mqtt", "gf-alerts")
     assert cfg.plant.id in SECRETS["GF_PLANTS"].split()
+
+
+def _with_every_channel(tmp_path: Path) -> Path:
+    """The config example with the channels it shows commented out turned on."""
+    text = COMPOSE_PLANT.read_text()
+    start, end = text.index("    # mail:"), text.index("\nreport:")
+    block = "\n".join(r.replace("    # ", "    ", 1) for r in text[start:end].splitlines())
+    path = tmp_path / "plant.yaml"
+    path.write_text(text[:start] + block + text[end:])
+    return path
+
+
+@needs_compose
+def test_the_example_with_every_channel_turned_on_starts_in_each_container(services, tmp_path):
+    path = _with_every_channel(tmp_path)
+    for name in ("ingest", "metrics"):
+        cfg = plant_config.load(path, env=_container_env(services, name))
+        assert set(cfg.alerts.channels) == {
+            "log",
+            "journal",
+            "broker",
+            "mail",
+            "ops-hook",
+            "wecom-ops",
+            "ding-ops",
+        }
+    # A channel turned on with its variable left empty stops the metrics service at start,
+    # naming the key.
+    env = {**_container_env(services, "metrics"), "GF_DINGTALK_URL": ""}
+    with pytest.raises(ConfigError, match=r"ding-ops\.url_env"):
+        plant_config.load(path, env=env)
 
 
 def _health_config(tmp_path: Path, stack, plant_id: str) -> tuple[Path, dict[str, str]]:
@@ -581,3 +615,48 @@ def test_the_compose_account_file_binds_each_device_to_its_plant(tmp_path):
     # Run again: the broker owns the file now; it is left as it is.
     again = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True)
     assert again.returncode == 0 and json.loads(target.read_text()) == config
+
+
+def _acl_sets(config: dict) -> dict[str, set]:
+    return {
+        r["rolename"]: {(a["acltype"], a["topic"], a["priority"], a["allow"]) for a in r["acls"]}
+        for r in config["roles"]
+    }
+
+
+@pytest.mark.servers
+def test_the_compose_broker_has_the_acl_the_local_stacks_broker_holds(stack, tmp_path):
+    """The roles and accounts of the file broker-init writes equal what the running local
+    stack's Mosquitto holds (its plugin's own file) once a device of the plant has connected,
+    but for the operator account, which compose does not make."""
+    plant_id = "compose-acl"
+    stack.device_account(plant_id)  # the local stack makes the plant's role at the broker
+    local_file = stack.dir / "mosquitto" / "dynsec.json"
+
+    def local() -> dict:
+        return json.loads(local_file.read_text())
+
+    wait_for(lambda: f"plant-{plant_id}" in _acl_sets(local()), what="the plant's role saved")
+    target = tmp_path / "dynsec.json"
+    env = {**os.environ, **SECRETS, "GF_PLANTS": plant_id, "GF_DYNSEC_FILE": str(target)}
+    env["GF_DYNSEC_UID"] = str(os.getuid())
+    script = REPO / "docker" / "mosquitto" / "init_dynsec.py"
+    proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    ours, theirs = json.loads(target.read_text()), local()
+    mine, held = _acl_sets(ours), _acl_sets(theirs)
+    shared = {"admin", "ingest", "alerts", f"plant-{plant_id}"}
+    assert set(mine) == shared and shared | {"operator"} <= set(held)
+    assert {r: mine[r] for r in shared} == {r: held[r] for r in shared}
+    assert ours["defaultACLAccess"] == theirs["defaultACLAccess"]
+
+    def accounts(config: dict, names: set) -> dict:
+        return {
+            c["username"]: (c.get("clientid"), [r["rolename"] for r in c["roles"]])
+            for c in config["clients"]
+            if c["username"] in names
+        }
+
+    names = {"gf-admin", "gf-ingest", "gf-alerts", f"dev-{plant_id}"}
+    assert accounts(ours, names) == accounts(theirs, names)
+    assert len(accounts(ours, names)) == 4
