@@ -33,7 +33,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pandas as pd
@@ -152,6 +152,9 @@ class Engine:
         self._air: dict[str, AirTemp] = {}
         self._years: dict[int, win.Window] = {}
         self._end_year: dict[int, int] = {}  # a window's end (UTC ns) → the year before its own
+        # Ambient readings of a year read ahead by a thread of its own (note 4, ``_air_year``).
+        self._ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gf-metrics-air")
+        self._ambient_ahead: dict[str, Future] = {}
         self.li_floors = _li_floors()
         self._c1_table = _c1_table()
         self.progress = Progress()
@@ -238,10 +241,12 @@ class Engine:
         dirty: set[int] = set()
         rows = []
         old = self.state.fingerprints(start_ns - NS_PER_H, end_ns)
+        spans = []
         a = start_ns
         while a < end_ns:
-            b = min(end_ns, a + FP_CHUNK_H * NS_PER_H)
-            fp = source.fingerprints(self.store, self.plant_id, self.watched, a, b)
+            spans.append((a, min(end_ns, a + FP_CHUNK_H * NS_PER_H)))
+            a = spans[-1][1]
+        for fp in self._fingerprints(spans):
             by_series: dict[tuple, list[int]] = {}
             for key, bucket in fp.rows:
                 by_series.setdefault(key, []).append(bucket)
@@ -260,8 +265,26 @@ class Engine:
                         dirty.add(bucket - NS_PER_H)
                         if i + 1 < len(buckets):
                             dirty.add(buckets[i + 1])
-            a = b
         return {d for d in dirty if start_ns - NS_PER_H <= d < end_ns}, rows
+
+    def _fingerprints(self, spans: list[tuple[int, int]]) -> Iterable[source.Fingerprints]:
+        """The fingerprints of each span in turn; with several, InfluxDB computes the next
+        span's while this one's are compared."""
+        if len(spans) == 1:
+            yield source.fingerprints(self.store, self.plant_id, self.watched, *spans[0])
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gf-metrics-fp") as ahead:
+            pending = None
+            for i, span in enumerate(spans):
+                fp = pending.result() if pending is not None else None
+                if fp is None:
+                    fp = source.fingerprints(self.store, self.plant_id, self.watched, *span)
+                pending = None
+                if i + 1 < len(spans):
+                    pending = ahead.submit(
+                        source.fingerprints, self.store, self.plant_id, self.watched, *spans[i + 1]
+                    )
+                yield fp
 
     # ---- recomputing hours ---------------------------------------------------------------------
 
@@ -284,6 +307,8 @@ class Engine:
             win.windows_covering("hour", _ts(run[0]), _ts(run[-1] + NS_PER_H), self.tz)
             for run in runs
         ]
+        if len(chunks) > 1:
+            self._read_ambient_ahead(chunks)
         # The next chunk's readings are read while this one is computed: InfluxDB answers in
         # its own process, so its time and ours overlap instead of adding up. Only reading is
         # done ahead; every chunk is still computed and committed in order, one at a time.
@@ -386,14 +411,38 @@ class Engine:
         calendar year complete at the window's end."""
         # The latest year complete at the window's end: the local year before the one holding
         # the end instant (windows.latest_complete), cached by that year.
-        end = window.end.value
-        y = self._end_year.get(end)
+        return self._air_year(self._year_before(window.end))
+
+    def _year_before(self, end: pd.Timestamp) -> win.Window:
+        """The latest calendar year complete at ``end``."""
+        y = self._end_year.get(end.value)
         if y is None:
-            y = self._end_year[end] = window.end.tz_convert(self.tz).year - 1
+            y = self._end_year[end.value] = end.tz_convert(self.tz).year - 1
         if y not in self._years:
-            self._years[y] = win.latest_complete("year", window.end, self.tz)
+            self._years[y] = win.latest_complete("year", end, self.tz)
             assert self._years[y].label == str(y)
-        return self._air_year(self._years[y])
+        return self._years[y]
+
+    def _ambient(self, year: win.Window) -> pd.Series:
+        """The year's ``ambient_temp_c`` readings, a month per request."""
+        parts = []
+        for m in win.windows_covering("month", year.start, year.end, self.tz):
+            r = source.read_range(self.store, self.plant_id, (AMBIENT,), m.start.value, m.end.value)
+            parts.extend(r.series.values())
+        if not parts:
+            return pd.Series([], index=pd.DatetimeIndex([], tz="UTC"), dtype=float)
+        return pd.concat(parts).sort_index()
+
+    def _read_ambient_ahead(self, chunks: list[list[win.Window]]) -> None:
+        """Start reading the ambient readings of the years the chunks' hours take note 4 from,
+        for a year the state has no value of yet (a first computation reads all of them; later
+        ones compare the year's fingerprints first and mostly find the value kept)."""
+        for end in sorted({h.end for c in chunks for h in (c[0], c[-1])}):
+            year = self._year_before(end)
+            if year.label in self._air or year.label in self._ambient_ahead:
+                continue
+            if self.state.get(f"air:{year.label}") is None:
+                self._ambient_ahead[year.label] = self._ahead.submit(self._ambient, year)
 
     def _air_year(self, year: win.Window) -> AirTemp:
         if year.label in self._air:
@@ -411,17 +460,10 @@ class Engine:
             d["lacking"] = tuple(d["lacking"])
             at = AirTemp(**d)
         else:
-            parts = []
-            for m in win.windows_covering("month", year.start, year.end, self.tz):
-                r = source.read_range(
-                    self.store, self.plant_id, (AMBIENT,), m.start.value, m.end.value
-                )
-                parts.extend(r.series.values())
-            ambient = (
-                pd.concat(parts).sort_index()
-                if parts
-                else pd.Series([], index=pd.DatetimeIndex([], tz="UTC"), dtype=float)
-            )
+            # Read ahead (``_read_ambient_ahead``) no earlier than the fingerprints just read:
+            # those of the hours being computed were read before the chunks began.
+            ahead = self._ambient_ahead.pop(year.label, None)
+            ambient = ahead.result() if ahead is not None else self._ambient(year)
             at = annual_mean_air_temp_c(
                 ambient,
                 year,
@@ -737,6 +779,7 @@ class Engine:
         self.state.put("sweep_turn", (turn + 1) % SWEEP_EVERY)
         self.state.commit()
         self._air.clear()
+        self._ambient_ahead.clear()
         n = self.compute_hours(dirty | d2, rows + r2)
         n += self.compose()
         self.state.put(
@@ -756,6 +799,7 @@ class Engine:
         now_ns = int((self.clock() if now is None else now) * 1e9)
         end = _floor_h(now_ns) + NS_PER_H
         self._air.clear()
+        self._ambient_ahead.clear()
         dirty, rows = self.detect(self.horizon_ns(now_ns), end)
         self.progress.hours_total = len(dirty)
         n = self.compute_hours(dirty, rows, on_chunk=on_chunk)
@@ -767,6 +811,7 @@ class Engine:
         would), whatever the fingerprints say, then compose the windows above."""
         a, b = _floor_h(start_ns), _floor_h(end_ns - 1) + NS_PER_H
         self._air.clear()
+        self._ambient_ahead.clear()
         dirty, rows = self.detect(a, b, force=True)
         dirty = {d for d in dirty if a <= d < b}
         self.progress.hours_total = len(dirty)
@@ -776,4 +821,6 @@ class Engine:
         return {"hours": len(dirty), "points": n, "readings": self.progress.readings}
 
     def close(self) -> None:
+        self._ahead.shutdown(wait=True, cancel_futures=True)
+        self._ambient_ahead.clear()
         self.state.close()

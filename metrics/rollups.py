@@ -245,6 +245,28 @@ def c1_finish(
     return r
 
 
+# The specified tapping temperature per (table, furnace kind, product, DN): a pure function of
+# them that the engine asks for every window; the table is kept with its entry, so an id is
+# never taken for another table's.
+_SPECIFIED: dict[tuple, tuple[Any, float]] = {}
+
+
+def _specified_tap_temp_c(kind: str, product: str, dn, table) -> float:
+    from greenfoundry.scoring.table_c1 import specified_tap_temp_c
+
+    if table is None:
+        return specified_tap_temp_c(kind, product, dn=dn)
+    key = (id(table), kind, product, dn)
+    hit = _SPECIFIED.get(key)
+    if hit is not None and hit[0] is table:
+        return hit[1]
+    value = specified_tap_temp_c(kind, product, dn=dn, table=table)  # a refusal is not kept
+    if len(_SPECIFIED) >= 256:
+        _SPECIFIED.clear()
+    _SPECIFIED[key] = (table, value)
+    return value
+
+
 def scorer_tap_temp_c(
     results: Sequence[table_c1.FurnaceC1], facts: dict, product: str, *, table=None
 ):
@@ -255,8 +277,6 @@ def scorer_tap_temp_c(
     without a tapping temperature counts at its S_f, as its own limits do). With every furnace
     on one specified temperature this is the tonnage-weighted mean tapping temperature.
     ``table``: the parsed Table C.1 (None: the default standard's)."""
-    from greenfoundry.scoring.table_c1 import specified_tap_temp_c
-
     used = [r for r in results if r.energy is not None and (r.iron_t or 0) > 0 and r.limits]
     if not used:
         return None, None
@@ -264,11 +284,11 @@ def scorer_tap_temp_c(
     excess = 0.0
     for r in used:
         f = facts[r.furnace_id]
-        spec = specified_tap_temp_c(f.kind, product, dn=f.dn, table=table)
+        spec = _specified_tap_temp_c(f.kind, product, f.dn, table)
         if r.tap_temp_c is not None and spec is not None:
             excess += r.iron_t * (r.tap_temp_c - spec)
     ref = facts[max(used, key=lambda r: r.iron_t).furnace_id]
-    spec = specified_tap_temp_c(ref.kind, product, dn=ref.dn, table=table)
+    spec = _specified_tap_temp_c(ref.kind, product, ref.dn, table)
     if spec is None:
         return ref.dn, None
     return ref.dn, spec + excess / total
