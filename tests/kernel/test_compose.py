@@ -493,7 +493,7 @@ def test_the_ingest_health_check_fails_without_fresh_self_metrics(services, stac
     assert rc != 0 and "no self-metrics" in out, out  # nothing written yet
     st = store(stack)
     tags = {"plant": plant_id, "instance": "default"}
-    fields = {"received": 1.0, "written": 1.0}
+    fields = {"received": 1, "written": 1}  # integers, as the ingest writes them
     # self_metrics_interval_s is 10: a point 31 s old is older than three intervals.
     st.write_lines([line("gf_ingest", tags, fields, time.time_ns() - 31 * 10**9)])
     rc, out = _run_health(shell, config, env)
