@@ -133,9 +133,13 @@ def read_firing(store, plant_id: str, start_ns: int, end_ns: int) -> list[dict[s
     leaves the target FIRING, or STALE over a firing alert (such a transition carries the alert's
     id); with `acked_by` from the alert's acknowledgement, newest first."""
     bounds = where({"plant": plant_id}, start_ns=start_ns, end_ns=end_ns)
+    # An acknowledgement changes no state, and `alerts ack` stamps it with the wall clock while
+    # the engine stamps its transitions with event time, which lags it: an acknowledgement can
+    # be newer than the resolution that ended its alert. The state is the newest of the rest.
     newest = _rows(
         store.query(
             f"SELECT * FROM {quote_ident(MEASUREMENT)} {bounds} "
+            f'AND "event" != {quote_string("acknowledged")} '
             'GROUP BY "rule", "target" ORDER BY time DESC LIMIT 1'
         )
     )

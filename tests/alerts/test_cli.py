@@ -245,3 +245,31 @@ def test_ack_of_an_alert_whose_rule_left_the_config_is_refused(tmp_path, stack, 
     assert code == 2 and "rule retired-rule of melt-stack/particulate is no longer" in err
     with AlertStore(cfg.alerts.state_dir) as s:
         assert s.load()[gone.store_key].acked_by is None
+
+
+def test_list_firing_ignores_an_acknowledgement_stamped_after_the_resolution(
+    tmp_path, stack, capsys
+):
+    # `alerts ack` stamps its point with the wall clock, the engine its transitions with event
+    # time, which lags the clock (by a step and a tick live, by hours in a catch-up). An alert
+    # acknowledged at 10:00:05 that the engine resolves at event time 10:00:00 has the
+    # acknowledgement as its newest point: it is resolved, not firing.
+    cfg, path = setup(tmp_path, stack, "alerts-cli-ack-after-resolve")
+    now = time.time_ns() // MIN * MIN
+    p, st = cfg.plant.id, "melt-stack/particulate"
+    store(stack).write_lines([
+        point(p, "stack-warning", st, now - 30 * MIN, "FIRING", "PENDING", "firing", "w-2"),
+        point(p, "stack-warning", st, now - 10 * MIN, "OK", "FIRING", "resolved", "w-2"),
+        point(p, "stack-warning", st, now - 5 * MIN, "FIRING", "FIRING", "acknowledged", "w-2",
+              acked_by="Li Wei"),
+        # Acknowledged and still firing: shown, with who acknowledged it.
+        point(p, "stack-alarm", st, now - 20 * MIN, "FIRING", "PENDING", "firing", "a-2"),
+        point(p, "stack-alarm", st, now - 4 * MIN, "FIRING", "FIRING", "acknowledged", "a-2",
+              acked_by="Zhang San"),
+    ])  # fmt: skip
+    code, out, err = run(capsys, "alerts", "list", "--firing", "--config", path, "--stack",
+                         str(stack.dir), "--json")  # fmt: skip
+    assert (code, err) == (0, "")
+    assert [(r["alert_id"], r["state"], r["acked_by"]) for r in json.loads(out)] == [
+        ("a-2", "FIRING", "Zhang San")
+    ]
