@@ -208,13 +208,25 @@ def _raw(store, q: str) -> list[dict]:
 
 
 def stored_months(cfg, store, start_ns: int, end_ns: int) -> set[str]:
-    """The months of the plant's gf_snapshot points in [start, end) (only the `month` field is
-    read: run_due asks every run)."""
+    """The months of the plant's gf_snapshot points in [start, end) that stand for their month
+    (only `month` and `generated_at_ns` are read: run_due asks every run). A snapshot made
+    before its month was due (`greenfoundry report` on the running month) scored part of the
+    month: it does not count, so the month is made when due; a point without
+    `generated_at_ns` (written before the field existed) counts."""
     q = (
-        f"SELECT {quote_ident('month')} FROM {quote_ident(MEASUREMENT)} "
+        f"SELECT {quote_ident('month')}, {quote_ident('generated_at_ns')} "
+        f"FROM {quote_ident(MEASUREMENT)} "
         f"{where({'plant': cfg.plant.id}, start_ns=start_ns, end_ns=end_ns)}"
     )
-    return {r["month"] for r in _raw(store, q) if r.get("month")}
+    out = set()
+    for r in _raw(store, q):
+        month, made = r.get("month"), r.get("generated_at_ns")
+        if not month:
+            continue
+        if made is not None and int(made) < due_at(cfg, month_window(cfg, month)).value:
+            continue
+        out.add(month)
+    return out
 
 
 def month_alerts(cfg, store, w: win.Window) -> list[dict]:
@@ -653,6 +665,8 @@ def snapshot_point(cfg, snap: Snapshot, html_path: Path) -> str:
     for status, n in m["status_counts"].items():
         fields[f"rows_{status}"] = int(n)
     fields["alerts"] = len(doc["alerts"])
+    # When it was made: one made before its month was due is not the month's (stored_months).
+    fields["generated_at_ns"] = int(pd.Timestamp(doc["generated_at"]).value)
     fields["json"] = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
     fields["html_path"] = str(html_path)
     return line(MEASUREMENT, {"plant": cfg.plant.id}, fields, int(doc["window"]["start_ns"]))
@@ -771,7 +785,8 @@ def due_months(cfg, now, *, store) -> list[str]:
     after the newest stored snapshot, at most ``MAX_CATCH_UP`` (the newest due month and the 11
     before it). With no snapshot stored in the ten years before ``now``, only the newest due
     month: a new plant starts its series there. A month stored on demand (`greenfoundry
-    report`) counts as stored, and so do months after it."""
+    report`) after it was due counts as stored, and so do the months before it; one stored
+    before it was due does not count (``stored_months``)."""
     last = latest_due(cfg, now)
     months = [last]
     for _ in range(MAX_CATCH_UP - 1):
@@ -810,7 +825,8 @@ def run_due(cfg, now, *, store=None, dispatcher=None) -> list[Path]:
     for month in months:
         log.info("grade snapshot of %s for %s is due; making it", cfg.plant.id, month)
         try:
-            stored = make(cfg, month, store=store, dispatcher=dispatcher)
+            # Made at the caller's now: the instant that made the month due (stored_months).
+            stored = make(cfg, month, store=store, dispatcher=dispatcher, generated_at=now)
         except GreenfoundryError as exc:
             _failed(cfg, month, exc)
             break

@@ -277,6 +277,28 @@ def test_run_due_catches_up_missed_months_once_and_sends_each(sim):
 
 
 @pytest.mark.servers
+def test_a_snapshot_made_before_its_month_is_due_does_not_stand_for_the_month(tmp_path, stack):
+    # `greenfoundry report --month 2026-11` on 15 November scores half a month. On 1 December
+    # after 06:00 local the month is due: it is made then, from the whole month, and sent;
+    # the early one must not count as November's snapshot. Made once: then nothing is due.
+    cfg = metrics_config(tmp_path, stack, "g-snap-early")
+    _evidence_beside(cfg)
+    st = store_for_metrics(cfg)
+    early = pd.Timestamp("2026-11-15T10:00", tz=TZ)
+    snapshot.make(cfg, "2026-11", store=st, generated_at=early)
+    # Nor does it hide October, the month due then, from a plant with no snapshot yet.
+    assert snapshot.due_months(cfg, early + pd.Timedelta(days=1), store=st) == ["2026-10"]
+    due = pd.Timestamp("2026-12-01T06:00", tz=TZ)
+    assert snapshot.due_months(cfg, due, store=st) == ["2026-11"]
+    made = snapshot.run_due(cfg, due, store=st)
+    assert [p.name for p in made] == ["g-snap-early-2026-11.json"]
+    doc = json.loads(made[0].read_text(encoding="utf-8"))
+    assert doc["generated_at"] == "2026-11-30T22:00:00Z"  # 06:00 at +08:00
+    assert snapshot.due_months(cfg, due, store=st) == []
+    assert snapshot.run_due(cfg, due + pd.Timedelta(hours=1), store=st) == []
+
+
+@pytest.mark.servers
 def test_a_plant_without_snapshots_starts_with_the_newest_due_month(tmp_path, stack):
     cfg = metrics_config(tmp_path, stack, "g-snap-none")
     st = store_for_metrics(cfg)
