@@ -21,7 +21,8 @@ minute is one), from the persisted cursor up to the horizon:
   from the step at or before it.
 * **Catch-up.** Steps are evaluated in chunks of at most ``CHUNK_MIN`` minutes, each read,
   evaluated and committed on its own, so a long catch-up is bounded in memory and a kill loses
-  at most the chunk in progress.
+  at most the chunk in progress. Once ``stop`` (an event the owner sets at shutdown) is set, a
+  tick ends after its chunk in progress.
 * **Per chunk**: one bounded read per measurement (``signals.SignalReader``), every target's
   samples fed to ``machine.step`` in time order, then, in this order: the ``gf_alert`` points
   of its transitions (one per transition, idempotent: the same transition is the same point),
@@ -168,6 +169,10 @@ class AlertEngine:
         self.states: dict[str, AlertState] | None = None
         self.last_tick_s: float | None = None
         self._guard = threading.Lock()
+        # Set by the engine's owner at shutdown (the metrics service's `stopped` event): a tick
+        # ends after the chunk in progress, committed, instead of catching up to now, so a
+        # service back after days waits for one chunk at stop, not the whole catch-up.
+        self.stop: threading.Event | None = None
 
     # ---- live ----------------------------------------------------------------------------
 
@@ -228,6 +233,9 @@ class AlertEngine:
             cursor = end
             self.reader.trim(self.reader.keep_from(cursor))
             if to >= now:
+                break
+            if self.stop is not None and self.stop.is_set():
+                reason = "stopped: the catch-up goes on from the cursor at the next start"
                 break
         dropped = dict(self.reader.dropped)
         if dropped != dropped0:

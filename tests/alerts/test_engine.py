@@ -466,3 +466,33 @@ def test_furnace_shift_crossing_its_corrected_tier1_limit_fires(tmp_path, stack)
         assert 214.8 / limit < 1.0
     finally:
         engine.close()
+
+
+def test_a_stopped_engine_ends_a_long_catch_up_after_the_chunk_in_progress(tmp_path, stack):
+    # A service back after 13 hours catches up in chunks of 6 h (CHUNK_MIN). Its shutdown sets
+    # the engine's stop: the tick ends after the first chunk, committed, and the next start
+    # goes on from there. 15 mg/m³ (0.5 C) throughout: nothing fires.
+    pid = "al-stop"
+    cfg = alerts_cfg(tmp_path, stack, pid, [CRITICAL])
+    write_minutes(
+        store(stack), pid, "stack_conc_mg_m3", CONC_TAGS, "2026-03-01T00:00", 14 * 60, 15.0
+    )
+    start = ns("2026-03-01T01:00")
+    with AlertStore(cfg.alerts.state_dir) as st:
+        st.commit([], start)
+    now = ns("2026-03-01T14:00") + 10 * S
+    engine = AlertEngine(cfg)
+    try:
+        engine.stop = threading.Event()
+        engine.stop.set()
+        r = engine.tick(now)
+        # The chunk reads to 07:00; its newest reading, 06:59:30, makes 06:59 its last step.
+        assert (r.start_ns, r.end_ns) == (start, ns("2026-03-01T06:59"))
+        assert "stopped" in r.reason
+        with AlertStore(cfg.alerts.state_dir) as st:
+            assert st.cursor_ns() == ns("2026-03-01T06:59")
+        engine.stop.clear()
+        # The last reading is at 13:59:30: the step 13:59 is the last one due.
+        assert engine.tick(now).end_ns == ns("2026-03-01T13:59")
+    finally:
+        engine.close()
