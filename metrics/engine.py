@@ -235,9 +235,13 @@ class Engine:
 
     # ---- detection -----------------------------------------------------------------------------
 
-    def detect(self, start_ns: int, end_ns: int, *, force: bool = False) -> tuple[set[int], list]:
+    def detect(
+        self, start_ns: int, end_ns: int, *, force: bool = False, read=None
+    ) -> tuple[set[int], list]:
         """Dirty UTC hour buckets in ``[start, end)`` and the fingerprint rows to commit. With
-        ``force`` every hour with readings is dirty (a backfill)."""
+        ``force`` every hour with readings is dirty (a backfill). ``read``: InfluxDB's
+        fingerprints of the range already asked for (a ``Future`` of ``source.fingerprints``
+        over the whole range, at most ``FP_CHUNK_H`` hours)."""
         dirty: set[int] = set()
         rows = []
         old = self.state.fingerprints(start_ns - NS_PER_H, end_ns)
@@ -246,7 +250,8 @@ class Engine:
         while a < end_ns:
             spans.append((a, min(end_ns, a + FP_CHUNK_H * NS_PER_H)))
             a = spans[-1][1]
-        for fp in self._fingerprints(spans):
+        found = [read.result()] if read is not None else self._fingerprints(spans)
+        for fp in found:
             by_series: dict[tuple, list[int]] = {}
             for key, bucket in fp.rows:
                 by_series.setdefault(key, []).append(bucket)
@@ -266,6 +271,9 @@ class Engine:
                         if i + 1 < len(buckets):
                             dirty.add(buckets[i + 1])
         return {d for d in dirty if start_ns - NS_PER_H <= d < end_ns}, rows
+
+    def _fp_call(self, a: int, b: int) -> tuple:
+        return (source.fingerprints, self.store, self.plant_id, self.watched, a, b)
 
     def _fingerprints(self, spans: list[tuple[int, int]]) -> Iterable[source.Fingerprints]:
         """The fingerprints of each span in turn; with several, InfluxDB computes the next
@@ -327,6 +335,7 @@ class Engine:
                     chunk_fp.append(fp_rows[fi])
                     fi += 1
                 self.state.set_fingerprints(chunk_fp)
+                self._forget_air(chunk_fp)
                 self.state.mark_dirty(self._above(hours[0].start.value, hours[-1].end.value))
                 self.state.commit()
                 self.progress.hours_done += len(hours)
@@ -336,6 +345,7 @@ class Engine:
                     return points  # the rest stays dirty: its fingerprints were not committed
         if fi < len(fp_rows):
             self.state.set_fingerprints(fp_rows[fi:])
+            self._forget_air(fp_rows[fi:])
             self.state.commit()
         return points
 
@@ -412,6 +422,18 @@ class Engine:
         # The latest year complete at the window's end: the local year before the one holding
         # the end instant (windows.latest_complete), cached by that year.
         return self._air_year(self._year_before(window.end))
+
+    def _forget_air(self, fp_rows: list) -> None:
+        """Drop the kept note-4 value of every year whose ambient fingerprints these rows
+        change: ``_air_year`` then compares the year's fingerprints again. Only this engine
+        writes the state's fingerprints (the lock), so a value kept otherwise still holds."""
+        buckets = [r[2] for r in fp_rows if r[0] == AMBIENT]
+        if not buckets:
+            return
+        for y in list(self._air):
+            w = next((w for w in self._years.values() if w.label == y), None)
+            if w is None or any(w.start.value <= b < w.end.value for b in buckets):
+                del self._air[y]
 
     def _year_before(self, end: pd.Timestamp) -> win.Window:
         """The latest calendar year complete at ``end``."""
@@ -765,23 +787,34 @@ class Engine:
         now_ns = int((self.clock() if now is None else now) * 1e9)
         end = _floor_h(now_ns) + NS_PER_H
         look = end - self.m.lookback_h * NS_PER_H
-        dirty, rows = self.detect(look, end)
-        d2, r2 = set(), []
+        self._ambient_ahead.clear()
+        sweep = None  # (start, end, InfluxDB's fingerprints of the slice, being read)
         turn = self.state.get("sweep_turn", 0)
         if turn == 0:
             cursor = self.state.get("sweep_cursor", look)
             if cursor <= self.horizon_ns(now_ns) or cursor > look:
                 cursor = look
             s0 = max(self.horizon_ns(now_ns), cursor - self.m.sweep_h * NS_PER_H)
-            if s0 < cursor:
-                d2, r2 = self.detect(s0, cursor)
+            if s0 < cursor and cursor - s0 > FP_CHUNK_H * NS_PER_H:
+                sweep = (s0, cursor, None)  # a slice of more than one request: read in turn
+            elif s0 < cursor:
+                # InfluxDB scans the slice while this thread computes the recent hours: the
+                # slice's readings are old, so they rarely change anything, and its dirty
+                # hours (if any) are computed and composed after the recent ones.
+                sweep = (s0, cursor, self._ahead.submit(*self._fp_call(s0, cursor)))
             self.state.put("sweep_cursor", s0)
         self.state.put("sweep_turn", (turn + 1) % SWEEP_EVERY)
         self.state.commit()
-        self._air.clear()
-        self._ambient_ahead.clear()
-        n = self.compute_hours(dirty | d2, rows + r2)
+        dirty, rows = self.detect(look, end)
+        n = self.compute_hours(dirty, rows)
         n += self.compose()
+        d2: set[int] = set()
+        if sweep is not None:
+            s0, s1, read = sweep
+            d2, r2 = self.detect(s0, s1, read=read)
+            if d2 or r2:
+                n += self.compute_hours(d2, r2)
+                n += self.compose()
         self.state.put(
             "last_run",
             {

@@ -49,10 +49,12 @@ CREATE TABLE IF NOT EXISTS computed (
     PRIMARY KEY (rollup, item, kind, start)
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
--- A run reads the fingerprints of a time range of every series, and a window the partials of
--- one kind over its time range for every item: without these indexes both scan the whole
--- history of the table, so a run's cost would grow with the history kept.
+-- A run reads the fingerprints of a time range of every series (and of a year of one
+-- measurement, for note 4), and a window the partials of one kind over its time range for
+-- every item: without these indexes they scan the whole history of the table, so a run's
+-- cost would grow with the history kept.
 CREATE INDEX IF NOT EXISTS fingerprints_by_bucket ON fingerprints (bucket);
+CREATE INDEX IF NOT EXISTS fingerprints_by_measurement ON fingerprints (measurement, bucket);
 CREATE INDEX IF NOT EXISTS partials_by_kind ON partials (rollup, kind, start);
 """
 
