@@ -223,7 +223,7 @@ class AlertEngine:
                         else "nothing due"
                     )
                 break
-            r = self._evaluate(cursor, end, send=True, write=True, commit=True)
+            r = self._evaluate(cursor, end, send=True, write=True, commit=True, now=now)
             minutes += r.minutes
             steps += r.steps
             evaluations += r.evaluations
@@ -281,7 +281,7 @@ class AlertEngine:
     # ---- evaluating ----------------------------------------------------------------------
 
     def _evaluate(
-        self, start: int, end: int, *, send: bool, write: bool, commit: bool
+        self, start: int, end: int, *, send: bool, write: bool, commit: bool, now: int | None = None
     ) -> TickResult:
         """Apply every target's samples of the steps ``(start, end]`` to ``self.states``."""
         samples = self.reader.samples(start, end)
@@ -299,7 +299,9 @@ class AlertEngine:
             if state != before:
                 changed[store_key] = state
         try:
-            out = self._publish(start, end, done, changed, send=send, write=write, commit=commit)
+            out = self._publish(
+                start, end, done, changed, send=send, write=write, commit=commit, now=now
+            )
         except BaseException:
             # Nothing of these steps is committed: the next tick starts again from the
             # committed states (the in-memory ones would make the machine skip the steps).
@@ -308,7 +310,7 @@ class AlertEngine:
         self.states.update(changed)
         return dataclasses.replace(out, evaluations=evaluations)
 
-    def _publish(self, start, end, done, changed, *, send, write, commit) -> TickResult:
+    def _publish(self, start, end, done, changed, *, send, write, commit, now=None) -> TickResult:
         """The gf_alert points, the notifications, then the commit (module docstring)."""
         done.sort(key=lambda d: (d[0], d[1]))
         lines, notes = [], []
@@ -316,7 +318,7 @@ class AlertEngine:
             note = self._notification(target, tr, sample, state)
             if write:
                 lines.append(transition_line(self.plant_id, target, tr, state, note.subject))
-            if tr.event is not None and send:
+            if tr.event is not None and send and not self._superseded(target.rule, tr, now):
                 notes.append((note, target.rule.channels))
         if write and lines:
             self.store.write_lines(lines)
@@ -346,6 +348,14 @@ class AlertEngine:
             len(lines),
             steps=(end - start) // self.step_ns,
         )
+
+    def _superseded(self, rule, tr: Transition, now: int | None) -> bool:
+        """A repeat whose next repeat is already due by the clock: a catch-up over days of a
+        firing alert would otherwise send every repeat of the past at once (one an hour for a
+        critical one). Its gf_alert point is written; the newest repeat is sent."""
+        if tr.event != "repeat" or now is None or rule.repeat_interval_s <= 0:
+            return False
+        return tr.at_ns + (rule.repeat_interval_s + self.acfg.settle_s) * NS <= now
 
     def _notification(self, target, tr: Transition, sample: Sample, state: AlertState):
         from greenfoundry.alerts import messages

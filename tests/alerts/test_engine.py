@@ -496,3 +496,44 @@ def test_a_stopped_engine_ends_a_long_catch_up_after_the_chunk_in_progress(tmp_p
         assert engine.tick(now).end_ns == ns("2026-03-01T13:59")
     finally:
         engine.close()
+
+
+def test_a_catch_up_sends_only_the_newest_repeat_of_a_firing_alert(tmp_path, stack):
+    # The service was down from 02:00 to 04:20 while the critical alert fired (DRIFT: at 02:55,
+    # resolving at 04:26). Repeating every 10 min of event time, it repeats at 03:05, 03:15, …,
+    # 04:15: eight repeats, all written to gf_alert. Sent at 04:20:10 are the firing and the
+    # 04:15 repeat only: each earlier repeat's next one was due by then (at + 10 min + the
+    # 10 s settle <= now), so it would tell nobody anything the next does not.
+    pid = "al-repeat-catch-up"
+    critical = dataclasses.replace(CRITICAL, repeat_interval_s=600)
+    cfg = alerts_cfg(tmp_path, stack, pid, [critical])
+    st = store(stack)
+    write_drift(st, pid)
+    with AlertStore(cfg.alerts.state_dir) as s:
+        s.commit([], ns("2026-03-02T02:00"))
+    journal = cfg.alerts.channels["journal"]
+    dispatcher = Dispatcher(cfg.alerts.channels, cfg.alerts.state_dir)
+    engine = AlertEngine(cfg, dispatcher=dispatcher)
+    try:
+        r = engine.tick(ns("2026-03-02T04:20") + 10 * S)
+        repeats = [ns(f"2026-03-02T{h:02d}:{m:02d}") for h, m in
+                   [(3, 5), (3, 15), (3, 25), (3, 35), (3, 45), (3, 55), (4, 5), (4, 15)]]  # fmt: skip
+        assert [(t.event, t.at_ns) for t in r.transitions] == [
+            ("firing", ns("2026-03-02T02:55")),
+            *[("repeat", at) for at in repeats],
+        ]
+        assert r.points == 9 and r.notifications == 2
+        assert dispatcher.flush(10)
+        sent = [json.loads(x) for x in journal.path.read_text(encoding="utf-8").splitlines()]
+        assert [(n["event"], n["at_ns"]) for n in sent] == [
+            ("firing", ns("2026-03-02T02:55")),
+            ("repeat", ns("2026-03-02T04:15")),
+        ]
+        # Live, a repeat is sent as it falls due: 04:25, at the first tick with a reading after
+        # it (04:25:30), 04:26:10.
+        r = engine.tick(ns("2026-03-02T04:26") + 10 * S)
+        assert [(t.event, t.at_ns) for t in r.transitions] == [("repeat", ns("2026-03-02T04:25"))]
+        assert r.notifications == 1
+    finally:
+        engine.close()
+        dispatcher.close()
