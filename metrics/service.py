@@ -78,6 +78,8 @@ class MetricsService:
                 dispatcher=self.dispatcher,
                 clock=alerts_clock or self.clock,
             )
+            # A long catch-up (a service back after days) stops after its chunk in progress.
+            self.alerts.stop = self.stopped
 
     def _tick(self) -> None:
         if self.stopped.is_set():
