@@ -71,9 +71,14 @@ def topic(topic_root: str, notification: Notification) -> str:
 
 def payload(notification: Notification) -> bytes:
     """The notification's fields, the layout's version and the alert's state after it."""
+    state = STATE_AFTER.get(notification.event)
+    if notification.event == "acknowledged":
+        # An acknowledgement keeps the state it finds: FIRING, or STALE over a firing alert
+        # whose data has stopped, which a dashboard must still show as no data.
+        state = notification.details.get("to_state") or state
     data = {
         "version": VERSION,
-        "state": STATE_AFTER.get(notification.event),
+        "state": state,
         **notification.to_dict(),
     }
     return json_text(data).encode("utf-8")

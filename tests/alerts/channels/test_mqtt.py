@@ -187,6 +187,17 @@ def test_topics_and_payload_by_hand():
     assert json.loads(mqtt_channel.payload(snapshot))["state"] is None
 
 
+def test_an_acknowledged_alert_keeps_its_state_in_the_retained_message():
+    # `alerts ack` on an alert that fires, and on one whose data has stopped (STALE over a
+    # firing alert; alerts/machine.py: acknowledge keeps the state). The retained message is
+    # the target's state for a dashboard: the second must stay STALE, not turn FIRING.
+    firing = {"target": "S1/so2", "from_state": "FIRING", "to_state": "FIRING"}
+    stale = {"target": "S1/so2", "from_state": "STALE", "to_state": "STALE"}
+    for details, state in ((firing, "FIRING"), (stale, "STALE")):
+        n = notification(0, "p", event="acknowledged", details=details)
+        assert json.loads(mqtt_channel.payload(n))["state"] == state
+
+
 def test_sample_and_config_errors(tmp_path):
     cfg = plant_cfg(tmp_path, "mqtt-e")
     for name, mapping in sample("mqtt").items():
