@@ -34,6 +34,7 @@ Public API: ``table_c1_limits``, ``limits_for_context``, ``tier_for``, ``row_for
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -357,7 +358,11 @@ def _dn_in(bounds: Mapping[str, float] | None, dn: int) -> bool:
     return bounds is None or all(compare(dn, cmp[k], v) for k, v in bounds.items())
 
 
+@functools.lru_cache(maxsize=65536)
 def _frac(x: float) -> Fraction:
+    """The exact decimal a number was written as (its shortest repr). Cached: the metrics call
+    Table C.1 twice an hour with the same table constants, and Fraction parsing was a fifth of
+    a backfill's profile. Fractions are immutable, so sharing them is safe."""
     return Fraction(str(x))
 
 
