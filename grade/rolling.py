@@ -371,9 +371,11 @@ def _today(cfg, now: dt.datetime) -> dt.date:
     return pd.Timestamp(now).tz_convert(cfg.plant.timezone).date()
 
 
-def run_due(cfg, now: dt.datetime, *, store=None) -> DueRun:
+def run_due(cfg, now: dt.datetime, *, store=None, stop=None) -> DueRun:
     """Grade and store every due day of the plant (module docstring); ``now`` is a tz-aware
-    instant, ``store`` defaults to the metrics role's."""
+    instant, ``store`` defaults to the metrics role's. ``stop`` (a ``threading.Event``, the
+    service's) ends the catch-up after the day in progress; the days left are graded at the
+    next call."""
     store = store or source.store_for_metrics(cfg)
     today = _today(cfg, now)
     try:
@@ -389,6 +391,8 @@ def run_due(cfg, now: dt.datetime, *, store=None) -> DueRun:
         return DueRun((), tuple((d, str(exc)) for d in days))
     done, failed = [], []
     for day in days:
+        if stop is not None and stop.is_set():
+            break
         try:
             graded = comp.compute(cfg, day, store=store, standard=standard, evidence=evidence)
             write_grade(store, cfg, graded)

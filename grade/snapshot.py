@@ -806,7 +806,7 @@ def due_months(cfg, now, *, store) -> list[str]:
 _LAST_FAILURE: dict[tuple[str, str], str] = {}
 
 
-def run_due(cfg, now, *, store=None, dispatcher=None) -> list[Path]:
+def run_due(cfg, now, *, store=None, dispatcher=None, stop=None) -> list[Path]:
     """Make every snapshot due at ``now`` (a timezone-aware datetime or epoch seconds) that is
     not stored yet (``due_months``), store it and send it through ``report.channels`` with
     ``dispatcher.submit(notification, channels)`` when a dispatcher is given. Returns the JSON
@@ -823,6 +823,8 @@ def run_due(cfg, now, *, store=None, dispatcher=None) -> list[Path]:
         _failed(cfg, "?", exc)
         return made
     for month in months:
+        if stop is not None and stop.is_set():  # the service stops: the rest at the next run
+            break
         log.info("grade snapshot of %s for %s is due; making it", cfg.plant.id, month)
         try:
             # Made at the caller's now: the instant that made the month due (stored_months).

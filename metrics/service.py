@@ -114,14 +114,20 @@ class MetricsService:
         now = dt.datetime.fromtimestamp(self.clock(), tz=dt.timezone.utc)
         with self._grade_guard:
             try:
-                due = rolling.run_due(self.cfg, now, store=self.engine.store)
+                due = rolling.run_due(self.cfg, now, store=self.engine.store, stop=self.stopped)
                 self.grade_runs += 1
                 self.errors["grade"] += len(due.failed)
             except Exception as exc:
                 self.errors["grade"] += 1
                 log.error("rolling grade failed: %s", exc)
             try:
-                snapshot.run_due(self.cfg, now, store=self.engine.store, dispatcher=self.dispatcher)
+                snapshot.run_due(
+                    self.cfg,
+                    now,
+                    store=self.engine.store,
+                    dispatcher=self.dispatcher,
+                    stop=self.stopped,
+                )
             except Exception as exc:
                 self.errors["snapshot"] += 1
                 log.error("monthly snapshot failed: %s", exc)

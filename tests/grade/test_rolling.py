@@ -173,3 +173,27 @@ def test_run_due_with_influxdb_unreachable_reports_the_day_and_does_not_raise(tm
     done = rolling.run_due(cfg, local_noon(cfg, day))
     assert done.days == () and len(done.failed) == 1
     assert done.failed[0][0] == day and "unreachable" in done.failed[0][1]
+
+
+class _StopAfter:
+    """A stop event that reads as set from its n-th look on: the service stopping mid-catch-up."""
+
+    def __init__(self, n: int):
+        self.looks, self.n = 0, n
+
+    def is_set(self) -> bool:
+        self.looks += 1
+        return self.looks > self.n
+
+
+def test_run_due_stops_after_the_day_in_progress_and_the_next_call_goes_on(tmp_path, stack):
+    cfg = plant(tmp_path, stack, "grade-due-stop")
+    write_evidence(cfg, {})
+    metrics = store_for_metrics(cfg)
+    rolling.write_grade(metrics, cfg, compute.compute(cfg, dt.date(2026, 1, 12)))
+    # Three days are due (13th to 15th); the service stops after the first one's look.
+    done = rolling.run_due(cfg, local_noon(cfg, dt.date(2026, 1, 15)), stop=_StopAfter(1))
+    assert done.days == (dt.date(2026, 1, 13),) and done.failed == ()
+    # The next call (no stop) grades the days that were left.
+    done = rolling.run_due(cfg, local_noon(cfg, dt.date(2026, 1, 15)))
+    assert done.days == (dt.date(2026, 1, 14), dt.date(2026, 1, 15))
