@@ -373,6 +373,9 @@ def _rule(r: Node, rule_id: str, base: Rule | None, cfg, channels: dict[str, Any
         above = _duration(r, "above", keep("above"))
         recover_below = _duration(r, "recover_below", above if base is None else base.recover_below)
         above, recover_below = float(above), float(recover_below)
+        if above <= 0:
+            # An age of 0 s or more always holds: such a deadman would fire at once, for ever.
+            r.refuse("above", r.data.get("above"), "a duration above 0 s")
     else:
         above = float(r.number("above", keep("above"), above=0, high=100, unit=unit))
         recover_below = float(r.number("recover_below", keep("recover_below"), low=0, unit=unit))

@@ -238,6 +238,8 @@ RULE_REFUSALS = [
          recover_below=None),
      r"alerts.rules\[2\].signal: 'stack_conc_mg_m3:melt-stack/so2' is not allowed; expected a "
      r"signal the rules read \(furnace_energy_kwh:if1, "),
+    (new(kind="deadman", signal="*", above=0, recover_below=None),
+     r"alerts.rules\[2\].above: 0 is not allowed; expected a duration above 0 s"),
     (new(recover_below=0.7), r"alerts.rules\[2\].recover_below: 0.7 is not allowed; expected a "
      r"value at or below above \(0.6\)"),
     (new(trend_to=0.5), r"alerts.rules\[2\].trend_to: 0.5 is not allowed; expected a value at or"),
