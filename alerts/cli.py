@@ -223,7 +223,8 @@ def cmd_ack(args: argparse.Namespace) -> int:
         if target is None:
             raise UsageError(
                 f"alert {transition.alert_id}: rule {transition.rule_id} of {transition.key} is "
-                "no longer in this plant's alerts config; it ends when the engine next runs"
+                "no longer in this plant's alerts config, so nothing evaluates it any more; "
+                "put the rule back to let it resolve (closing such alerts is not built yet)"
             )
         note = messages.notification(cfg, target, transition, None, state, cfg.alerts.link)
         writer.write_lines([transition_line(cfg.plant.id, target, transition, state, note.subject)])
