@@ -362,7 +362,14 @@ def _start_metrics(cfg, lead_s: float, alerts_clock=None):
         finally:
             state.close()
     service = MetricsService(cfg, clock=lambda: time.time() + lead_s, alerts_clock=alerts_clock)
-    threading.Thread(target=service.start, name="gf-metrics", daemon=True).start()
+
+    def start() -> None:
+        try:
+            service.start()
+        except Exception:  # held in service.error, which the live line shows
+            service.stopped.set()  # and the alerts stop with it
+
+    threading.Thread(target=start, name="gf-metrics", daemon=True).start()
     return service
 
 

@@ -150,7 +150,15 @@ class MetricsService:
             )
         self._scheduler.start()
         with self._guard:
-            result = self.engine.reconcile()
+            try:
+                result = self.engine.reconcile()
+            except Exception as exc:
+                # Said where the service is watched (`error`, the demo's line) and raised to the
+                # caller, which stops the service: the alerts must not tick on alone.
+                self.error = exc
+                self.errors["metrics"] += 1
+                log.error("metrics: the start-up reconcile failed: %s", exc)
+                raise
         if self.stopped.is_set():
             return self
         log.info("metrics: reconciled the history: %s", result)

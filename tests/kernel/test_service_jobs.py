@@ -75,3 +75,31 @@ def test_the_service_fires_an_alert_and_stores_todays_grade(tmp_path, stack):
         service.stop()
         assert time.monotonic() - started < 30  # stop waits for the jobs in progress, not for ever
     assert service.errors["alerts"] == 0 and service.errors["grade"] == 0
+
+
+def test_a_failed_start_up_reconcile_is_held_and_raised_and_the_alerts_stop_with_it(
+    tmp_path, stack
+):
+    import dataclasses
+    import socket
+
+    import pytest
+
+    from greenfoundry.errors import StoreError
+    from greenfoundry.store import InfluxStore
+
+    cfg = metrics_config(tmp_path, stack, "svc-reconcile-fails")
+    with socket.socket() as s:  # a port nothing listens on once it is closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = dataclasses.replace(
+        cfg, influxdb=dataclasses.replace(cfg.influxdb, url=f"http://127.0.0.1:{port}")
+    )
+    service = MetricsService(cfg, store=InfluxStore.from_config(cfg.influxdb, role="metrics"))
+    with pytest.raises(StoreError):
+        service.start()
+    try:
+        assert isinstance(service.error, StoreError) and not service.ready.is_set()
+    finally:
+        service.stop()  # the caller stops it: the alerts' job ends with the scheduler
+    assert service._scheduler.state == 0  # apscheduler's STATE_STOPPED
