@@ -614,6 +614,17 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise InputError(f"report.dir: cannot write {path}: {exc.strerror}") from None
 
 
+# Headless Chromium as root on a closed network: no sandbox, no GPU, and none of the background
+# connections a closed network refuses. The tests open the reports with the same flags.
+CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+
 def print_pdf(html_path: Path, pdf_path: Path, *, timeout_s: float = 120.0) -> None:
     """The HTML printed to PDF by headless Chromium (its print CSS applies)."""
     import shutil
@@ -626,11 +637,7 @@ def print_pdf(html_path: Path, pdf_path: Path, *, timeout_s: float = 120.0) -> N
     cmd = [
         exe,
         "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
+        *CHROMIUM_ARGS,
         "--no-pdf-header-footer",
         f"--print-to-pdf={tmp}",
         html_path.resolve().as_uri(),

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from greenfoundry.cli import main
+from greenfoundry.grade import snapshot
 from greenfoundry.metrics import schema
 from greenfoundry.metrics import windows as win
 from greenfoundry.metrics.source import store_for_metrics
@@ -33,13 +34,7 @@ PID = "g-report-html"
 MONTH = "2026-10"
 TZ = "Asia/Shanghai"
 CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+ARGS = list(snapshot.CHROMIUM_ARGS)  # the flags the report's PDF is printed with
 PLOTS = ("plot-c1", "plot-air", "plot-t5", "plot-coverage")
 ALERT_MESSAGE = "Warning: stack melt-stack particulate at 1.08 C (limit 0.8 C)"
 

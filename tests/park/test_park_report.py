@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from greenfoundry.cli import main
+from greenfoundry.grade import snapshot
 from greenfoundry.metrics import schema
 from greenfoundry.metrics import windows as win
 from greenfoundry.park import config
@@ -29,13 +30,7 @@ pytestmark = pytest.mark.servers
 MONTH = "2026-10"
 TZ = "Asia/Shanghai"
 CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+ARGS = list(snapshot.CHROMIUM_ARGS)  # the flags the report's PDF is printed with
 # id, name, kWh/t of liquid iron, worst multiple of C, kgce/t of pipe, cooling recirculation %,
 # process wastewater reuse %.
 PLANTS = (
