@@ -118,6 +118,9 @@ class StackInfo:
     influx_users: dict = dataclasses.field(default_factory=dict, repr=False)
     device_secret: str = dataclasses.field(default="", repr=False)
     topic_root: str = TOPIC_ROOT
+    # The plants of a park with a database and reader of their own (`LocalStack.add_plant`):
+    # plant id → {database, username, password}.
+    influx_plants: dict = dataclasses.field(default_factory=dict, repr=False)
 
     def mqtt_account(self, role: str) -> Account:
         if role not in self.mqtt_accounts:
@@ -414,8 +417,21 @@ def _ensure_accounts(info: StackInfo) -> None:
 
 
 def _dynsec_call(info: StackInfo, admin: Account, commands: list[dict]) -> list[dict]:
+    """Send `commands` to the dynamic security plugin and return its responses, one per
+    command, in their order.
+
+    Every admin connection reads the one response topic, so a caller also receives the
+    answers to commands another process or thread sent at the same time (two ingests, two
+    simulators making their device accounts): each command carries a `correlationData` of
+    this call's own, which the plugin returns with its response, and a response without ours
+    is not this call's. Matching by position alone once handed a caller another's shorter
+    answer (a raw ValueError of `zip`)."""
     done = threading.Event()
     answer: dict = {}
+    tag = secrets.token_hex(8)
+    commands = [{**cmd, "correlationData": f"{tag}-{n}"} for n, cmd in enumerate(commands)]
+    wanted = {cmd["correlationData"]: n for n, cmd in enumerate(commands)}
+    responses: dict[int, dict] = {}
 
     def on_connect(client, userdata, flags, reason_code, properties):
         if reason_code.is_failure:
@@ -432,8 +448,16 @@ def _dynsec_call(info: StackInfo, admin: Account, commands: list[dict]) -> list[
             client.publish(DYNSEC_TOPIC, json.dumps({"commands": commands}), qos=1)
 
     def on_message(client, userdata, msg):
-        answer.update(json.loads(msg.payload))
-        done.set()
+        try:
+            got = json.loads(msg.payload).get("responses", [])
+        except (ValueError, AttributeError):
+            return  # not the plugin's answer: nothing of ours
+        for response in got if isinstance(got, list) else []:
+            n = wanted.get(response.get("correlationData")) if isinstance(response, dict) else None
+            if n is not None:
+                responses[n] = response
+        if len(responses) == len(commands):
+            done.set()
 
     client = mqtt.make_client("", admin.username, admin.password)
     client.on_connect, client.on_subscribe, client.on_message = on_connect, on_subscribe, on_message
@@ -450,7 +474,7 @@ def _dynsec_call(info: StackInfo, admin: Account, commands: list[dict]) -> list[
         client.loop_stop()
     if "error" in answer:
         raise StackError(f"mosquitto: {answer['error']}")
-    return answer.get("responses", [])
+    return [responses[n] for n in range(len(commands))]
 
 
 def make_certificates(directory: Path) -> None:
@@ -574,6 +598,7 @@ class LocalStack:
             influx_users=i["users"],
             device_secret=m["device_secret"],
             topic_root=m["topic_root"],
+            influx_plants=i.get("plants", {}),
         )
 
     # ---- whole stack --------------------------------------------------------------------
@@ -1057,11 +1082,37 @@ def apply_stack(cfg, stack_dir: str | os.PathLike, *, role: str | None = None):
 
     InfluxDB: every role's user (`influxdb.users`), so `InfluxStore.from_config(cfg.influxdb,
     role=...)` picks each component's own; a caller that names no role gets the metrics user.
+
+    The database, in a park that splits InfluxDB per plant for read isolation: a plant the
+    stack knows (`greenfoundry stack up --plant ID`, `LocalStack.add_plant`) gets its own
+    database (`plant_database(id)`) and its own reader, who reads that database only; the
+    ingest and metrics users stay the stack's, to which add_plant granted WRITE and ALL on it
+    (one ingest may serve several plants; it writes a plant's readings only under that plant).
+    Any other plant gets the stack's shared database and users. The config's own
+    `influxdb.database` may name the shared database (the default, so a plant config needs no
+    change when the stack splits the park) or the plant's own; any other name (another
+    plant's database, or one the stack never made) is refused, naming the key, rather than
+    reading or writing elsewhere than the config says.
     """
     from greenfoundry.plant import InfluxUser, Secret
 
     info = load_stack_info(stack_dir)
     src = f"file:{Path(stack_dir) / 'stack.json'}"
+    own = info.influx_plants.get(cfg.plant.id)
+    database = own["database"] if own else info.influx_database
+    if cfg.influxdb.database not in (info.influx_database, database):
+        where = f"{cfg.path}: influxdb.database"
+        hint = (
+            f"{info.influx_database!r} or this plant's {database!r}"
+            if own
+            else f"{info.influx_database!r}, or {plant_database(cfg.plant.id)!r} once the "
+            f"stack has the plant (`greenfoundry stack up --dir {stack_dir} --plant "
+            f"{cfg.plant.id}`)"
+        )
+        raise StackError(
+            f"{where}: {cfg.influxdb.database!r} is not a database of the local stack for plant "
+            f"{cfg.plant.id!r}; expected {hint}"
+        )
     if role == "device":
         account = info.device_account(cfg.plant.id, simulator_client_id(cfg.plant.id))
     elif role in (None, "operator"):
@@ -1080,10 +1131,12 @@ def apply_stack(cfg, stack_dir: str | os.PathLike, *, role: str | None = None):
         for r in INFLUX_GRANTS
         for u in [info.influx_account(r)]
     }
+    if own:
+        users["reader"] = InfluxUser(own["username"], Secret(src, own["password"]), None)
     influx = dataclasses.replace(
         cfg.influxdb,
         url=info.influx_url,
-        database=info.influx_database,
+        database=database,
         # For a component that does not name its role yet: read and write, never admin.
         username=users["metrics"].username,
         password=users["metrics"].password,
