@@ -74,6 +74,12 @@ PRODUCTS = ("gray", "ductile")
 IRON_SOURCES = ("blast_furnace_or_cupola", "medium_frequency_furnace")
 # Stack pollutants with a limit C (tag `pollutant` of stack_conc_mg_m3).
 POLLUTANTS = ("particulate", "so2", "nox", "nmhc", "benzene", "voc", "co", "fluoride", "lead")
+# Wastewater pollutants with a limit D at an outfall (tag `pollutant` of discharge_conc_mg_l):
+# chemical oxygen demand (CODCr), ammonia nitrogen, suspended solids, total phosphorus, total
+# nitrogen, five-day biochemical oxygen demand, petroleum oils. pH is not among them: its limit
+# is a range (6-9 in GB 8978), not a ceiling, so a reading has no multiple of D (pH 4 is as far
+# out as pH 10, and pH 9 / 9 = 1 says nothing about pH 3).
+WATER_POLLUTANTS = ("cod", "nh3_n", "ss", "tp", "tn", "bod5", "oil")
 # Water meters (tag `role` of water_m3): which flow a meter measures.
 WATER_ROLES = (
     "cooling_circulating",  # water circulated in the furnace/machine cooling loops
@@ -212,6 +218,39 @@ SIGNALS: dict[str, Signal] = {
             9.0,
             "Status code of a stack's analyser (0 normal, 1 calibration, 2 maintenance, 3 fault, "
             "4 source stopped, 5 over range, 6 communication fault)",
+        ),
+        # Table 6, water: the online analysers at a wastewater outfall (device = the outfall of
+        # the plant config's `outfalls`). Each reading is one analysed sample (an analyser's
+        # cycle, about an hour), in mg/L, labelled by the sample's instant; the status is a code
+        # in force from its timestamp, with the stack analysers' codes (0 normal, 1
+        # calibration, 2 maintenance, 3 fault, 4 source stopped, 5 over range, 6 communication
+        # fault). Only a sample taken while the status is 0 is valid data.
+        Signal(
+            "discharge_conc_mg_l",
+            "mg/L",
+            "instantaneous",
+            0.0,
+            1e5,
+            "Pollutant concentration of a wastewater outfall's sample (tag `pollutant`), mg/L",
+        ),
+        Signal(
+            "discharge_analyser_status",
+            "code",
+            "instantaneous",
+            0.0,
+            9.0,
+            "Status code of an outfall's online analysers (the stack analysers' codes)",
+        ),
+        # Table 6, boundary noise: the A-weighted equivalent continuous level Leq of one
+        # measuring interval (1 min: GB 12348-2008, 5.4.2, for steady noise) at a boundary
+        # point (device = the point), labelled by the interval's start.
+        Signal(
+            "noise_leq_dba",
+            "dB(A)",
+            "instantaneous",
+            0.0,
+            140.0,
+            "Boundary noise: A-weighted Leq of one measuring interval at a boundary point",
         ),
         # Production events of Table A.1, one batch per casting line and DN: every event of a
         # batch carries the same timestamp, and pipe_dn at it names the batch's nominal size.

@@ -176,6 +176,39 @@ class Stack:
 
 
 @dataclass(frozen=True)
+class Outfall:
+    """A wastewater outfall (`outfalls:`) with its limits D per pollutant, mg/L (Table 6, note
+    2: GB 8978, CJ 3082, GB 18918 or a stricter industry, local or group standard), and where
+    they come from (`standard`, free text: the permit or standard and its grade)."""
+
+    id: str
+    standard: str
+    limits_mg_l: dict[str, float]
+
+
+# GB 12348-2008, Table 1: boundary noise limits, dB(A), (day, night) per acoustic class of the
+# area outside the boundary (0: convalescence; 1: residential; 2: mixed; 3: industrial; 4:
+# beside traffic arteries). As published; not checked here against the text.
+GB12348_LIMITS_DBA = {0: (50.0, 40.0), 1: (55.0, 45.0), 2: (60.0, 50.0), 3: (65.0, 55.0),
+                      4: (70.0, 55.0)}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class BoundaryNoise:
+    """Boundary noise (`boundary_noise:`, Table 6 note 3): the GB 12348 class of the plant's
+    boundary, the limits E by day and by night in dB(A) (the class's, or stricter), and the
+    plant-local hours the day starts and the night starts (GB 12348-2008, terms: day
+    06:00-22:00, night 22:00-06:00, unless the local government sets other hours). The
+    boundary points are the devices of the `noise_leq_dba` signals."""
+
+    gb12348_class: int
+    day_limit_dba: float
+    night_limit_dba: float
+    day_start_h: int = 6
+    night_start_h: int = 22
+
+
+@dataclass(frozen=True)
 class WaterMeter:
     id: str
     role: str
@@ -215,6 +248,8 @@ class MetricsConfig:
     rollover_modulus: dict[str, float]  # meter (device) id → the counter's rollover modulus
     factors: dict[str, float]  # overrides for metrics.factors (name → number)
     ambient_hold_minutes: int = 0  # an ambient_temp_c reading also stands for this many minutes
+    water_min_valid_samples: int = 12  # an outfall's daily mean needs this many valid samples
+    noise_min_valid_minutes: int = 45  # a boundary point's hourly Leq needs this many minutes
 
 
 @dataclass(frozen=True)
@@ -231,6 +266,8 @@ class PlantConfig:
     metrics: MetricsConfig | None = None  # `metrics:`; parse() always fills it
     alerts: Any = None  # `alerts:` (greenfoundry.alerts.config.AlertsConfig); parse() fills it
     report: Any = None  # `report:` (greenfoundry.grade.config.ReportConfig); parse() fills it
+    outfalls: tuple[Outfall, ...] = ()  # `outfalls:` (Table 6, water)
+    boundary_noise: BoundaryNoise | None = None  # `boundary_noise:` (Table 6, noise)
 
     def topic_for(self, route: SignalRoute) -> str:
         return "/".join((self.mqtt.topic_root, self.plant.id, route.area, route.device, route.name))
@@ -330,6 +367,10 @@ def parse(
         _water_meters(top),
         _signals(top),
     )
+    config = dataclasses.replace(
+        config, outfalls=_outfalls(top), boundary_noise=_boundary_noise(top)
+    )
+    _check_table6_routes(top, config)
     config = dataclasses.replace(config, metrics=_metrics(top, config, base))
     # The alerts and the grade's sections are parsed by their own packages, which know their
     # rules and channels; they see the config built so far (stacks, furnaces, metrics).
@@ -634,6 +675,79 @@ def _stacks(top: inputs.Node) -> tuple[Stack, ...]:
     return tuple(stacks)
 
 
+def _outfalls(top: inputs.Node) -> tuple[Outfall, ...]:
+    outfalls = []
+    for where, item in top.items("outfalls"):
+        o = top.node(item, where)
+        pol = o.child("pollutants")
+        limits = {}
+        for name in list(pol.data):
+            if name not in glossary.WATER_POLLUTANTS:
+                pol.fail(
+                    f"unknown pollutant; expected one of {', '.join(glossary.WATER_POLLUTANTS)} "
+                    "(pH has a range, not a limit D: it has no multiple of D)",
+                    name,
+                )
+            entry = pol.child(name)
+            limits[name] = float(entry.number("limit_mg_l", low=1e-6, high=1e5, unit="mg/L"))
+            entry.done()
+        pol.done()
+        outfalls.append(Outfall(_id(o), o.text("standard", ""), limits))
+        o.done()
+    _unique(top, outfalls, "outfalls")
+    return tuple(outfalls)
+
+
+def _boundary_noise(top: inputs.Node) -> BoundaryNoise | None:
+    """`boundary_noise:`: a limit above its class's is refused (note 3: E meets GB 12348 or a
+    stricter standard, never a laxer one)."""
+    if top.get("boundary_noise", None) is None:
+        return None
+    b = top.child("boundary_noise")
+    cls = b.number("gb12348_class", low=0, high=4, integer=True)
+    day_max, night_max = GB12348_LIMITS_DBA[int(cls)]
+    day = float(b.number("day_limit_dba", day_max, low=20, high=day_max, unit="dB(A)"))
+    night = float(b.number("night_limit_dba", night_max, low=20, high=night_max, unit="dB(A)"))
+    hours = []
+    for key, default in (("day_start", "06:00"), ("night_start", "22:00")):
+        text = b.text(key, default)
+        if not _SHIFT_RE.match(text):
+            b.refuse(key, text, "a plant-local time on a whole hour, HH:00 (hours are the periods)")
+        hours.append(int(text[:2]))
+    if hours[0] == hours[1]:
+        b.refuse("night_start", f"{hours[1]:02d}:00", "a time other than day_start")
+    b.done()
+    return BoundaryNoise(int(cls), day, night, hours[0], hours[1])
+
+
+def _check_table6_routes(top: inputs.Node, cfg: PlantConfig) -> None:
+    """A discharge signal belongs to a configured outfall and one of its pollutants, a noise
+    signal needs `boundary_noise`: otherwise its readings would be stored and never scored."""
+    outfalls = {o.id: o for o in cfg.outfalls}
+    for n, r in enumerate(cfg.routes.values()):
+        at = f"signals[{n}]"
+        if r.signal in ("discharge_conc_mg_l", "discharge_analyser_status"):
+            o = outfalls.get(r.device)
+            if o is None:
+                top.fail(
+                    f"{r.signal} of device {r.device!r}: not an outfall of this plant; expected "
+                    f"one of {', '.join(sorted(outfalls)) or '(none: add it under outfalls)'}",
+                    at=f"{at}.topic",
+                )
+            pol = dict(r.tags).get("pollutant")
+            if r.signal == "discharge_conc_mg_l" and pol not in o.limits_mg_l:
+                top.fail(
+                    f"pollutant {pol!r} has no limit D at outfall {o.id}; expected one of "
+                    f"{', '.join(sorted(o.limits_mg_l))}",
+                    at=f"{at}.tags.pollutant",
+                )
+        if r.signal == "noise_leq_dba" and cfg.boundary_noise is None:
+            top.fail(
+                "noise_leq_dba needs boundary_noise (the GB 12348 class and limits E)",
+                at=f"{at}.signal",
+            )
+
+
 def _water_meters(top: inputs.Node) -> tuple[WaterMeter, ...]:
     meters = []
     for where, item in top.items("water_meters"):
@@ -789,6 +903,12 @@ def _metrics(top: inputs.Node, cfg: PlantConfig, base: Path) -> MetricsConfig:
         rollover_modulus=roll,
         factors=factors,
         ambient_hold_minutes=m.number("ambient_hold_minutes", 0, low=0, high=59, integer=True),
+        water_min_valid_samples=m.number(
+            "water_min_valid_samples", 12, low=1, high=1440, integer=True
+        ),
+        noise_min_valid_minutes=m.number(
+            "noise_min_valid_minutes", 45, low=1, high=60, integer=True
+        ),
     )
     m.done()
     return metrics

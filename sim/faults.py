@@ -65,6 +65,7 @@ STACK_DRIFT_CYCLE_DAYS = 28
 STACK_DRIFT_START_DAY = 14  # of the cycle: the filter wears from here to the cycle's end
 # What the analyser status codes mean (glossary `stack_analyser_status`).
 ANALYSER_STATUS = {0: "normal", 1: "calibration", 2: "maintenance", 3: "fault"}
+OUTFALL_CALIBRATION_S = 2 * 3600.0  # an outfall analyser's daily calibration (fault calibration)
 
 # Rejection reasons the bad payloads exercise (ingest/README.md). `unknown_plant` is left out by
 # default: an ingest that subscribes to its own plant only never receives such a message, so it
@@ -269,6 +270,21 @@ def calibration_interval(
         return None
     length = faults.calibration_minutes * 60.0
     start = float(rng_for(seed, "fault-calibration", stack, day).uniform(0.0, 86400.0 - length))
+    return start, start + length
+
+
+def outfall_calibration_interval(
+    faults: Faults, seed: int, outfall: str, day: int
+) -> tuple[float, float] | None:
+    """The calibration of an outfall's online analysers on a day (s from the day's start), or
+    None: two hours once a day (a COD analyser's calibration takes about two of its hourly
+    cycles), with ``calibration`` on."""
+    if not faults.calibration:
+        return None
+    length = OUTFALL_CALIBRATION_S
+    start = float(
+        rng_for(seed, "fault-outfall-calibration", outfall, day).uniform(0.0, 86400.0 - length)
+    )
     return start, start + length
 
 

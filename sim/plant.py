@@ -58,6 +58,7 @@ from greenfoundry.sim.faults import (
     gap_intervals,
     gap_mask,
     late_intervals,
+    outfall_calibration_interval,
     reset_times,
     rng_for,
     spike_mask,
@@ -97,6 +98,14 @@ GAS_M3_H_PER_T = 150.0
 OXYGEN_M3_H_PER_T = 6.7
 POWER_FACTOR = (0.93, 0.97)  # the site's, drawn per day (Table 5 tiers 0.95 / 0.92 / 0.90)
 STACK_O2_PCT = (16.0, 18.5)  # flue gas after bag filters: much dilution air
+# Treated wastewater at the outfall, as a share of its limit D (drawn per outfall and pollutant),
+# and the daily swing around it; an online analyser takes one sample an hour.
+DISCHARGE_SHARE_OF_D = (0.25, 0.55)
+DISCHARGE_DAILY_SD = 0.15
+# Boundary noise: the hourly level below the period's limit E (drawn per point), dB(A), and the
+# spread of the 1-minute Leqs around it. Night shifts run fewer machines.
+NOISE_BELOW_E_DBA = {"day": (3.0, 8.0), "night": (2.0, 7.0)}
+NOISE_MINUTE_SD_DBA = 1.5
 SPAN_OF_C = 0.9  # a calibrating analyser reads its span gas, 0.9 × C
 COKE_KGCE_PER_KG = 0.9714  # GB/T 2589
 STANDARD_DN = (80, 100, 150, 200, 250, 300, 350, 400, 450, 500, 600, 700, 800, 900, 1000, 1100,
@@ -133,6 +142,9 @@ DECIMALS = {
     "sand_reclaimed_t": 3,
     "returns_arising_t": 3,
     "returns_charged_t": 3,
+    "discharge_conc_mg_l": 2,
+    "discharge_analyser_status": 0,
+    "noise_leq_dba": 1,
 }
 WHOLE = {s for s, d in DECIMALS.items() if d == 0 and s != "stack_flow_m3_h"}
 SITE_COUNTERS = ("site_energy_kwh", "site_reactive_kvarh", "fuel_gas_m3", "oxygen_m3")
@@ -157,6 +169,7 @@ FAULT_LABELS = (
     "drift",
     "spike",
     "calibration",
+    "outfall_calibration",  # an outfall analyser's (two hours), apart from the stacks' 15 minutes
     "rollover",
     "reset",
     "stack_drift",
@@ -344,6 +357,8 @@ class PlantModel:
         furnaces = {f.id: f for f in cfg.furnaces}
         meters = {m.id: m.role for m in cfg.water_meters}
         stacks = {s.id: s for s in cfg.stacks}
+        outfalls = {o.id: o for o in cfg.outfalls}
+        self._outfalls = outfalls
         sole = cfg.furnaces[0] if len(cfg.furnaces) == 1 else None
         self._stacks = stacks
         # Table C.1's induction rows: hot metal received at this temperature and superheated.
@@ -375,6 +390,14 @@ class PlantModel:
                 sim.gen, sim.key = sig, sig
             elif sig in ("stack_o2_pct", "stack_analyser_status"):
                 sim.gen = sig
+            elif sig in ("discharge_conc_mg_l", "discharge_analyser_status"):
+                sim.gen, sim.key = sig, tags.get("pollutant", "")
+                if route.device not in outfalls:
+                    why = f"no outfall with id {route.device!r}"
+            elif sig == "noise_leq_dba":
+                sim.gen = sig
+                if cfg.boundary_noise is None:
+                    why = "no boundary_noise in the config (the limits E)"
             elif sig in ("ambient_temp_c", *BATCH_SIGNALS, *LINE_SIGNALS):
                 sim.gen, sim.key = sig, route.device
             else:
@@ -577,6 +600,15 @@ class PlantModel:
                     hit = spikes > 0
                     values = np.where(hit, self._spiked(sim, values, spikes), values)
                     flag[hit] = label["spike"]
+                if sim.gen in ("discharge_conc_mg_l", "discharge_analyser_status"):
+                    o_cal = outfall_calibration_interval(faults, self.seed, device[1], day)
+                    if o_cal:
+                        inside = (ts_ms >= o_cal[0] * 1000) & (ts_ms < o_cal[1] * 1000)
+                        if sim.gen == "discharge_analyser_status":
+                            values = np.where(inside, 1.0, values)
+                        else:  # the analyser reads its standard solution, 0.9 × D
+                            values = np.where(inside, SPAN_OF_C * self._limit_d(sim), values)
+                        flag[inside] = label["outfall_calibration"]
                 if calib and sim.gen in ("stack_conc_mg_m3", "stack_analyser_status"):
                     inside = (ts_ms >= calib[0] * 1000) & (ts_ms < calib[1] * 1000)
                     span = self._span_mg_m3(sim) if sim.gen == "stack_conc_mg_m3" else 1.0
@@ -767,6 +799,14 @@ class PlantModel:
             return grid_ms, blocks[(grid_s // BLOCK_S).astype(int)] + noise
         if g == "stack_analyser_status":
             return grid_ms, np.zeros(grid_s.size)
+        if g in ("discharge_conc_mg_l", "discharge_analyser_status"):
+            ts = grid_ms[:: self._step(g)]
+            if g == "discharge_analyser_status":
+                return ts, np.zeros(ts.size)
+            return ts, self._discharge_mg_l(sim, day, ts.size)
+        if g == "noise_leq_dba":
+            ts = grid_ms[:: self._step(g)]
+            return ts, self._noise_leq_dba(sim, day, ts)
         raise AssertionError(g)  # pragma: no cover - _build only keeps known generators
 
     def _noise(self, sim: _Sim, day: int) -> np.random.Generator:
@@ -776,6 +816,8 @@ class PlantModel:
         """Readings a topic sent on all days before `day` (its share of the device's seq)."""
         if sim.gen in GRID_SIGNALS:
             return day * (DAY_S // self.interval_s)
+        if sim.gen in ("discharge_conc_mg_l", "discharge_analyser_status", "noise_leq_dba"):
+            return day * (DAY_S // self.interval_s // self._step(sim.gen))
         if sim.gen in ("tap_iron_t", "tap_temp_c"):
             return int(self._furnace_prefix(sim.furnace, day)[1])
         if sim.gen in BATCH_SIGNALS:
@@ -1023,6 +1065,53 @@ class PlantModel:
 
     def _meter_base(self, sim: _Sim) -> float:
         return float(rng_for(self.seed, "meter-base", sim.topic).uniform(1e4, 1e5))
+
+    # ---------------------------------------------------------------- outfall and noise
+    def _step(self, gen: str) -> int:
+        """Every how many grid points a sampled signal is published: an outfall analyser once an
+        hour, a noise monitor once a minute (every grid point when the grid is coarser, or does
+        not divide the period)."""
+        period = 60 if gen == "noise_leq_dba" else 3600
+        if self.interval_s >= period or period % self.interval_s:
+            return 1
+        return period // self.interval_s
+
+    def _limit_d(self, sim: _Sim) -> float:
+        o = self._outfalls.get(sim.route.device)
+        return o.limits_mg_l.get(sim.key, 100.0) if o else 100.0
+
+    def _discharge_mg_l(self, sim: _Sim, day: int, n: int) -> np.ndarray:
+        """An outfall's samples of one day: a level drawn per outfall and pollutant as a share of
+        D, a daily swing and a sample-to-sample noise (treated water changes slowly)."""
+        limit = self._limit_d(sim)
+        level = rng_for(self.seed, "outfall-level", sim.route.device, sim.key).uniform(
+            *DISCHARGE_SHARE_OF_D
+        )
+        rng = rng_for(self.seed, "outfall", sim.route.device, sim.key, day)
+        daily = level * max(0.2, 1.0 + rng.normal(0.0, DISCHARGE_DAILY_SD))
+        noise = self._noise(sim, day).normal(0.0, 0.05, n)
+        return np.maximum(limit * daily * (1.0 + noise), 0.0)
+
+    def _noise_leq_dba(self, sim: _Sim, day: int, ts_ms: np.ndarray) -> np.ndarray:
+        """A boundary point's 1-minute Leqs: a level a few dB below the period's limit E (the
+        plant-local day or night of GB 12348), with minute-to-minute spread."""
+        bn = self.cfg.boundary_noise
+        t0 = EPOCH + timedelta(days=day)
+        # The plant-local hour of each UTC hour of the day (zoneinfo handles DST).
+        local_h = np.array([(t0 + timedelta(hours=h)).astimezone(self.tz).hour for h in range(24)])
+        lo, hi = bn.day_start_h, bn.night_start_h
+        is_day_h = (
+            (local_h >= lo) & (local_h < hi) if lo < hi else ~((local_h >= hi) & (local_h < lo))
+        )
+        is_day = is_day_h[(ts_ms // 3_600_000).astype(int)]
+        below = {
+            p: rng_for(self.seed, "noise-level", sim.route.device, p).uniform(*NOISE_BELOW_E_DBA[p])
+            for p in ("day", "night")
+        }
+        mean = np.where(
+            is_day, bn.day_limit_dba - below["day"], bn.night_limit_dba - below["night"]
+        )
+        return mean + self._noise(sim, day).normal(0.0, NOISE_MINUTE_SD_DBA, ts_ms.size)
 
     # ---------------------------------------------------------------- stacks
     def _stack_level(self, stack_id: str, pollutant: str) -> float:

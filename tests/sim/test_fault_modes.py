@@ -92,6 +92,8 @@ def test_calibration_flags_15_minutes_a_day_per_stack(cfg, clean):
     for e in events:
         key = (e.topic, e.ts_ms)
         stack = e.route.device
+        if e.route.signal.startswith("discharge_"):
+            continue  # an outfall's analysers calibrate apart (tests/sim/test_table6_sim.py)
         if e.fault == "calibration":
             a, b = model.calibration(stack, _day(e.ts_ms))
             t_s = (e.ts_ms - EPOCH_MS - _day(e.ts_ms) * DAY_MS) / 1000
