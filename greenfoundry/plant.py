@@ -16,6 +16,7 @@ See `config/plants/demo-dip/plant.yaml` for every key.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 import os
@@ -306,14 +307,30 @@ def _id(node: inputs.Node, name: str = "id", default: Any = inputs.MISSING) -> A
     return node.text(name, default, pattern=ID_RE, expected=ID_RULE)
 
 
+class ScopedEnv(dict):
+    """The environment a command resolves its secrets from, limited to the secrets it uses:
+    `only` holds key paths (`mqtt.password`, `influxdb.users.reader`, `alerts.channels.mail`),
+    and a secret is resolved when its key is one of them or lies below one. Every other
+    secret's keys are still checked, but its variable or file is not read, so a container
+    need not hold (nor be given a stand-in for) a secret of another component."""
+
+    def __init__(self, env: dict[str, str], only: tuple[str, ...]):
+        super().__init__(env)
+        self.only = only
+
+    def wants(self, key: str) -> bool:
+        return any(key == k or key.startswith(f"{k}.") for k in self.only)
+
+
 def _secret(node: inputs.Node, name: str, env: dict[str, str] | None) -> Secret | None:
-    """`<name>_env` or `<name>_file`; at most one of them. With `env` None the keys are
-    checked but not resolved (the credentials will come from elsewhere, e.g. a local stack)."""
+    """`<name>_env` or `<name>_file`; at most one of them. With `env` None, or a `ScopedEnv`
+    that does not want `<node>.<name>`, the keys are checked but not resolved (the
+    credentials will come from elsewhere, e.g. a local stack, or belong to another command)."""
     env_name = node.text(f"{name}_env", None)
     file_name = node.text(f"{name}_file", None)
     if env_name and file_name:
         node.fail(f"give {name}_env or {name}_file, not both", f"{name}_env")
-    if env is None:
+    if env is None or (isinstance(env, ScopedEnv) and not env.wants(node.key(name))):
         return None
     if env_name:
         if env_name not in env:
@@ -332,19 +349,43 @@ def _secret(node: inputs.Node, name: str, env: dict[str, str] | None) -> Secret 
 
 
 def load(
-    path: str | os.PathLike, env: dict[str, str] | None = None, *, resolve_secrets: bool = True
+    path: str | os.PathLike,
+    env: dict[str, str] | None = None,
+    *,
+    resolve_secrets: bool = True,
+    only: Any = None,
 ) -> PlantConfig:
     """Load and validate a plant config. Relative paths inside it are relative to the file.
     Secrets are read from `env` (default: the process environment) or their files, unless
     `resolve_secrets` is false (the caller supplies credentials, as `--stack` does, or needs
-    none, as the scorer)."""
+    none, as the scorer).
+
+    `only` resolves just the secrets of those key paths (`ScopedEnv`): a command's own, so a
+    secret of another component may be unset where this one runs, while a missing secret the
+    command needs still stops it here naming its key. It may be a function of the config read
+    without secrets that returns the key paths, for a command whose secrets depend on the
+    config (the alert channels its rules name); None resolves every secret."""
     path = Path(path)
     raw, _ = inputs.read(path, "the plant config", ConfigError)
     if not resolve_secrets:
         env = None
     elif env is None:
         env = dict(os.environ)
+    if env is not None and only is not None:
+        if callable(only):
+            only = only(parse(copy.deepcopy(raw), base=path.parent, env=None, path=path))
+        env = ScopedEnv(env, tuple(only))
     return parse(raw, base=path.parent, env=env, path=path)
+
+
+def influx_secret_keys(cfg: PlantConfig, role: str) -> tuple[str, ...]:
+    """The key paths of the secrets InfluxDB `role` connects with (`InfluxConfig.user`): its
+    own user's, or the shared `influxdb.password`/`token` a role without one falls back to."""
+    if role not in INFLUX_ROLES:
+        raise ValueError(f"unknown InfluxDB role {role!r}; expected one of {INFLUX_ROLES}")
+    if role in cfg.influxdb.users:
+        return (f"influxdb.users.{role}",)
+    return ("influxdb.password", "influxdb.token")
 
 
 def parse(

@@ -3,37 +3,58 @@
 from __future__ import annotations
 
 import math
-import os
 import time
-from pathlib import Path
 
-from greenfoundry import inputs
 from greenfoundry import plant as plant_config
-from greenfoundry.errors import ConfigError, InputError, UsageError
+from greenfoundry.errors import InputError, UsageError
+
+# What each command resolves of the config's secrets (`secret_keys`): its own role's only, so
+# a container holds only the secrets of the component it runs (README.md, "Deployment").
+# "mqtt" is the ingest's broker account (`mqtt.password`), "influx:<role>" that role's InfluxDB
+# user, "channels" the alert channels a rule or the monthly report sends to.
+INGEST_SECRETS = ("mqtt", "influx:ingest")
+READER_SECRETS = ("influx:reader",)
+# The CLI tools that run beside the metrics service (alerts list/ack, grade, report, park
+# report): the metrics and reader users and the channels, never the ingest's secrets.
+TOOL_SECRETS = ("influx:metrics", "influx:reader", "channels")
 
 
-def load_config(args, *, mqtt_secret: bool = True, influx_roles: tuple[str, ...] | None = None):
-    """The plant config of `--config`, pointed at `--stack DIR` when given. With `mqtt_secret`
-    false the MQTT password is not resolved (nor asked for): `status` reads only InfluxDB.
-    With `influx_roles` (and no `--stack`), no secret is resolved but those InfluxDB roles'
-    (every key is still checked): `status` reads as the reader, and a missing ingest or channel
-    secret must not stop it."""
+def secret_keys(cfg, secrets: tuple[str, ...]) -> tuple[str, ...]:
+    """The config key paths (`greenfoundry.plant.ScopedEnv`) of `secrets`, for `cfg` read
+    without secrets."""
+    keys: list[str] = []
+    for name in secrets:
+        if name == "mqtt":
+            keys.append("mqtt.password")
+        elif name.startswith("influx:"):
+            keys += plant_config.influx_secret_keys(cfg, name.split(":", 1)[1])
+        elif name == "channels":
+            keys += [f"alerts.channels.{c}" for c in dispatched_channels(cfg)]
+        else:
+            raise ValueError(f"unknown secret group {name!r}")
+    return tuple(keys)
+
+
+def dispatched_channels(cfg) -> tuple[str, ...]:
+    """The alert channels the metrics service sends to: those of the enabled rules (the
+    default rules take `alerts.default_channels`) and `report.channels`. A channel no one
+    sends to keeps its secret unresolved."""
+    names = {c for r in cfg.alerts.rules if r.enabled for c in r.channels}
+    names.update(cfg.report.channels if cfg.report is not None else ())
+    return tuple(sorted(names))
+
+
+def load_config(args, *, secrets: tuple[str, ...] | None = None, mqtt_secret: bool = True):
+    """The plant config of `--config`, pointed at `--stack DIR` when given. Without `--stack`,
+    only the secrets of `secrets` are resolved (`secret_keys`; every key is still checked), so
+    a secret another component uses may be unset here, and one this command needs stops it
+    naming its key. Without `secrets`, `mqtt_secret` false resolves the tools' (`TOOL_SECRETS`:
+    the callers that run beside the metrics service), and true every secret."""
     stack = getattr(args, "stack", None)
-    if stack or mqtt_secret:
-        cfg = plant_config.load(args.config, resolve_secrets=not stack)
-    elif influx_roles is not None:
-        cfg = _with_influx_secrets(Path(args.config), influx_roles)
-    else:
-        path = Path(args.config)
-        raw, _ = inputs.read(path, "the plant config", ConfigError)
-        mqtt_raw = raw.get("mqtt") if isinstance(raw, dict) else None
-        if isinstance(mqtt_raw, dict):
-            # Without its password keys: nothing asks for the MQTT password, the rest is checked.
-            raw = {
-                **raw,
-                "mqtt": {k: v for k, v in mqtt_raw.items() if not k.startswith("password_")},
-            }
-        cfg = plant_config.parse(raw, base=path.parent, env=dict(os.environ), path=path)
+    if secrets is None and not mqtt_secret:
+        secrets = TOOL_SECRETS
+    only = None if secrets is None else (lambda unresolved: secret_keys(unresolved, secrets))
+    cfg = plant_config.load(args.config, resolve_secrets=not stack, only=only)
     if stack:
         from greenfoundry.stack import apply_stack
 
@@ -41,33 +62,6 @@ def load_config(args, *, mqtt_secret: bool = True, influx_roles: tuple[str, ...]
         # `status` and the metrics never connect to the broker; InfluxDB users go by role.
         cfg = apply_stack(cfg, stack, role="ingest")
     return cfg
-
-
-def _with_influx_secrets(path: Path, roles: tuple[str, ...]):
-    """The plant config of `path` with only `roles`' InfluxDB secrets resolved: each role's own
-    user (`influxdb.users.<role>`), or the shared `influxdb.password`/`token` a role without
-    one falls back to."""
-    import dataclasses
-
-    from greenfoundry.plant import InfluxUser, _ConfigNode, _secret
-
-    raw, _ = inputs.read(path, "the plant config", ConfigError)
-    cfg = plant_config.parse(raw, base=path.parent, env=None, path=path)
-    env = dict(os.environ)
-    node = _ConfigNode(raw["influxdb"], "influxdb", file=inputs.display(path), error=ConfigError)
-    influx = cfg.influxdb
-    users = dict(influx.users)
-    for role in roles:
-        if role in users:
-            own = node.child("users").child(role)
-            users[role] = InfluxUser(
-                users[role].username, _secret(own, "password", env), _secret(own, "token", env)
-            )
-        else:
-            influx = dataclasses.replace(
-                influx, password=_secret(node, "password", env), token=_secret(node, "token", env)
-            )
-    return dataclasses.replace(cfg, influxdb=dataclasses.replace(influx, users=users))
 
 
 def add_config_args(p) -> None:
@@ -120,7 +114,7 @@ def register(subparsers) -> None:
         "plant from InfluxDB (last 24 h), the broker's dropped-message count they report, and "
         "the local spool and dead-letter file. An instance whose latest point is older than "
         "three self-metrics intervals is marked STALE, a declared instance without one NOT "
-        "SEEN. Reads only InfluxDB: the MQTT password is not needed.",
+        "SEEN. Reads only InfluxDB, as the reader: no other secret is needed.",
     )
     add_config_args(s)
     s.add_argument(
@@ -128,6 +122,14 @@ def register(subparsers) -> None:
         type=float,
         default=24.0,
         help="how far back to look for self-metrics (default 24)",
+    )
+    s.add_argument(
+        "--check",
+        action="store_true",
+        help="a health check: print one line and exit 0 when every ingest instance of the "
+        "plant (each declared one, else the one of mqtt.client_id) wrote self-metrics within "
+        "three intervals, 1 saying why when one is stale or has none, or InfluxDB does not "
+        "answer or refuses the reader",
     )
     s.set_defaults(func=_cmd_status)
 
@@ -137,7 +139,7 @@ def _cmd_ingest(args) -> int:
 
     if args.force and not args.forget_session:
         raise UsageError("--force is allowed only with --forget-session")
-    cfg = load_config(args)
+    cfg = load_config(args, secrets=INGEST_SECRETS)
     if args.forget_session:
         if args.instance:
             raise UsageError("give --forget-session or --instance, not both")
@@ -148,29 +150,26 @@ def _cmd_ingest(args) -> int:
 
 
 def _cmd_status(args) -> int:
-    from greenfoundry.ingest.service import SELF_MEASUREMENT, for_instance
-    from greenfoundry.store import InfluxStore, quote_ident, where
+    from greenfoundry.ingest.service import for_instance
+    from greenfoundry.store import InfluxStore
 
     if not (math.isfinite(args.hours) and args.hours > 0):
         raise UsageError(f"--hours {args.hours:g} is not allowed; expected a number above 0")
-    cfg = load_config(args, mqtt_secret=False, influx_roles=("reader",))
+    cfg = load_config(args, secrets=READER_SECRETS)
     store = InfluxStore.from_config(cfg.influxdb, role="reader")
+    if args.check:
+        healthy, why = _check(cfg, store, args.hours)
+        print(f"{'ok' if healthy else 'unhealthy'}: {why}")
+        return 0 if healthy else 1
     version = store.ping()
     print(f"influxdb   {cfg.influxdb.url}  {'version ' + version if version else 'NOT ANSWERING'}")
     if version:
-        # The latest row of each instance. (LAST(*) would give each field's last value but,
-        # with several selectors, InfluxQL reports the query's lower time bound as the time.)
-        recent = where({"plant": cfg.plant.id}, last_s=max(1, round(args.hours * 3600)))
-        df = store.query(
-            f"SELECT * FROM {quote_ident(SELF_MEASUREMENT)} {recent} "
-            f"GROUP BY {quote_ident('instance')} ORDER BY time DESC LIMIT 1"
-        )
+        df = _self_metrics(cfg, store, args.hours)
         if df.empty:
             print(
                 f"ingest     no self-metrics for plant {cfg.plant.id} in the last {args.hours:g} h"
             )
-        # A live ingest writes a point every interval (and a last one when it stops).
-        stale_s = 3 * cfg.ingest.self_metrics_interval_s
+        stale_s = _stale_s(cfg)
         now_s = time.time()
         seen = set()
         for _, row in df.iterrows():
@@ -218,6 +217,57 @@ def _cmd_status(args) -> int:
     for local in [for_instance(cfg, n) for n in names] if names else [cfg]:
         _print_local(local)
     return 0 if version else 1
+
+
+def _self_metrics(cfg, store, hours: float):
+    """The latest `gf_ingest` row of each instance of the plant in the last `hours`. (LAST(*)
+    would give each field's last value but, with several selectors, InfluxQL reports the
+    query's lower time bound as the time.)"""
+    from greenfoundry.ingest.service import SELF_MEASUREMENT
+    from greenfoundry.store import quote_ident, where
+
+    recent = where({"plant": cfg.plant.id}, last_s=max(1, round(hours * 3600)))
+    return store.query(
+        f"SELECT * FROM {quote_ident(SELF_MEASUREMENT)} {recent} "
+        f"GROUP BY {quote_ident('instance')} ORDER BY time DESC LIMIT 1"
+    )
+
+
+def _stale_s(cfg) -> float:
+    """A live ingest writes a point every interval (and a last one when it stops): a latest
+    point older than three intervals is stale."""
+    return 3 * cfg.ingest.self_metrics_interval_s
+
+
+def _check(cfg, store, hours: float, now_s: float | None = None) -> tuple[bool, str]:
+    """`status --check`: (healthy, the one line saying why). The instances checked are the
+    declared ones, or the one process that takes the whole plant, whose self-metrics carry
+    its client id; another instance's old points (a renamed client id) do not count."""
+    from greenfoundry.errors import StoreError
+
+    version = store.ping()
+    if not version:
+        return False, f"influxdb at {cfg.influxdb.url} does not answer"
+    try:
+        df = _self_metrics(cfg, store, hours)
+    except StoreError as exc:
+        return False, f"influxdb at {cfg.influxdb.url} refused the query: {exc}"
+    now_s = time.time() if now_s is None else now_s
+    latest = {row["instance"]: now_s - row["time"].timestamp() for _, row in df.iterrows()}
+    expected = cfg.mqtt.instance_names() or (cfg.mqtt.client_id,)
+    stale_s = _stale_s(cfg)
+    for name in expected:
+        if name not in latest:
+            return False, (
+                f"ingest {name} of plant {cfg.plant.id}: no self-metrics in the last {hours:g} h"
+            )
+        if latest[name] > stale_s:
+            return False, (
+                f"ingest {name} of plant {cfg.plant.id}: STALE, its last self-metrics "
+                f"{_ago(latest[name])} (more than {stale_s:g} s, three intervals)"
+            )
+    ages = ", ".join(f"{n} {latest[n]:.0f} s ago" for n in expected)
+    return True, f"ingest of plant {cfg.plant.id} wrote self-metrics: {ages}"
 
 
 def _print_local(cfg) -> None:

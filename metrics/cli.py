@@ -8,11 +8,16 @@ import time
 
 from greenfoundry.errors import UsageError
 
+# The secrets each command resolves (greenfoundry.ingest.cli.secret_keys): the metrics
+# user, and for `run` the alert channels it sends to; `status` reads the local state only.
+RUN_SECRETS = ("influx:metrics", "channels")
+METRICS_SECRETS = ("influx:metrics",)
 
-def _load(args):
+
+def _load(args, secrets: tuple[str, ...] = METRICS_SECRETS):
     from greenfoundry.ingest.cli import load_config
 
-    return load_config(args)
+    return load_config(args, secrets=secrets)
 
 
 def register(subparsers) -> None:
@@ -65,9 +70,16 @@ def register(subparsers) -> None:
         description="Read the engine's state: per indicator (c1, air, and the plant's t5, a1 "
         "and co2 indicators) and window kind the newest window computed with its coverage "
         "and status, windows waiting to be composed, and whether "
-        "the last run is older than three intervals (stale).",
+        "the last run is older than three intervals (stale). Reads no secret.",
     )
     add_config_args(s)
+    s.add_argument(
+        "--check",
+        action="store_true",
+        help="a health check: print one line and exit 0 when the engine's last run is within "
+        "three metrics.interval_s, 1 saying why when there is no run yet, the last one is "
+        "stale, or the state cannot be read",
+    )
     s.set_defaults(func=_cmd_status)
 
     i = sub.add_parser(
@@ -93,7 +105,7 @@ def register(subparsers) -> None:
 def _cmd_run(args) -> int:
     from greenfoundry.metrics.service import run_foreground
 
-    return run_foreground(_load(args))
+    return run_foreground(_load(args, RUN_SECRETS))
 
 
 def _date(text: str, option: str) -> dt.date:
@@ -166,7 +178,11 @@ def _cmd_status(args) -> int:
 
     from greenfoundry.metrics.state import State
 
-    cfg = _load(args)
+    cfg = _load(args, ())
+    if args.check:
+        healthy, why = _check(cfg)
+        print(f"{'ok' if healthy else 'unhealthy'}: {why}")
+        return 0 if healthy else 1
     state = State(cfg.metrics.state_dir, readonly=True)
     last = state.get("last_run")
     now_ns = time.time_ns()
@@ -191,6 +207,35 @@ def _cmd_status(args) -> int:
         print(f"  {rollup:<4} {item:<28} {kind:<13} newest {label:<26} coverage {cov}  {status}")
     state.close()
     return 0
+
+
+def _check(cfg, now_ns: int | None = None) -> tuple[bool, str]:
+    """`status --check`: (healthy, the one line saying why). A run is due every interval_s;
+    a last run older than three intervals means the service stopped or hangs (or its runs
+    fail: a failed run is not recorded as the last run)."""
+    import sqlite3
+
+    from greenfoundry.metrics.state import State
+
+    try:
+        state = State(cfg.metrics.state_dir, readonly=True)
+        try:
+            last = state.get("last_run")
+        finally:
+            state.close()
+    except sqlite3.Error as exc:
+        return False, f"cannot read the state in {cfg.metrics.state_dir}: {exc}"
+    if last is None:
+        return False, f"metrics of plant {cfg.plant.id}: no run yet ({cfg.metrics.state_dir})"
+    now_ns = time.time_ns() if now_ns is None else now_ns
+    age_s = (now_ns - last["at_ns"]) / 1e9
+    limit_s = 3 * cfg.metrics.interval_s
+    if age_s > limit_s:
+        return False, (
+            f"metrics of plant {cfg.plant.id}: STALE, the last run {age_s:.0f} s ago (more "
+            f"than {limit_s} s, three intervals)"
+        )
+    return True, f"metrics of plant {cfg.plant.id}: the last run {age_s:.0f} s ago"
 
 
 def _cmd_indicators(args) -> int:

@@ -30,7 +30,9 @@ import yaml
 from greenfoundry import plant as plant_config
 from greenfoundry.cli import build_parser
 from greenfoundry.errors import ConfigError
-from greenfoundry.stack import TOPIC_ROOT, LocalStack
+from greenfoundry.ingest.cli import INGEST_SECRETS, READER_SECRETS, TOOL_SECRETS, secret_keys
+from greenfoundry.metrics.cli import RUN_SECRETS
+from greenfoundry.stack import TOPIC_ROOT, LocalStack, free_port
 from greenfoundry.store import line
 from tests.plant import store, wait_for
 
@@ -57,8 +59,9 @@ SECRETS = {
 }
 # The variables of .env.example that are settings, not secrets; every other one is a secret.
 SETTINGS = {"GF_PLANTS", "GF_GRAFANA_BIND", "GF_GRAFANA_PORT", "GF_IMAGE_TAG"}
-# Each long-running service: the secrets it holds (a non-empty value). The ingest reads as the
-# reader for its health check; the metrics service's CLI views (alerts list, grade) do too.
+# Each long-running service: the secrets it is given, and no other (not even empty: each
+# command resolves only its own role's secrets). The ingest reads as the reader for its health
+# check; the metrics service's CLI views (alerts list, grade) do too.
 OWN_SECRETS = {
     "ingest": {"GF_MQTT_INGEST_PASSWORD", "GF_INFLUX_INGEST_PASSWORD", "GF_INFLUX_READER_PASSWORD"},
     "metrics": {
@@ -75,8 +78,6 @@ OWN_SECRETS = {
         "GF_DINGTALK_SECRET",
     },
 }
-# What the ingest gets for a channel URL it must not hold: checked for its form, never used.
-UNUSED_URL = "https://unused.invalid/?key=unused&access_token=unused"
 # The secrets of the alert channels the config example does not turn on: optional.
 CHANNEL_SECRETS = {
     "GF_SMTP_PASSWORD",
@@ -93,8 +94,14 @@ LOCAL_COMMANDS = {
     "metrics": "greenfoundry metrics run --config FILE --stack DIR",
 }
 LOCAL_HEALTH = {
-    "ingest": "greenfoundry status --config FILE --stack DIR",
-    "metrics": "greenfoundry metrics status --config FILE --stack DIR",
+    "ingest": "greenfoundry status --config FILE --stack DIR --check",
+    "metrics": "greenfoundry metrics status --config FILE --stack DIR --check",
+}
+# What each container's commands resolve (greenfoundry.ingest.cli.secret_keys): the service's
+# own, its health check's, and for the metrics the CLI tools run beside it.
+CONTAINER_SECRETS = {
+    "ingest": INGEST_SECRETS + READER_SECRETS,
+    "metrics": RUN_SECRETS + TOOL_SECRETS,
 }
 # The broker settings that make the delivery guarantee and least privilege; compose and the
 # local stack must agree on each.
@@ -170,6 +177,18 @@ def _health_shell(service: dict) -> str:
     return test[1].replace("$$", "$")
 
 
+def _health_argv(service: dict) -> list[str]:
+    """The health check's command, run without a shell."""
+    test = service["healthcheck"]["test"]
+    assert test[0] == "CMD", test
+    return list(test[1:])
+
+
+def _load_as(path: Path, env: dict[str, str], secrets: tuple[str, ...]):
+    """The plant config as a container's command loads it: only `secrets` resolved."""
+    return plant_config.load(path, env=env, only=lambda c: secret_keys(c, secrets))
+
+
 def _mounts(service: dict) -> dict[str, str]:
     """target → source of a service's volumes (`source:target[:mode]`)."""
     out = {}
@@ -193,11 +212,11 @@ def test_docker_compose_config_accepts_a_full_env_file(services):
     )
     assert influx["INFLUXDB_READ_USER"] == "gf-reader"
     assert influx["INFLUXDB_HTTP_AUTH_ENABLED"] == "true"
-    # Each component holds its own secrets only; the others the config names are empty.
+    # Each component is given its own secrets only: no other, not even empty.
+    secret_names = set(_env_example()) - SETTINGS
     for name, own in OWN_SECRETS.items():
         env = services[name]["environment"]
-        held = {k for k, v in env.items() if v and v != UNUSED_URL}
-        assert held == own, name
+        assert set(env) & secret_names == own, name
         assert all(env[k] == SECRETS[k] for k in own), name
     assert "GF_INFLUX_ADMIN_PASSWORD" not in json.dumps(
         {k: v for k, v in services.items() if k != "influxdb"}
@@ -268,7 +287,7 @@ def test_no_secret_literal_in_the_compose_file_or_the_config_example():
             if key in secret_names or re.search("PASSWORD|SECRET|TOKEN|_AUTH$", key):
                 checked += 1
                 m = substitution.match(str(value))
-                assert value in ("", UNUSED_URL) or (m and m.group(1) in secret_names), (name, key)
+                assert m and m.group(1) in secret_names, (name, key)
     assert checked >= 20
     example = yaml.safe_load(COMPOSE_PLANT.read_text())
     env_keys = 0
@@ -298,15 +317,18 @@ def test_every_command_is_the_local_stacks_with_the_same_options(services):
         assert ours == theirs, name  # the same subcommand and function, no option of its own
         assert f"| `{local.replace(' --stack DIR', ' [--stack DIR]')}" in readme, local
     for name, local in LOCAL_HEALTH.items():
-        shell = _health_shell(services[name])
-        (argv,) = re.findall(r"\$\((greenfoundry [^)]*)\)", shell)
-        ours = vars(parser.parse_args(shlex.split(argv)[1:]))
+        argv = _health_argv(services[name])
+        assert argv[0] == "greenfoundry", argv
+        ours = vars(parser.parse_args(argv[1:]))
         theirs = vars(parser.parse_args(shlex.split(local)[1:]))
         assert ours.pop("config") == CONFIG_IN_CONTAINER
         assert ours.pop("stack") is None and theirs.pop("stack") == "DIR"
         theirs.pop("config")
-        assert ours == theirs, name
-        assert f"| `{local.replace(' --stack DIR', ' [--stack DIR]')}" in readme, local
+        assert ours == theirs and ours["check"] is True, name
+        # The README's row of the command, with --check among its options.
+        head = local.replace(" --stack DIR --check", " [--stack DIR]")
+        (row,) = [r for r in readme.splitlines() if r.startswith(f"| `{head}")]
+        assert "[--check]" in row.split("` |")[0], row
 
 
 @needs_compose
@@ -370,8 +392,9 @@ def test_the_config_example_parses_in_each_container_and_its_paths_are_in_volume
     for name in ("ingest", "metrics"):
         mounts = _mounts(services[name])
         assert mounts[CONFIG_IN_CONTAINER] == str(COMPOSE_PLANT)
-        # The container's own environment is enough: the config names nothing it lacks.
-        cfg = plant_config.load(COMPOSE_PLANT, env=_container_env(services, name))
+        # The container's own environment is enough for its commands: the config names no
+        # secret they use that it lacks.
+        cfg = _load_as(COMPOSE_PLANT, _container_env(services, name), CONTAINER_SECRETS[name])
         volumes = [PurePosixPath(t) for t, s in mounts.items() if s in compose_raw["volumes"]]
         paths[name] = (cfg, volumes)
     cfg, ingest_volumes = paths["ingest"]
@@ -407,13 +430,24 @@ def test_the_config_example_parses_in_each_container_and_its_paths_are_in_volume
     assert cfg.plant.id in SECRETS["GF_PLANTS"].split()
 
 
+EVERY_CHANNEL = ("log", "journal", "broker", "mail", "ops-hook", "wecom-ops", "ding-ops")
+
+
 def _with_every_channel(tmp_path: Path) -> Path:
-    """The config example with the channels it shows commented out turned on."""
+    """The config example with the channels it shows commented out turned on: declared, and
+    named by the default rules."""
     text = COMPOSE_PLANT.read_text()
     start, end = text.index("    # mail:"), text.index("\nreport:")
     block = "\n".join(r.replace("    # ", "    ", 1) for r in text[start:end].splitlines())
+    text = text[:start] + block + text[end:]
+    text, n = re.subn(
+        r"default_channels: \[log, journal, broker\]",
+        f"default_channels: [{', '.join(EVERY_CHANNEL)}]",
+        text,
+    )
+    assert n == 1
     path = tmp_path / "plant.yaml"
-    path.write_text(text[:start] + block + text[end:])
+    path.write_text(text)
     return path
 
 
@@ -421,21 +455,17 @@ def _with_every_channel(tmp_path: Path) -> Path:
 def test_the_example_with_every_channel_turned_on_starts_in_each_container(services, tmp_path):
     path = _with_every_channel(tmp_path)
     for name in ("ingest", "metrics"):
-        cfg = plant_config.load(path, env=_container_env(services, name))
-        assert set(cfg.alerts.channels) == {
-            "log",
-            "journal",
-            "broker",
-            "mail",
-            "ops-hook",
-            "wecom-ops",
-            "ding-ops",
-        }
+        cfg = _load_as(path, _container_env(services, name), CONTAINER_SECRETS[name])
+        assert set(cfg.alerts.channels) == set(EVERY_CHANNEL)
+    # The ingest holds none of the channels' secrets, the metrics service each one.
+    assert not CHANNEL_SECRETS & set(services["ingest"]["environment"])
+    cfg = _load_as(path, _container_env(services, "metrics"), RUN_SECRETS)
+    assert cfg.alerts.channels["ding-ops"]._url.value == SECRETS["GF_DINGTALK_URL"]
     # A channel turned on with its variable left empty stops the metrics service at start,
     # naming the key.
     env = {**_container_env(services, "metrics"), "GF_DINGTALK_URL": ""}
     with pytest.raises(ConfigError, match=r"ding-ops\.url_env"):
-        plant_config.load(path, env=env)
+        _load_as(path, env, RUN_SECRETS)
 
 
 def _health_config(tmp_path: Path, stack, plant_id: str) -> tuple[Path, dict[str, str]]:
@@ -466,14 +496,14 @@ def _health_config(tmp_path: Path, stack, plant_id: str) -> tuple[Path, dict[str
     return path, env
 
 
-def _run_health(shell: str, config: Path, env: dict[str, str]) -> tuple[int, str]:
-    """The check's exit status, and what the command it wraps printed (the check keeps its
-    output in `out`: a suffix after the check shows it and keeps the check's status)."""
-    assert CONFIG_IN_CONTAINER in shell and "out=$(greenfoundry " in shell
-    shell = shell.replace(CONFIG_IN_CONTAINER, str(config))
+def _run_health(argv: list[str], config: Path, env: dict[str, str]) -> tuple[int, str]:
+    """The check's exit status and its output, run as the container runs it: no shell, the
+    container's environment only."""
+    assert argv.count(CONFIG_IN_CONTAINER) == 1, argv
+    argv = [str(config) if a == CONFIG_IN_CONTAINER else a for a in argv]
     bin_dir = str(Path(sys.executable).parent)  # where the venv's `greenfoundry` script is
     proc = subprocess.run(
-        ["sh", "-c", f'{shell}\nrc=$?; printf "%s\\n" "$out"; exit $rc'],
+        argv,
         env={"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(config.parent), **env},
         capture_output=True,
         text=True,
@@ -482,28 +512,49 @@ def _run_health(shell: str, config: Path, env: dict[str, str]) -> tuple[int, str
     return proc.returncode, proc.stdout + proc.stderr
 
 
+def _one_line(out: str) -> str:
+    lines = out.strip().splitlines()
+    assert len(lines) == 1, out
+    return lines[0]
+
+
 @pytest.mark.servers
 @needs_compose
 def test_the_ingest_health_check_fails_without_fresh_self_metrics(services, stack, tmp_path):
     plant_id = "compose-health-ingest"
     config, env = _health_config(tmp_path, stack, plant_id)
-    shell = _health_shell(services["ingest"])
+    argv = _health_argv(services["ingest"])
     env = {k: v for k, v in env.items() if k in services["ingest"]["environment"]}
-    rc, out = _run_health(shell, config, env)
-    assert rc != 0 and "no self-metrics" in out, out  # nothing written yet
+    rc, out = _run_health(argv, config, env)
+    assert rc == 1 and "no self-metrics" in _one_line(out), out  # nothing written yet
     st = store(stack)
-    tags = {"plant": plant_id, "instance": "default"}
+    # The ingest's self-metrics carry its client id as the instance (no instances declared).
+    client_id = yaml.safe_load(config.read_text())["mqtt"]["client_id"]
+    tags = {"plant": plant_id, "instance": client_id}
     fields = {"received": 1, "written": 1}  # integers, as the ingest writes them
     # self_metrics_interval_s is 10: a point 31 s old is older than three intervals.
     st.write_lines([line("gf_ingest", tags, fields, time.time_ns() - 31 * 10**9)])
-    rc, out = _run_health(shell, config, env)
-    assert rc != 0 and "STALE" in out, out
+    rc, out = _run_health(argv, config, env)
+    assert rc == 1 and _one_line(out).startswith("unhealthy: ") and "STALE" in out, out
+    # Another instance's fresh point (an old client id) does not make this one healthy.
+    other = {"plant": plant_id, "instance": "gf-ingest-renamed"}
+    st.write_lines([line("gf_ingest", other, fields, time.time_ns())])
+    rc, out = _run_health(argv, config, env)
+    assert rc == 1 and "STALE" in out, out
     st.write_lines([line("gf_ingest", tags, fields, time.time_ns())])
-    rc, out = _run_health(shell, config, env)
-    assert rc == 0 and "as of" in out, out
-    # InfluxDB refusing the reader (a wrong password): the check fails too.
-    rc, out = _run_health(shell, config, {**env, "GF_INFLUX_READER_PASSWORD": "wrong"})
-    assert rc != 0 and out.startswith("influxdb"), out
+    rc, out = _run_health(argv, config, env)
+    assert rc == 0 and _one_line(out).startswith("ok: ") and client_id in out, out
+    # InfluxDB refusing the reader (a wrong password): the check fails, in one line, and the
+    # password is not in it.
+    rc, out = _run_health(argv, config, {**env, "GF_INFLUX_READER_PASSWORD": "wrong-secret"})
+    assert rc == 1 and "refused" in _one_line(out) and "wrong-secret" not in out, out
+    # InfluxDB not answering (nothing listens on the port).
+    raw = yaml.safe_load(config.read_text())
+    raw["influxdb"]["url"] = f"http://127.0.0.1:{free_port()}"
+    raw["influxdb"]["timeout_s"] = 2
+    config.write_text(yaml.safe_dump(raw))
+    rc, out = _run_health(argv, config, env)
+    assert rc == 1 and "does not answer" in _one_line(out), out
 
 
 @pytest.mark.servers
@@ -515,19 +566,20 @@ def test_the_metrics_health_check_follows_the_engines_last_run(services, stack, 
     plant_id = "compose-health-metrics"
     config, env = _health_config(tmp_path, stack, plant_id)
     env = {k: v for k, v in env.items() if k in services["metrics"]["environment"]}
-    shell = _health_shell(services["metrics"])
-    rc, out = _run_health(shell, config, env)
-    assert rc != 0 and "no run yet" in out, out
-    cfg = plant_config.load(config, env=env)
+    argv = _health_argv(services["metrics"])
+    # The check reads no secret: it runs without any.
+    rc, out = _run_health(argv, config, {})
+    assert rc == 1 and "no run yet" in _one_line(out), out
+    cfg = _load_as(config, env, RUN_SECRETS)
     state = State(cfg.metrics.state_dir)
     # A run an hour ago (the engine's clock): older than 3 × interval_s (60 s), STALE.
     engine = Engine(cfg, state=state, clock=lambda: time.time() - 3600)
     engine.run_once()
-    rc, out = _run_health(shell, config, env)
-    assert rc != 0 and "STALE" in out, out
+    rc, out = _run_health(argv, config, {})
+    assert rc == 1 and "STALE" in _one_line(out), out
     engine.run_once(now=time.time())
-    rc, out = _run_health(shell, config, env)
-    assert rc == 0 and "last run" in out, out
+    rc, out = _run_health(argv, config, {})
+    assert rc == 0 and _one_line(out).startswith("ok: ") and "last run" in out, out
     engine.close()
 
 

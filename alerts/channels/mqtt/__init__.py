@@ -264,7 +264,8 @@ def parse(node, cfg, env: dict[str, str] | None, name: str) -> MqttChannel:
         timeout_s=node.number("timeout_s", 10.0, low=0.1, high=120, unit="s"),
         keepalive_s=plant_mqtt.keepalive_s,
         retry=parse_retry(node),
-        unresolved=has_password and env is None,
+        # Not resolved: read without secrets, or by a command that does not send here.
+        unresolved=has_password and password is None,
     )
     node.done()
     return channel
