@@ -45,7 +45,6 @@ import dataclasses
 import json
 import os
 import resource
-import shutil
 import signal
 import statistics
 import subprocess
@@ -70,6 +69,15 @@ REPORT_S = 5.0  # each child writes its counts this often
 
 
 def _config(tmp: Path, plant_id: str, metrics_interval_s: int) -> Path:
+    """The plant's config in a folder of its own, `tmp/<plant>/plant.yaml`, beside its own
+    evidence: the grade reads the evidence.yaml beside a config and refuses one whose `plant:`
+    is another plant's, so 40 configs in one folder sharing the demo's (`plant: demo-dip`)
+    failed every plant's grade and snapshot."""
+    folder = tmp / plant_id
+    folder.mkdir()
+    evidence = yaml.safe_load((plant_file().parent / "evidence.yaml").read_text())
+    evidence["plant"] = plant_id
+    (folder / "evidence.yaml").write_text(yaml.safe_dump(evidence, allow_unicode=True))
     raw = copy.deepcopy(yaml.safe_load(plant_file().read_text()))
     raw["plant"]["id"] = plant_id
     raw["mqtt"]["client_id"] = f"gf-ingest-{plant_id}"
@@ -87,7 +95,7 @@ def _config(tmp: Path, plant_id: str, metrics_interval_s: int) -> Path:
         "rules": [{"id": "stack-warning", "for": 0}],
     }
     raw["influxdb"]["timeout_s"] = 30  # a loaded two-core machine answers a scan slowly
-    path = tmp / f"{plant_id}.yaml"
+    path = folder / "plant.yaml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True))
     return path
 
@@ -245,14 +253,9 @@ def _child(args) -> int:
 
 
 def _device_config(path: Path, stack_dir: Path):
-    """The plant's config as its simulator's device account. Making the account is a call to
-    the broker's control topic as the stack's admin, and two processes making theirs at once
-    take that admin connection from each other: one retries."""
-    for attempt in range(10):
-        try:
-            return apply_stack(plant.load(path, resolve_secrets=False), stack_dir, role="device")
-        except ValueError:
-            time.sleep(0.5 + 0.3 * attempt)
+    """The plant's config as its simulator's device account. Several processes may make
+    theirs at once: the stack matches each caller's answers from the broker's control topic
+    by their correlation data (greenfoundry.stack._dynsec_call)."""
     return apply_stack(plant.load(path, resolve_secrets=False), stack_dir, role="device")
 
 
@@ -323,15 +326,13 @@ def main() -> int:
         return _child(args)
 
     tmp = Path(tempfile.mkdtemp(prefix="gf-bench-park-"))
-    os.chdir(tmp)  # the configs' relative spool, state and alert folders land here
+    os.chdir(tmp)  # nothing the run writes lands in the caller's folder
     stack = LocalStack(tmp / "stack")
     stack.up()
     procs: list[tuple[str, subprocess.Popen, Path]] = []
     try:
         ids = [f"park-{i:02d}" for i in range(1, args.plants + 1)]
         paths = [_config(tmp, p, args.metrics_interval) for p in ids]
-        # The grade reads the demo plant's evidence beside each config.
-        shutil.copy(plant_file().parent / "evidence.yaml", tmp / "evidence.yaml")
         cfgs = [apply_stack(plant.load(p, resolve_secrets=False), stack.dir) for p in paths]
         for c in cfgs:  # every device account made before the clock starts
             stack.info.device_account(c.plant.id, f"gf-sim-{c.plant.id}")
