@@ -966,6 +966,57 @@ class LocalStack:
         self._save_state()
         return Account(entry["username"], entry["password"])
 
+    def add_park_reader(self, park_id: str, databases: list[str]) -> Account:
+        """The park's reader (the park dashboard's data source, dashboards/README.md): READ on
+        each of `databases` (its plants' databases) and on nothing else, so the park's energy
+        office reads its plants side by side while each plant's own reader still reads only its
+        plant. A grant on a database no longer listed is revoked. Idempotent; kept in
+        stack.json (`influxdb.parks`, mode 0600). InfluxDB must be running."""
+        from greenfoundry.plant import ID_RE
+        from greenfoundry.store import quote_ident, quote_string
+
+        if not isinstance(park_id, str) or not ID_RE.match(park_id):
+            raise StackError(f"add_park_reader: {park_id!r} is not a park id")
+        i = self.state["influxdb"]
+        parks = i.setdefault("parks", {})
+        entry = parks.get(park_id) or {
+            "username": f"gf-park-reader-{park_id}",
+            "password": secrets.token_urlsafe(18),
+        }
+        name = quote_ident(entry["username"])
+        try:
+            with closing(self._influx()) as admin:
+                users = {
+                    row[0]
+                    for r in admin.query_raw("SHOW USERS", database="")
+                    for s in r.get("series", [])
+                    for row in s.get("values", [])
+                }
+                if entry["username"] not in users:
+                    admin.query_raw(
+                        f"CREATE USER {name} WITH PASSWORD {quote_string(entry['password'])}",
+                        database="",
+                    )
+                granted = {  # a revoked grant stays listed as NO PRIVILEGES
+                    row[0]
+                    for r in admin.query_raw(f"SHOW GRANTS FOR {name}", database="")
+                    for s in r.get("series", [])
+                    for row in s.get("values", [])
+                    if row[1] != "NO PRIVILEGES"
+                }
+                for db in sorted(granted - set(databases)):
+                    admin.query_raw(f"REVOKE ALL ON {quote_ident(db)} FROM {name}", database="")
+                for db in databases:
+                    admin.query_raw(f"GRANT READ ON {quote_ident(db)} TO {name}", database="")
+        except StoreError as exc:
+            raise StackError(
+                f"influxd: could not set up the reader of park {park_id!r}: "
+                f"{_without(exc, {'users': {**i['users'], park_id: entry}})}"
+            ) from None
+        parks[park_id] = entry
+        self._save_state()
+        return Account(entry["username"], entry["password"])
+
     # ---- processes ----------------------------------------------------------------------
 
     def _running(self, name: str) -> bool:
