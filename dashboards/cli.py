@@ -12,8 +12,9 @@ def register(subparsers) -> None:
     b = sub.add_parser(
         "build",
         help="write the dashboards' JSON (or check the committed JSON with --check)",
-        description="Generate the four Grafana dashboards (energy manager, EHS, management, "
-        "ingest and data health) for the Grafana version named in dashboards/README.md and "
+        description="Generate the four plant dashboards (energy manager, EHS, management, "
+        "ingest and data health) and a park dashboard per park file (park-<park>.json: the "
+        "park's plants side by side) for the Grafana version named in dashboards/README.md and "
         "write them as JSON into --out (default: the package's json/ folder, which the "
         "provisioning's dashboard provider reads). With --check nothing is written: exit 1 "
         "when a file there is missing or differs from what the code generates.",
@@ -23,6 +24,14 @@ def register(subparsers) -> None:
         "--check",
         action="store_true",
         help="compare the files in DIR with the generated dashboards; write nothing",
+    )
+    b.add_argument(
+        "--park",
+        action="append",
+        type=Path,
+        metavar="FILE",
+        help="a park file (config/parks/<park>/park.yaml) whose park dashboard to generate; "
+        "repeatable; default: the parks greenfoundry ships (the demo park)",
     )
     b.set_defaults(func=_cmd_build)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
@@ -35,7 +44,7 @@ def _cmd_build(args) -> int:
 
     out = args.out or build.JSON_DIR
     if args.check:
-        diffs = build.differences(out)
+        diffs = build.differences(out, args.park)
         if diffs:
             print(
                 "error: the dashboards differ from what the code generates ("
@@ -44,8 +53,9 @@ def _cmd_build(args) -> int:
                 file=sys.stderr,
             )
             return 1
-        print(f"{out}: the {len(build.DASHBOARDS)} dashboards are what the code generates")
+        n = len(build.dashboards(args.park))
+        print(f"{out}: the {n} dashboards are what the code generates")
         return 0
-    for path in build.write(out):
+    for path in build.write(out, args.park):
         print(path)
     return 0

@@ -52,13 +52,17 @@ def documented() -> dict[str, tuple[set[str], set[str]]]:
     common = _idents(every.group(1))
     limits = {f"limit_tier{k}_{u}" for u in schema.UNIT_FIELD.values() for k in (1, 2, 3)}
     rows = _table_rows(REPO / "metrics" / "README.md")
-    for m in schema.MEASUREMENTS:
+    above: set[str] = set()
+    for m in (m for m in rows if m in schema.MEASUREMENTS):  # the table's order
         tags_cell, fields_cell = rows[m][0], rows[m][1]
         tags = {t.strip() for t in tags_cell.split(",")} & set(schema.TAGS)
-        out[m] = (
-            tags,
-            _idents(fields_cell) | common | (limits if m.startswith("gf_c1") else set()),
-        )
+        fields = _idents(fields_cell) | common | (limits if m.startswith("gf_c1") else set())
+        # "as above for the plant": the row above's fields, and the row's own.
+        if fields_cell.startswith("as above"):
+            fields |= above
+        out[m] = (tags, fields)
+        above = fields
+    assert set(schema.MEASUREMENTS) <= set(out), set(schema.MEASUREMENTS) - set(out)
     rows = _table_rows(REPO / "grade" / "README.md")
     for m in rolling.MEASUREMENTS:
         out[m] = (_idents(rows[m][0]), _idents(rows[m][1]) | {rolling.WRITTEN})
@@ -101,7 +105,7 @@ def schema_unit(measurement: str, field: str, expression: str) -> str | None:
     for unit_field, unit in UNIT_OF_FIELD.items():
         if field == unit_field or re.fullmatch(rf"limit_tier\d_{unit_field}", field):
             return unit
-    if measurement == schema.AIR_STACK and field == "multiple_of_c":
+    if measurement in (schema.AIR_STACK, schema.AIR_PLANT) and field == "multiple_of_c":
         return alerts_engine.UNITS["stack"]
     if field == "coverage":
         return "0..1"
@@ -116,6 +120,8 @@ def schema_unit(measurement: str, field: str, expression: str) -> str | None:
         return "points"
     if field == "level":
         return "level"
+    if field == "tier":
+        return "tier"  # Table C.1's tier 1, 2, 3 (no unit; the park tables map it to text)
     if field.endswith("_days"):
         return "d"
     if field.startswith("spool_"):
@@ -126,7 +132,7 @@ def schema_unit(measurement: str, field: str, expression: str) -> str | None:
 
 
 # Grafana's unit ids for the schema's units (Grafana's unit list: celsius, masst, percentunit,
-# short, d, none; "suffix: …" is its custom unit).
+# percent (0–100), short, d, none; "suffix: …" is its custom unit).
 GRAFANA = {
     "kWh/t": "suffix: kWh/t",
     "kgce/t": "suffix: kgce/t",
@@ -139,6 +145,8 @@ GRAFANA = {
     "d": "d",
     "count": "short",
     "readings/s": "suffix: readings/s",
+    "%": "percent",
+    "tier": "none",
     None: None,
 }
 

@@ -101,14 +101,24 @@ def panels(model: dict) -> list[tuple[dict, str | None]]:
 
 
 IDENT = re.compile(r'"((?:[^"\\]|\\.)*)"')
+QUALIFIED = re.compile(r'(?:"((?:[^"\\]|\\.)*)"\."((?:[^"\\]|\\.)*)"\.)?"((?:[^"\\]|\\.)*)"')
+
+
+def sources(query: str) -> list[tuple[str | None, str | None, str]]:
+    """(database, retention policy, measurement) of each source of a query's FROM; database and
+    policy None for a measurement of the request's database."""
+    m = re.search(r"\bFROM\s+(.*?)(?:\s+WHERE\b|\s+WITH\b|\s+GROUP\b|$)", query)
+    assert m, f"no FROM in {query!r}"
+    return [(d or None, rp or None, name) for d, rp, name in QUALIFIED.findall(m.group(1))]
 
 
 def names(query: str) -> tuple[list[str], list[str]]:
     """(measurements, the other identifiers) a query reads: the double-quoted names of its FROM
-    and the rest, aliases (after AS) left out. Every name in a generated query is quoted."""
+    (a fully qualified ``"db"."rp"."m"`` is its measurement m) and the rest, aliases (after AS)
+    left out. Every name in a generated query is quoted."""
     m = re.search(r"\bFROM\s+(.*?)(?:\s+WHERE\b|\s+WITH\b|\s+GROUP\b|$)", query)
     assert m, f"no FROM in {query!r}"
-    measurements = IDENT.findall(m.group(1))
+    measurements = [name for _d, _rp, name in sources(query)]
     rest = query[: m.start()] + " " + query[m.end(1) :]
     rest = re.sub(r'\bAS\s+"(?:[^"\\]|\\.)*"', "", rest)
     return measurements, IDENT.findall(rest)

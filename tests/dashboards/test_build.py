@@ -17,16 +17,25 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import dashboard as dm
 
 from greenfoundry.cli import main
-from greenfoundry.dashboards import build
+from greenfoundry.dashboards import build, park
 from tests.dashboards import grafana
 from tests.dashboards.documented import REPO, documented
 
 PACKAGE = REPO / "dashboards"
 MODELS = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in build.JSON_DIR.glob("*.json")}
+# The park dashboards of the shipped park files (the demo park), by file name.
+PARKS = {park.file_name(m): m for m in map(park.load_park, park.shipped_parks())}
 
 
 def test_the_committed_json_is_what_the_code_generates():
-    assert sorted(MODELS) == ["ehs.json", "energy.json", "ingest.json", "management.json"]
+    assert sorted(MODELS) == [
+        "ehs.json",
+        "energy.json",
+        "ingest.json",
+        "management.json",
+        "park-demo-park.json",
+    ]
+    assert sorted(PARKS) == ["park-demo-park.json"]
     assert build.differences(build.JSON_DIR) == []
 
 
@@ -64,7 +73,7 @@ def test_grafana_sdk_for_11_6_decodes_and_encodes_it_without_losing_a_key(name):
 # Grafana 11.6's transformation ids used here, and the handler keys of "Config from query
 # results" (public/app/features/transformers/fieldToConfigMapping: there is one threshold
 # handler, `threshold1`, which appends a step per mapped column).
-TRANSFORMATIONS = {"configFromData", "filterByValue", "extractFields", "organize"}
+TRANSFORMATIONS = {"configFromData", "filterByValue", "extractFields", "organize", "merge"}
 CONFIG_HANDLERS = {"field.name", "field.value", "field.label", "__ignore", "max", "min", "unit",
                    "decimals", "displayName", "color", "threshold1", "mappings.value",
                    "mappings.color", "mappings.text"}  # fmt: skip
@@ -77,8 +86,9 @@ def _targets(panel: dict) -> list[dict]:
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_the_dashboard_is_structurally_valid_for_grafana_11_6(name):
     model = MODELS[name]
+    uid = park.PARK_DATASOURCE_UID if name in PARKS else build.DATASOURCE_UID
     assert model["schemaVersion"] == build.SCHEMA_VERSION == 41  # Grafana 11.6's
-    assert re.fullmatch(r"gf-[a-z-]+", model["uid"]) and len(model["uid"]) <= 40
+    assert re.fullmatch(r"gf-[a-z0-9_-]+", model["uid"]) and len(model["uid"]) <= 40
     ids = [p["id"] for p in model["panels"]]
     ids += [q["id"] for p in model["panels"] for q in p.get("panels", [])]
     assert len(ids) == len(set(ids)), "panel ids must be unique"
@@ -96,7 +106,7 @@ def test_the_dashboard_is_structurally_valid_for_grafana_11_6(name):
         if p["type"] == "row":
             assert "targets" not in p
             continue
-        assert p["datasource"] == {"type": "influxdb", "uid": build.DATASOURCE_UID}
+        assert p["datasource"] == {"type": "influxdb", "uid": uid}
         assert _targets(p), f"{p['title']} has no query"
         refs = [t["refId"] for t in _targets(p)]
         assert len(refs) == len(set(refs)) and all(refs)
@@ -116,11 +126,22 @@ def test_the_dashboard_is_structurally_valid_for_grafana_11_6(name):
     assert refs_by_panel
     variables = {v["name"]: v for v in model["templating"]["list"]}
     plant = variables["plant"]
-    assert plant["type"] == "query" and plant["datasource"]["uid"] == build.DATASOURCE_UID
-    assert re.fullmatch(r'SHOW TAG VALUES FROM "gf_\w+" WITH KEY = "plant"', plant["query"])
-    assert plant.get("multi") is not True  # one plant at a time: `'$plant'` in the queries
-    for v in variables.values():
-        assert v["type"] == "query" and v["query"].startswith("SHOW TAG VALUES FROM ")
+    if name in PARKS:
+        # The park's plants, several at once: a custom variable of the park file's plants
+        # (text the name, value the id), All among them; no value a viewer types in.
+        assert list(variables) == ["plant"] and plant["type"] == "custom"
+        assert plant["multi"] is True and plant["includeAll"] is True
+        assert plant["allowCustomValue"] is False
+        ids = [p.id for p in PARKS[name].plants]
+        assert [o["value"] for o in plant["options"]] == ["$__all", *ids]
+        assert plant["query"] == ", ".join(f"{p.name} : {p.id}" for p in PARKS[name].plants)
+        assert plant["current"]["value"] == ["$__all"]
+    else:
+        assert plant["type"] == "query" and plant["datasource"]["uid"] == build.DATASOURCE_UID
+        assert re.fullmatch(r'SHOW TAG VALUES FROM "gf_\w+" WITH KEY = "plant"', plant["query"])
+        assert plant.get("multi") is not True  # one plant at a time: `'$plant'` in the queries
+        for v in variables.values():
+            assert v["type"] == "query" and v["query"].startswith("SHOW TAG VALUES FROM ")
     used = " ".join(t["query"] for p, _r in grafana.panels(model) for t in _targets(p))
     used += " ".join(r["title"] for r in model["panels"] if r["type"] == "row")
     for name_ in variables:
@@ -129,14 +150,14 @@ def test_the_dashboard_is_structurally_valid_for_grafana_11_6(name):
         if p.get("repeat"):
             assert p["repeat"] in variables and variables[p["repeat"]].get("multi")
     for a in model["annotations"]["list"]:
-        assert a["datasource"]["uid"] == build.DATASOURCE_UID and a["enable"] is True
+        assert a["datasource"]["uid"] == uid and a["enable"] is True
         t = a["target"]
         assert t["rawQuery"] and "$timeFilter" in t["query"] and t["textColumn"]
 
 
 def _queries(model: dict) -> list[str]:
     qs = [t["query"] for p, _r in grafana.panels(model) for t in _targets(p)]
-    qs += [v["query"] for v in model["templating"]["list"]]
+    qs += [v["query"] for v in model["templating"]["list"] if v["type"] == "query"]
     qs += [a["target"]["query"] for a in model["annotations"]["list"]]
     return qs
 
@@ -224,20 +245,32 @@ def test_both_data_source_variants_are_influxql_with_the_dashboards_uid_and_secr
     assert sorted(p.name for p in DATASOURCES.glob("*.yaml")) == [
         "influxdb-1x.yaml",
         "influxdb-2x-3x.yaml",
+        "park-influxdb-1x.yaml",
+        "park-influxdb-2x-3x.yaml",
     ]
-    v1, v2 = _datasource("influxdb-1x.yaml"), _datasource("influxdb-2x-3x.yaml")
-    for ds in (v1, v2):
-        assert ds["uid"] == build.DATASOURCE_UID and ds["type"] == "influxdb"
-        assert ds["access"] == "proxy" and ds["jsonData"]["version"] == "InfluxQL"
-        assert ENV_REF.match(ds["url"]) and ENV_REF.match(ds["jsonData"]["dbName"])
-    # 1.x: the reader's user and password, the password a secure field from the environment.
-    assert ENV_REF.match(v1["user"]) and set(v1["secureJsonData"]) == {"password"}
-    assert v1["secureJsonData"]["password"] == "${GF_INFLUX_READER_PASSWORD}"
-    # 2.x / 3.x: no user; the token in the Authorization header, the bucket's mapped database.
-    assert "user" not in v2 and "password" not in v2
-    assert v2["jsonData"]["httpHeaderName1"] == "Authorization"
-    token = v2["secureJsonData"]["httpHeaderValue1"]
-    assert re.fullmatch(r"Token \$\{[A-Z][A-Z0-9_]*\}", token)
+    for prefix, uid, env in (
+        ("", build.DATASOURCE_UID, "GF_INFLUX_"),
+        ("park-", park.PARK_DATASOURCE_UID, "GF_PARK_INFLUX_"),
+    ):
+        v1, v2 = (
+            _datasource(f"{prefix}influxdb-1x.yaml"),
+            _datasource(f"{prefix}influxdb-2x-3x.yaml"),
+        )
+        for ds in (v1, v2):
+            assert ds["uid"] == uid and ds["type"] == "influxdb"
+            assert ds["access"] == "proxy" and ds["jsonData"]["version"] == "InfluxQL"
+            assert ENV_REF.match(ds["url"]) and ENV_REF.match(ds["jsonData"]["dbName"])
+            assert ds["url"] == f"${{{env}URL}}"
+        # 1.x: the reader's user and password, the password a secure field from the environment.
+        assert ENV_REF.match(v1["user"]) and set(v1["secureJsonData"]) == {"password"}
+        assert v1["secureJsonData"]["password"] == f"${{{env}READER_PASSWORD}}"
+        # 2.x / 3.x: no user; the token in the Authorization header, the bucket's mapped database.
+        assert "user" not in v2 and "password" not in v2
+        assert v2["jsonData"]["httpHeaderName1"] == "Authorization"
+        token = v2["secureJsonData"]["httpHeaderValue1"]
+        assert token == f"Token ${{{env}READER_TOKEN}}"
+    # A Grafana that holds a plant's and the park's data sources has one default: the plant's.
+    assert _datasource("park-influxdb-1x.yaml")["isDefault"] is False
 
 
 def test_no_literal_secret_in_the_provisioning_files():

@@ -1,0 +1,424 @@
+"""The park dashboard: the plants of an industrial park side by side, for the park's energy
+office (dashboards/README.md, "The park dashboard").
+
+How it reads across the plants' databases while each plant's own people still read only their
+plant (README.md, "Least privilege": on InfluxDB 1.x a database per plant, each with its own
+read user). The park has a reader of its own, READ on each park plant's database and nothing
+else (``LocalStack.add_park_reader``; in a deployment the same two InfluxQL statements), and
+one Grafana data source with that reader, ``PARK_DATASOURCE_UID``, distinct from a plant's
+(``build.DATASOURCE_UID``), so a plant's Grafana never holds the park's credential. Every query
+names its measurement fully qualified, ``"<database>"."autogen"."gf_…"``, with the database
+the plant's own config writes to (``influxdb.database``), so the data source's default
+database plays no part, and every panel has one target per plant: one statement reads one
+database. That is what InfluxDB 2.x resolves through the DBRP mapping of each plant's bucket
+(the park's v1 authorization or token with read on every plant's bucket), and what keeps a
+query to a single database where a server answers only the request's database. The plant
+variable is a multi-value custom variable of the park's plants (text: the plant's name, value:
+its id); each target also has ``"plant" = '<its plant>'``, so a park whose plants share one
+database (a park without read isolation) still shows each plant once.
+
+The park file is the source: which plants, their names, their databases, and the furnace kinds
+they have (a Table C.1 row is drawn for a kind only with targets of the plants that have it:
+kWh/t for induction furnaces, kgce/t for cupolas, never on one axis).
+
+Anonymisation is not offered here (the park report's ``--anonymise`` is the anonymous
+comparison): Grafana sends each target's query to the browser, and a viewer's query inspector
+shows the plant ids and database names in it and the ``plant`` tag values in the answers, so a
+variable that showed "Plant A" instead of the name would hide nothing from anyone who looks.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from grafana_foundation_sdk.builders import common as cb
+from grafana_foundation_sdk.builders import dashboard as gd
+from grafana_foundation_sdk.builders import table, timeseries
+from grafana_foundation_sdk.models import common
+from grafana_foundation_sdk.models import dashboard as dm
+
+from greenfoundry.dashboards.build import (
+    GRAFANA_UNITS,
+    TABLE6_BANDS,
+    InfluxQL,
+    Q,
+    _dashboard,
+    _Layout,
+    _steps,
+    _window,
+)
+from greenfoundry.grade import rolling
+from greenfoundry.metrics import schema
+from greenfoundry.scoring.standard import load_standard
+from greenfoundry.store import quote_string
+
+PARK_DATASOURCE_UID = "greenfoundry-park-influxdb"
+PARK_DATASOURCE = {"type": "influxdb", "uid": PARK_DATASOURCE_UID}
+RETENTION_POLICY = "autogen"  # the default policy of a 1.x database; the DBRP default on 2.x
+TIME = "$timeFilter"
+# Table C.1's units by furnace kind (T/CFA 0308011.5-2024, Table C.1: cupola rows in kgce/t,
+# induction rows in kWh/t as notes 2 and 4 read them; scoring/README.md).
+KIND_UNIT = {"induction": "kWh/t", "cupola": "kgce/t"}
+KIND_TITLE = {"induction": "induction furnaces", "cupola": "cupolas"}
+C1_TIERS = (1, 2, 3)
+TIER_COLORS = {1: "green", 2: "yellow", 3: "orange"}
+# The water-reuse rows of Table 5 the metrics fill (schema.PLANT_INDICATORS, row energy.water.*).
+WATER_INDICATORS = tuple(
+    name
+    for name, (_m, _f, _u, row) in schema.PLANT_INDICATORS.items()
+    if row and row.startswith("energy.water.")
+)
+GRAFANA_UNITS_PARK = {**GRAFANA_UNITS, "%": "percent", "tier": "none"}
+
+
+@dataclass(frozen=True)
+class ParkPlant:
+    """What the dashboard needs of one plant of the park, from its plant config."""
+
+    id: str
+    name: str
+    database: str
+    furnace_kinds: frozenset[str]
+
+
+@dataclass(frozen=True)
+class ParkModel:
+    id: str
+    name: str
+    plants: tuple[ParkPlant, ...]
+
+
+def load_park(path: str | os.PathLike) -> ParkModel:
+    """The park file and its plants' configs, without resolving a secret (the dashboard needs
+    neither the park's anonymisation key nor a plant's credentials)."""
+    from greenfoundry import plant
+    from greenfoundry.park import config
+
+    park = config.load(path, env=plant.ScopedEnv({}, ()))
+    plants = []
+    for f in park.plant_files:
+        cfg = plant.load(f, resolve_secrets=False)
+        plants.append(
+            ParkPlant(
+                id=cfg.plant.id,
+                name=cfg.plant.name,
+                database=cfg.influxdb.database,
+                furnace_kinds=frozenset(fu.kind for fu in cfg.furnaces),
+            )
+        )
+    return ParkModel(park.id, park.name, tuple(plants))
+
+
+def file_name(park: ParkModel) -> str:
+    return f"park-{park.id}.json"
+
+
+def source(p: ParkPlant, measurement: str) -> str:
+    """The measurement fully qualified in the plant's own database (module docstring)."""
+    return f"{Q(p.database)}.{Q(RETENTION_POLICY)}.{Q(measurement)}"
+
+
+def _where(p: ParkPlant, *conditions: str) -> str:
+    parts = [f"{Q('plant')} = {quote_string(p.id)}", f"{Q('plant')} =~ /^$plant$/", *conditions]
+    return "WHERE " + " AND ".join([*parts, TIME])
+
+
+def _ref(i: int) -> str:
+    """A, B, … Z, AA: one refId per plant, in the park file's order."""
+    out = ""
+    i += 1
+    while i:
+        i, r = divmod(i - 1, 26)
+        out = chr(ord("A") + r) + out
+    return out
+
+
+def _target(i: int, p: ParkPlant, query: str, fmt: str = "time_series", alias: str | None = None):
+    return InfluxQL(_ref(i), query, fmt, datasource=PARK_DATASOURCE, alias=alias)
+
+
+def _ds() -> dm.DataSourceRef:
+    return dm.DataSourceRef(type_val=PARK_DATASOURCE["type"], uid=PARK_DATASOURCE["uid"])
+
+
+def _merge(panel):
+    """One table of every plant's row: each target answers one frame, "merge" joins them."""
+    return panel.with_transformation(dm.DataTransformerConfig(id_val="merge", options={}))
+
+
+def _tier_column(panel):
+    """Table C.1's tier as text on its colour (green tier 1, yellow 2, orange 3); no tier
+    (above the third limit, or no value) is left blank rather than coloured as one."""
+    mappings = [
+        dm.ValueMap(
+            options={
+                str(t): dm.ValueMappingResult(text=f"tier {t}", color=TIER_COLORS[t], index=t - 1)
+                for t in C1_TIERS
+            }
+        )
+    ]
+    return panel.with_override(
+        dm.MatcherConfig(id_val="byName", options="tier"),
+        [
+            dm.DynamicConfigValue(id_val="unit", value=GRAFANA_UNITS_PARK["tier"]),
+            dm.DynamicConfigValue(id_val="mappings", value=mappings),
+            dm.DynamicConfigValue(id_val="custom.cellOptions", value={"type": "color-background"}),
+        ],
+    )
+
+
+def _c1_table(plants, kind: str, window: str, title: str):
+    unit = KIND_UNIT[kind]
+    value = schema.UNIT_FIELD[unit]
+    cols = [value, *(f"limit_tier{t}_{value}" for t in C1_TIERS), "tier", "status"]
+    select = ", ".join(f"last({Q(c)}) AS {Q(c)}" for c in cols)
+    p = (
+        table.Panel()
+        .title(title)
+        .description(
+            f"Each plant's Table C.1 value ({unit}, gf_c1_plant, window {window}: Σ energy / Σ "
+            "tonnes of its furnaces, decision D-c1-plant) beside its own limits, corrected by "
+            "notes 1–4 of T/CFA 0308011.5-2024 for its tapping temperatures and site, and the "
+            "tier they give."
+        )
+        .datasource(_ds())
+        .unit(GRAFANA_UNITS_PARK[unit])
+    )
+    for i, pl in enumerate(plants):
+        p.with_target(
+            _target(
+                i,
+                pl,
+                f"SELECT {select} FROM {source(pl, schema.C1_PLANT)} "
+                f"{_where(pl, _window(window))} GROUP BY {Q('plant')}",
+                "table",
+            )
+        )
+    return _tier_column(_merge(p))
+
+
+def _c1_by_month(plants, kind: str):
+    unit = KIND_UNIT[kind]
+    value = schema.UNIT_FIELD[unit]
+    cols = ", ".join(Q(c) for c in (value, *(f"limit_tier{t}_{value}" for t in C1_TIERS)))
+    p = (
+        timeseries.Panel()
+        .title(f"{unit} of liquid iron by month, each plant with its corrected tier limits")
+        .description(
+            "gf_c1_plant, window month: the value as points, the plant's tier 1, 2 and 3 "
+            "limits (Table C.1, notes 1–4) as dashed lines of its colour."
+        )
+        .datasource(_ds())
+        .unit(GRAFANA_UNITS_PARK[unit])
+        .show_points(common.VisibilityMode.ALWAYS)
+    )
+    for i, pl in enumerate(plants):
+        p.with_target(
+            _target(
+                i,
+                pl,
+                f"SELECT {cols} FROM {source(pl, schema.C1_PLANT)} {_where(pl, _window('month'))}",
+                alias=f"{pl.name}: $col",
+            )
+        )
+    return p.with_override(
+        dm.MatcherConfig(id_val="byRegexp", options=".*limit_tier.*"),
+        [
+            dm.DynamicConfigValue(
+                id_val="custom.lineStyle", value={"fill": "dash", "dash": [10, 10]}
+            ),
+            dm.DynamicConfigValue(id_val="custom.showPoints", value="never"),
+        ],
+    )
+
+
+def _monthly(plants, title: str, description: str, measurement: str, field_: str, unit: str,
+             *conditions: str, group_by: str | None = None, alias: str = "$col"):  # fmt: skip
+    p = (
+        timeseries.Panel()
+        .title(title)
+        .description(description)
+        .datasource(_ds())
+        .unit(GRAFANA_UNITS_PARK[unit])
+        .draw_style(common.GraphDrawStyle.BARS)
+    )
+    group = f" GROUP BY {group_by}" if group_by else ""
+    for i, pl in enumerate(plants):
+        p.with_target(
+            _target(
+                i,
+                pl,
+                f"SELECT {Q(field_)} FROM {source(pl, measurement)} "
+                f"{_where(pl, *conditions, _window('month'))}{group}",
+                alias=f"{pl.name}: {alias}",
+            )
+        )
+    return p
+
+
+def park_dashboard(park: ParkModel) -> gd.Dashboard:
+    plants = park.plants
+    lay = _Layout()
+    for kind in KIND_UNIT:
+        having = [p for p in plants if kind in p.furnace_kinds]
+        if not having:
+            continue  # no plant of the park has this kind: no row that could only be empty
+        lay.row(f"Table C.1 — {KIND_TITLE[kind]}: {KIND_UNIT[kind]} of liquid iron")
+        unit = KIND_UNIT[kind]
+        for window, title in (("month", "The month"), ("day", "The running day")):
+            lay.add(
+                _c1_table(having, kind, window, f"{title}: {unit} against each plant's limits"),
+                12,
+                7,
+            )
+        lay.add(_c1_by_month(having, kind), 24, 8)
+
+    lay.row("Table 5 and Table 6, by month")
+    ind = "energy_per_t_pipe"
+    measurement, fld, unit, _row = schema.PLANT_INDICATORS[ind]
+    lay.add(
+        _monthly(
+            plants,
+            "Plant energy per tonne of good pipe by month (Table 5)",
+            "gf_t5_plant, indicator energy_per_t_pipe, window month: kgce/t of each plant.",
+            measurement,
+            fld,
+            unit,
+            f"{Q('indicator')} = {quote_string(ind)}",
+        ),
+        12,
+        8,
+    )
+    air = _monthly(
+        plants,
+        "Worst multiple of C by month (Table 6)",
+        "gf_air_plant, window month: each plant's worst stack and pollutant (field worst), its "
+        "highest valid hourly mean over the limit C under the default rule "
+        "(metrics.table6_rule: strict; with mean, the mean of the valid hours), against "
+        "Table 6's bands at 0.6, 0.8 and 1.0 C.",
+        schema.AIR_PLANT,
+        "multiple_of_c",
+        "C",
+    )
+    air.min(0).thresholds(
+        _steps((None, "green"), *zip(TABLE6_BANDS, ("yellow", "orange", "red"), strict=True))
+    ).thresholds_style(
+        cb.GraphThresholdsStyleConfig().mode(common.GraphThresholdsStyleMode.LINE_AND_AREA)
+    )
+    lay.add(air, 12, 8)
+    indicators = "|".join(WATER_INDICATORS)
+    water = _monthly(
+        plants,
+        "Water reuse by month (Table 5)",
+        "gf_t5_plant, window month, field rate_pct of the water rows: "
+        + ", ".join(WATER_INDICATORS)
+        + " (a plant without a row's meters has none).",
+        schema.T5_PLANT,
+        "rate_pct",
+        "%",
+        f"{Q('indicator')} =~ /^({indicators})$/",
+        group_by=Q("indicator"),
+        alias="$tag_indicator",
+    )
+    lay.add(water.min(0).max(100), 24, 8)
+
+    lay.row("The rolling grade")
+    grades = sorted(load_standard().grades, key=lambda g: g.min_f)
+    colors = ("orange", "yellow", "green")  # level 3, 2, 1 of Table 9
+    f_panel = (
+        timeseries.Panel()
+        .title("Rolling F of each plant (the grade of each day)")
+        .description(
+            "gf_grade: F of each plant-local day over the latest complete trailing 12 months "
+            "and the declared evidence (T/CFA 0308011.5-2024 clause 6.1); the dashed lines "
+            "are Table 9's levels: "
+            + ", ".join(f"level {g.level} from {g.min_f:g}" for g in grades)
+            + "."
+        )
+        .datasource(_ds())
+        .unit(GRAFANA_UNITS_PARK["points"])
+        .thresholds(
+            _steps(
+                (None, "red"), *((float(g.min_f), c) for g, c in zip(grades, colors, strict=True))
+            )
+        )
+        .thresholds_style(
+            cb.GraphThresholdsStyleConfig().mode(common.GraphThresholdsStyleMode.DASHED)
+        )
+        .show_points(common.VisibilityMode.ALWAYS)
+    )
+    level = (
+        timeseries.Panel()
+        .title("Level of Table 9 (1 is the highest; no value: not rated)")
+        .datasource(_ds())
+        .unit(GRAFANA_UNITS_PARK["level"])
+        .line_interpolation(common.LineInterpolation.STEP_AFTER)
+        .decimals(0)
+    )
+    for i, pl in enumerate(plants):
+        for panel, fld_ in ((f_panel, "f"), (level, "level")):
+            panel.with_target(
+                _target(
+                    i,
+                    pl,
+                    f"SELECT {Q(fld_)} FROM {source(pl, rolling.GRADE)} {_where(pl)}",
+                    alias=f"{pl.name}: $col",
+                )
+            )
+    lay.add(f_panel, 16, 8)
+    lay.add(level, 8, 8)
+    return _dashboard(
+        _uid(park),
+        f"greenfoundry — park: {park.name}",
+        "The plants of the park side by side: Table C.1 per furnace kind against each plant's "
+        "corrected limits, energy per tonne of pipe, the worst multiple of C, water reuse, the "
+        "rolling F and level (T/CFA 0308011.5-2024).",
+        "now-1y",
+        lay,
+        [_plant_variable(plants)],
+    )
+
+
+def _uid(park: ParkModel) -> str:
+    # Grafana's uid: at most 40 characters.
+    return f"gf-park-{park.id}"[:40]
+
+
+def _custom_text(text: str) -> str:
+    # Grafana splits a custom variable's query at unescaped commas, a pair at " : ".
+    return text.replace("\\", "\\\\").replace(",", "\\,").replace(" : ", " - ")
+
+
+def _plant_variable(plants):
+    options = [dm.VariableOption(selected=False, text=p.name, value=p.id) for p in plants]
+    return (
+        gd.CustomVariable("plant")
+        .label("Plant")
+        .description("The plants of the park (the park file); several or all at once.")
+        .values(", ".join(f"{_custom_text(p.name)} : {p.id}" for p in plants))
+        .multi(True)
+        .include_all(True)
+        .allow_custom_value(False)
+        .current(dm.VariableOption(selected=True, text=["All"], value=["$__all"]))
+        .options([dm.VariableOption(selected=True, text="All", value="$__all"), *options])
+    )
+
+
+def shipped_parks() -> list[Path]:
+    """The park files shipped in the config package (config/parks/<park>/park.yaml)."""
+    from greenfoundry.config import PLANTS_DIR
+
+    return sorted((PLANTS_DIR.parent / "parks").glob("*/park.yaml"))
+
+
+__all__ = [
+    "PARK_DATASOURCE_UID",
+    "ParkModel",
+    "ParkPlant",
+    "file_name",
+    "load_park",
+    "park_dashboard",
+    "shipped_parks",
+]
