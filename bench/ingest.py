@@ -7,11 +7,12 @@ message is published by a paho QoS 1 publisher that waits for each PUBACK and co
 `mosquitto_pub -l`, which loses lines silently); its own rate is printed. Messages are queued for
 a persistent session while nobody is connected, so each consumer runs at its own pace:
 
-1. ceilings, broker → client: `mosquitto_sub` (the C client) and a plain paho consumer (no
-   parsing, no writing) drain N one-reading messages. Messages/s.
+1. ceilings, broker → client: `mosquitto_sub` (the C client), a plain paho consumer and a
+   plain gmqtt consumer (no parsing, no writing) drain N one-reading messages. Messages/s.
 2. ceiling, Python → InfluxDB: N readings as line protocol POSTed in batches of 5000.
 3. end to end, one `greenfoundry ingest` process (each message acknowledged only after the
-   durable write): N one-reading messages, then batch messages of 100 and of 1000 readings.
+   durable write): N one-reading messages, then batch messages of 100 and of 1000 readings,
+   each with `mqtt.client: paho` and with `mqtt.client: gmqtt`, one after the other.
    Readings/s from when InfluxDB holds 10 % of them until it holds all (start-up excluded), and
    the process's peak RSS.
 4. the spool path: InfluxDB stopped, the ingest drains N one-reading messages into its spool.
@@ -246,6 +247,46 @@ def ceiling_paho(info, topic: str, n: int) -> tuple[float, float]:
     return got[0] / elapsed, pub_rate
 
 
+def ceiling_gmqtt(info, topic: str, n: int) -> float:
+    """A plain gmqtt consumer (its own asyncio loop, PUBACK when the async on_message returns,
+    no parsing): messages/s. The same client and acknowledgement mode as `mqtt.client: gmqtt`."""
+    import asyncio
+
+    import gmqtt
+
+    client_id = "gf-bench-gmqtt"
+    make_sessions(info, [(client_id, topic)])
+    publish_all(info, [(topic, b) for b in payloads(n)])
+
+    async def drain() -> float:
+        got = [0]
+        done = asyncio.Event()
+
+        async def on_message(client, topic, payload, qos, properties):
+            got[0] += 1
+            if got[0] == n:
+                done.set()
+            return 0
+
+        c = gmqtt.Client(
+            client_id,
+            clean_session=False,
+            optimistic_acknowledgement=False,
+            session_expiry_interval=3600,
+            receive_maximum=1024,
+        )
+        c.set_auth_credentials(info.mqtt_username, info.mqtt_password)
+        c.on_message = on_message
+        start = time.perf_counter()
+        await c.connect(info.mqtt_host, info.mqtt_port)
+        await asyncio.wait_for(done.wait(), 600)
+        elapsed = time.perf_counter() - start
+        await c.disconnect()
+        return got[0] / elapsed
+
+    return asyncio.run(drain())
+
+
 def ceiling_mosquitto_sub(info, topic: str, n: int) -> float | None:
     """`mosquitto_sub` (the C client) draining n queued messages, connect included."""
     try:
@@ -341,13 +382,14 @@ def end_to_end(
     readings: int,
     processes=1,
     batch=False,
+    client="paho",
 ) -> tuple[float, float, float]:
-    """The ingest drains `bodies` (holding `readings` readings) queued for its session(s).
-    With two processes, each is a declared instance taking one device of the plant. Returns
-    readings/s and the largest peak RSS."""
+    """The ingest (`mqtt.client: client`) drains `bodies` (holding `readings` readings) queued
+    for its session(s). With two processes, each is a declared instance taking one device of
+    the plant. Returns readings/s and the largest peak RSS."""
     info = stack.info
     if processes == 1:
-        cfg = plant_config(tmp, stack, plant)
+        cfg = plant_config(tmp, stack, plant, client=client)
         topic = cfg.topic_for(cfg.routes[("melt", "if1", "energy")])
         if batch:
             topic = topic.rsplit("/", 1)[0] + "/_batch"
@@ -479,6 +521,9 @@ def main() -> None:
             report("ceiling: plain paho consumer, messages/s", f"{a:,.0f}", busy.stop())
             report("  its publisher (paho, every PUBACK counted), msg/s", f"{pub_rate:,.0f}", "")
             busy = Busy().start()
+            g = ceiling_gmqtt(info, topic, n)
+            report("ceiling: plain gmqtt consumer, messages/s", f"{g:,.0f}", busy.stop())
+            busy = Busy().start()
             b = ceiling_bulk_post(info, n)
             report("ceiling: bulk line-protocol POST, readings/s", f"{b:,.0f}", busy.stop())
             busy = Busy().start()
@@ -489,22 +534,43 @@ def main() -> None:
                 busy.stop(),
             )
             report("  ingest peak RSS, MB", f"{rss:.0f}", f"publisher {pub:,.0f} msg/s")
+            busy = Busy().start()
+            e2e_g, rss_g, pub = end_to_end(
+                tmp, stack, "bench-e2e-g", payloads(n), n, client="gmqtt"
+            )
+            report(
+                "end to end, 1-reading messages, gmqtt, readings/s",
+                f"{e2e_g:,.0f} = {e2e_g / min(g, b):.2f} ceil",
+                busy.stop(),
+            )
+            report(
+                "  ingest peak RSS, MB",
+                f"{rss_g:.0f}",
+                f"{e2e_g / e2e:.2f} paho ingest; publisher {pub:,.0f} msg/s",
+            )
             for size in (100, 1000):
-                busy = Busy().start()
                 bodies = batch_payloads(args.batches, size)
-                rate, rss_b, pub = end_to_end(
-                    tmp, stack, f"bench-b{size}", bodies, args.batches * size, batch=True
-                )
-                report(
-                    f"end to end, {size}-reading batches, readings/s",
-                    f"{rate:,.0f}",
-                    busy.stop(),
-                )
-                report(
-                    f"  ingest peak RSS, MB ({len(bodies[0]):,} B a message)",
-                    f"{rss_b:.0f}",
-                    f"publisher {pub:,.0f} msg/s",
-                )
+                for client in ("paho", "gmqtt"):
+                    busy = Busy().start()
+                    rate, rss_b, pub = end_to_end(
+                        tmp,
+                        stack,
+                        f"bench-b{size}-{client}",
+                        bodies,
+                        args.batches * size,
+                        batch=True,
+                        client=client,
+                    )
+                    report(
+                        f"end to end, {size}-reading batches, {client}, readings/s",
+                        f"{rate:,.0f}",
+                        busy.stop(),
+                    )
+                    report(
+                        f"  ingest peak RSS, MB ({len(bodies[0]):,} B a message)",
+                        f"{rss_b:.0f}",
+                        f"publisher {pub:,.0f} msg/s",
+                    )
             busy = Busy().start()
             sp = spool_path(tmp, stack, n)
             report(

@@ -60,13 +60,19 @@ def make_client(
 class _NamedContext(ssl.SSLContext):
     """An SSL context that checks the broker's certificate against `server_name` rather than
     the host connected to (paho passes its host as the server name; `wrap_socket` is the
-    standard library's public seam for changing it)."""
+    standard library's public seam for changing it, and `wrap_bio` the one asyncio uses, for
+    gmqtt)."""
 
     server_name: str | None = None
 
     def wrap_socket(self, sock, *args, server_hostname=None, **kwargs):
         return super().wrap_socket(
             sock, *args, server_hostname=self.server_name or server_hostname, **kwargs
+        )
+
+    def wrap_bio(self, incoming, outgoing, *args, server_hostname=None, **kwargs):
+        return super().wrap_bio(
+            incoming, outgoing, *args, server_hostname=self.server_name or server_hostname, **kwargs
         )
 
 

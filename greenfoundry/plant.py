@@ -91,6 +91,9 @@ class MqttConfig:
     # With `share_group`: the instance names allowed to join it (each `<client_id>-<name>`).
     share_members: tuple[str, ...] = ()
     tls: MqttTls | None = None
+    # The ingest's MQTT client library: "paho" (paho-mqtt), or "gmqtt" for a faster receive path
+    # with the same acknowledgement rules (greenfoundry/mqtt_gmqtt.py, ingest/README.md).
+    client: str = "paho"
 
     def instance_names(self) -> tuple[str, ...]:
         """The declared ingest instances (`instances` or `share_members`); () when one process
@@ -531,6 +534,7 @@ def _mqtt(top: inputs.Node, plant: PlantInfo, env: dict[str, str] | None) -> Mqt
         instances=instances,
         share_members=tuple(members or ()),
         tls=_mqtt_tls(m),
+        client=m.choice("client", ("paho", "gmqtt"), "paho"),
     )
     m.done()
     return mqtt

@@ -1,10 +1,11 @@
 """The ingest service: MQTT in, InfluxDB out, and no reading lost in between.
 
 Delivery:
-- paho-mqtt 2.x, MQTT v5, QoS 1, a fixed client id with a session that outlives the connection
-  (clean start off, session expiry from the config), so the broker queues while we are away;
-  the network thread reconnects with backoff, but a refusal at the first connect that trying
-  again cannot cure (a wrong password) stops the ingest.
+- paho-mqtt 2.x (or gmqtt 0.8.0 with `mqtt.client: gmqtt`: greenfoundry.mqtt_gmqtt, the same
+  seam and the same rules), MQTT v5, QoS 1, a fixed client id with a session that outlives the
+  connection (clean start off, session expiry from the config), so the broker queues while we
+  are away; the network thread reconnects with backoff, but a refusal at the first connect
+  that trying again cannot cure (a wrong password) stops the ingest.
 - Acknowledgement is manual: a message's PUBACK is sent only after every reading in it is
   durable — written to InfluxDB, appended (fsync'd) to the local spool, or dead-lettered. A crash
   before that makes the broker deliver the message again; the reading is written again with the
@@ -20,9 +21,9 @@ Delivery:
   the queue between the network and the writer stays within that memory budget.
 
 Threads: the network thread (`greenfoundry.mqtt.NetworkThread`: paho's external-loop API, driven
-by a thread of ours, which sends each batch's PUBACKs after one wake-up) parses each message
-(cheap) and queues it; one writer thread
-takes batches by size and age, makes them durable, then acknowledges them in arrival order,
+by a thread of ours, which sends each batch's PUBACKs after one wake-up; or
+`greenfoundry.mqtt_gmqtt.GmqttNetwork`, gmqtt's asyncio loop in a thread of ours) parses each
+message (cheap) and queues it; one writer thread takes batches by size and age, makes them durable, then acknowledges them in arrival order,
 replays the spool when InfluxDB is back, and emits the self-metrics. A batch leaves the writer's
 hands only once it is durable: if the local disk fails, the same batch is tried again and
 nothing behind it is acknowledged first. Nothing on input raises out of either thread, and an
@@ -217,13 +218,17 @@ class Ingest:
         # A batch takes at most half the broker's window, so the other half keeps arriving
         # while the batch is written: the window never stalls on one InfluxDB round trip.
         self._window_half = max(1, self.receive_maximum // 2)
-        self.client = self._make_client()
-        self.net = mqtt.NetworkThread(
-            self.client,
-            self._may_ack,
-            on_connect_error=self._on_connect_error,
-            on_died=self._on_network_died,
-        )
+        self.client: paho.Client | None = None  # the paho client (`mqtt.client: paho`)
+        if cfg.mqtt.client == "gmqtt":
+            self.net = self._make_gmqtt()
+        else:
+            self.client = self._make_client()
+            self.net = mqtt.NetworkThread(
+                self.client,
+                self._may_ack,
+                on_connect_error=self._on_connect_error,
+                on_died=self._on_network_died,
+            )
         self._stopped = False
         self._writer = threading.Thread(target=self._writer_loop, name="gf-writer", daemon=True)
 
@@ -248,6 +253,39 @@ class Ingest:
         client.on_message = self._on_message
         return client
 
+    def _make_gmqtt(self):
+        """The network path on gmqtt (greenfoundry.mqtt_gmqtt): the same session, flow control,
+        packet size, TLS and acknowledgement rules as the paho path."""
+        from greenfoundry.mqtt_gmqtt import GmqttNetwork
+
+        m = self.cfg.mqtt
+        return GmqttNetwork(
+            host=m.host,
+            port=m.port,
+            client_id=m.client_id,
+            username=m.username,
+            password=m.password.value if m.password else None,
+            tls=m.tls,
+            keepalive_s=m.keepalive_s,
+            connect_properties={
+                "session_expiry_interval": m.session_expiry_s,
+                "receive_maximum": self.receive_maximum,
+                "maximum_packet_size": maximum_packet_size(self.cfg),
+            },
+            # QoS 1 with retain handling 1, and the broker's drop count at QoS 0: as on paho.
+            subscriptions=[(f, 1, 1) for f in self.subscriptions] + [(BROKER_DROPPED_TOPIC, 0, 0)],
+            deliver=self._receive,
+            may_ack=self._may_ack,
+            on_connected=lambda session_present: self._connected_ok(session_present, None),
+            on_subscribed=self._subscribed,
+            on_lost=lambda: self._lost("connection lost"),
+            on_refused=lambda code: self._refused(
+                mqtt.PERMANENT_REFUSALS.get(code), f"reason code {code:#x}"
+            ),
+            on_connect_error=self._on_connect_error,
+            on_died=self._on_network_died,
+        )
+
     @property
     def subscriptions(self) -> list[str]:
         m = self.cfg.mqtt
@@ -256,33 +294,11 @@ class Ingest:
 
     def _on_connect(self, client, userdata, flags, reason_code, properties):
         if reason_code.is_failure:
-            cause = mqtt.refusal(reason_code)
-            self._last_refusal = cause or str(reason_code).lower()
-            if cause and not self._ever_connected:
-                m = self.cfg.mqtt
-                self.fatal = (
-                    f"the MQTT broker at {m.host}:{m.port} refused the connection of "
-                    f"{m.client_id!r} as {m.username or 'anonymous'!r}: {cause}"
-                )
-                self._stop.set()
-                self.failed.set()
-                self.on_fatal()
+            if self._refused(mqtt.refusal(reason_code), str(reason_code).lower()):
                 self.net.halt()
                 client.disconnect()  # no reconnect loop: the same settings would be refused
-                return
-            log.error("MQTT connection refused: %s; trying again", self._last_refusal)
             return
-        self._ever_connected = True
-        self._last_refusal = None
-        self._check_broker_packet_size(properties)
-        log.info(
-            "connected to mqtt://%s:%s (session present: %s)",
-            self.cfg.mqtt.host,
-            self.cfg.mqtt.port,
-            flags.session_present,
-        )
-        with self._ack_lock:
-            self._acks_open = True
+        self._connected_ok(flags.session_present, getattr(properties, "MaximumPacketSize", None))
         # Subscribing again on a resumed session covers an expired one. Retain handling 1: the
         # broker sends retained messages only for a subscription that is new, not again at every
         # reconnect of a resumed session.
@@ -292,13 +308,43 @@ class Ingest:
             + [(BROKER_DROPPED_TOPIC, paho.SubscribeOptions(qos=0))]
         )
 
-    def _check_broker_packet_size(self, properties) -> None:
+    def _refused(self, cause: str | None, text: str) -> bool:
+        """A refused CONNACK (either client): `cause` when trying again cannot help. True when
+        the ingest stops (a permanent refusal at the first connect), False to try again."""
+        self._last_refusal = cause or text
+        if cause and not self._ever_connected:
+            m = self.cfg.mqtt
+            self.fatal = (
+                f"the MQTT broker at {m.host}:{m.port} refused the connection of "
+                f"{m.client_id!r} as {m.username or 'anonymous'!r}: {cause}"
+            )
+            self._stop.set()
+            self.failed.set()
+            self.on_fatal()
+            return True
+        log.error("MQTT connection refused: %s; trying again", self._last_refusal)
+        return False
+
+    def _connected_ok(self, session_present: bool, broker_max_packet: int | None) -> None:
+        """A good CONNACK (either client): acknowledgements may go out on this connection."""
+        self._ever_connected = True
+        self._last_refusal = None
+        self._check_broker_packet_size(broker_max_packet)
+        log.info(
+            "connected to mqtt://%s:%s (session present: %s)",
+            self.cfg.mqtt.host,
+            self.cfg.mqtt.port,
+            session_present,
+        )
+        with self._ack_lock:
+            self._acks_open = True
+
+    def _check_broker_packet_size(self, broker_max: int | None) -> None:
         """Warn, once per value, when the broker's Maximum Packet Size (CONNACK, MQTT v5
         3.2.2.3.6) is smaller than `ingest.max_payload_bytes`: the broker refuses a publish
         larger than its limit and disconnects the device, so messages the ingest would take
         (or dead-letter as `oversized`) never reach it. Set the broker's `max_packet_size` to
         the payload limit plus the header allowance."""
-        broker_max = getattr(properties, "MaximumPacketSize", None)
         payload_max = self.cfg.ingest.max_payload_bytes
         if broker_max is None or broker_max >= payload_max or broker_max == self._warned_packet:
             return
@@ -337,54 +383,74 @@ class Ingest:
         return True
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
-        for topic, code in zip(
-            [*self.subscriptions, BROKER_DROPPED_TOPIC], reason_codes, strict=False
-        ):
-            if code.is_failure and topic == BROKER_DROPPED_TOPIC:
+        self._subscribed(
+            [
+                (topic, code.is_failure, str(code))
+                for topic, code in zip(
+                    [*self.subscriptions, BROKER_DROPPED_TOPIC], reason_codes, strict=False
+                )
+            ]
+        )
+
+    def _subscribed(self, results: list[tuple[str, bool, str]]) -> None:
+        """The SUBACK (either client): (topic filter, refused, reason) per filter."""
+        for topic, refused, code in results:
+            if refused and topic == BROKER_DROPPED_TOPIC:
                 log.warning(
                     "MQTT subscription to %s refused (%s): the broker's dropped-message count "
                     "is not reported; give the ingest account read access to it",
                     topic,
                     code,
                 )
-            elif code.is_failure:
+            elif refused:
                 log.error("MQTT subscription to %s refused: %s", topic, code)
         # Ready only now: a message published between CONNACK and SUBACK, to a session that had
         # no subscription yet, would never reach us.
         self._connected.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
+        self._lost(reason_code)
+
+    def _lost(self, reason) -> None:
+        """The connection is gone (either client): no acknowledgement of it goes out now."""
         with self._ack_lock:
             self._acks_open = False
             self._connection += 1
         self._connected.clear()
         if not self._stop.is_set() and self._last_refusal is None:
-            log.warning("MQTT connection lost (%s); reconnecting", reason_code)
+            log.warning("MQTT connection lost (%s); reconnecting", reason)
 
     def _on_message(self, client, userdata, msg):
-        if self._draining:
-            return  # not acknowledged: the broker delivers it again to the next session
         try:
             topic = msg.topic  # decoded by paho at each access: once here
+        except UnicodeDecodeError:  # the broker checks topics are UTF-8; keep the message anyway
+            topic = msg._topic.decode("utf-8", errors="replace")
+        self._receive(topic, msg.payload, msg.mid, msg.qos, msg.retain)
+
+    def _receive(self, topic: str, payload: bytes, mid: int, qos: int, retain) -> bool:
+        """In the network thread (either client): parse a message and queue it for the writer.
+        True when queued (its acknowledgement comes back through `ack_batch`)."""
+        if self._draining:
+            return False  # not acknowledged: the broker delivers it again to the next session
+        try:
             if topic.startswith("$SYS/"):
-                self._on_broker_stat(msg)
-                return
+                self._on_broker_stat(topic, payload)
+                return False
             if self.parser.is_system(topic):
                 # Queued empty, so its acknowledgement keeps its place in the arrival order.
                 self.counters.ignored_system += 1
                 readings, rejects = [], []
             else:
-                readings, rejects = self.parser.parse(topic, msg.payload, self.clock())
+                readings, rejects = self.parser.parse(topic, payload, self.clock())
         except Exception as exc:  # the parser promises not to raise; keep the message anyway
-            topic = msg._topic.decode("utf-8", errors="replace")
             log.exception("parser failed on a message on %s", topic)
             detail = f"internal error while parsing: {type(exc).__name__}"
-            readings, rejects = [], [Reject("bad_shape", detail, topic, msg.payload, None)]
+            readings, rejects = [], [Reject("bad_shape", detail, topic, payload, None)]
         retained_key = None
-        if msg.retain and rejects:
+        if retain and rejects:
             # A retained bad message comes again with every new subscription (a restart, an
             # expired session): its rejects are recorded once, remembered across restarts.
-            retained_key = deadletter.retained_key(topic, msg.payload)
+            retained_key = deadletter.retained_key(topic, payload)
             if retained_key in self.dead.retained:
                 self.counters.retained_repeats += 1
                 rejects, retained_key = [], None
@@ -395,8 +461,8 @@ class Ingest:
         was_empty = not self._queue
         self._queue.append(
             _Message(
-                msg.mid,
-                msg.qos,
+                mid,
+                qos,
                 readings,
                 rejects,
                 time.time_ns(),
@@ -414,19 +480,23 @@ class Ingest:
             or len(self._queue) >= self._window_half
         ):
             self._wake.set()
+        return True
 
-    def _on_broker_stat(self, msg) -> None:
-        if msg.topic == BROKER_DROPPED_TOPIC:
+    def _on_broker_stat(self, topic: str, payload: bytes) -> None:
+        if topic == BROKER_DROPPED_TOPIC:
             try:
-                self.broker_dropped = int(msg.payload)
+                self.broker_dropped = int(payload)
             except ValueError:
-                log.warning("%s: not a count: %r", msg.topic, msg.payload[:40])
+                log.warning("%s: not a count: %r", topic, payload[:40])
 
     # ---- lifecycle ----------------------------------------------------------------------
 
     def start(self) -> None:
         m = self.cfg.mqtt
         self._writer.start()
+        if self.client is None:  # gmqtt: its settings were given at construction
+            self.net.start()
+            return
         props = mqtt.connect_properties(
             session_expiry_s=m.session_expiry_s,
             receive_maximum=self.receive_maximum,
