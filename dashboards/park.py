@@ -10,9 +10,10 @@ one Grafana data source with that reader, ``PARK_DATASOURCE_UID``, distinct from
 names its measurement fully qualified, ``"<database>"."autogen"."gf_…"``, with the database
 the plant's own config writes to (``influxdb.database``), so the data source's default
 database plays no part, and every panel has one target per plant: one statement reads one
-database. That is what InfluxDB 2.x resolves through the DBRP mapping of each plant's bucket
-(the park's v1 authorization or token with read on every plant's bucket), and what keeps a
-query to a single database where a server answers only the request's database. The plant
+database. InfluxDB 2.x resolves each through the DBRP mapping of the plant's bucket (the
+park's v1 authorization or token with read on every plant's bucket). InfluxDB 3 does not: its
+InfluxQL reads a FROM name from the request's database whatever database it names, so on 3 a
+park needs a data source per plant, which this module does not make yet (README). The plant
 variable is a multi-value custom variable of the park's plants (text: the plant's name, value:
 its id); each target also has ``"plant" = '<its plant>'``, so a park whose plants share one
 database (a park without read isolation) still shows each plant once.
@@ -51,6 +52,7 @@ from greenfoundry.dashboards.build import (
 )
 from greenfoundry.grade import rolling
 from greenfoundry.metrics import schema
+from greenfoundry.park.config import _letters
 from greenfoundry.scoring.standard import load_standard
 from greenfoundry.store import quote_string
 
@@ -125,18 +127,9 @@ def _where(p: ParkPlant, *conditions: str) -> str:
     return "WHERE " + " AND ".join([*parts, TIME])
 
 
-def _ref(i: int) -> str:
-    """A, B, … Z, AA: one refId per plant, in the park file's order."""
-    out = ""
-    i += 1
-    while i:
-        i, r = divmod(i - 1, 26)
-        out = chr(ord("A") + r) + out
-    return out
-
-
-def _target(i: int, p: ParkPlant, query: str, fmt: str = "time_series", alias: str | None = None):
-    return InfluxQL(_ref(i), query, fmt, datasource=PARK_DATASOURCE, alias=alias)
+def _target(i: int, query: str, fmt: str = "time_series", alias: str | None = None):
+    """The panel's target of its i-th plant: refId A, B, … Z, AA in the park file's order."""
+    return InfluxQL(_letters(i), query, fmt, datasource=PARK_DATASOURCE, alias=alias)
 
 
 def _ds() -> dm.DataSourceRef:
@@ -173,15 +166,17 @@ def _c1_table(plants, kind: str, window: str, title: str):
     unit = KIND_UNIT[kind]
     value = schema.UNIT_FIELD[unit]
     cols = [value, *(f"limit_tier{t}_{value}" for t in C1_TIERS), "tier", "status"]
-    select = ", ".join(f"last({Q(c)}) AS {Q(c)}" for c in cols)
+    # The newest window's point whole (not last() of each field, which would take a value
+    # from an older window when the newest has none, beside the newest one's status).
+    select = ", ".join(Q(c) for c in cols)
     p = (
         table.Panel()
         .title(title)
         .description(
-            f"Each plant's Table C.1 value ({unit}, gf_c1_plant, window {window}: Σ energy / Σ "
-            "tonnes of its furnaces, decision D-c1-plant) beside its own limits, corrected by "
-            "notes 1–4 of T/CFA 0308011.5-2024 for its tapping temperatures and site, and the "
-            "tier they give."
+            f"Each plant's Table C.1 value of its newest {window} window in the time range "
+            f"({unit}, gf_c1_plant: Σ energy / Σ tonnes of its furnaces, decision D-c1-plant) "
+            "beside its own limits, corrected by notes 1–4 of T/CFA 0308011.5-2024 for its "
+            "tapping temperatures and site, the tier they give and the window's status."
         )
         .datasource(_ds())
         .unit(GRAFANA_UNITS_PARK[unit])
@@ -190,9 +185,8 @@ def _c1_table(plants, kind: str, window: str, title: str):
         p.with_target(
             _target(
                 i,
-                pl,
                 f"SELECT {select} FROM {source(pl, schema.C1_PLANT)} "
-                f"{_where(pl, _window(window))} GROUP BY {Q('plant')}",
+                f"{_where(pl, _window(window))} GROUP BY {Q('plant')} ORDER BY time DESC LIMIT 1",
                 "table",
             )
         )
@@ -218,7 +212,6 @@ def _c1_by_month(plants, kind: str):
         p.with_target(
             _target(
                 i,
-                pl,
                 f"SELECT {cols} FROM {source(pl, schema.C1_PLANT)} {_where(pl, _window('month'))}",
                 alias=f"{pl.name}: $col",
             )
@@ -249,7 +242,6 @@ def _monthly(plants, title: str, description: str, measurement: str, field_: str
         p.with_target(
             _target(
                 i,
-                pl,
                 f"SELECT {Q(field_)} FROM {source(pl, measurement)} "
                 f"{_where(pl, *conditions, _window('month'))}{group}",
                 alias=f"{pl.name}: {alias}",
@@ -362,7 +354,6 @@ def park_dashboard(park: ParkModel) -> gd.Dashboard:
             panel.with_target(
                 _target(
                     i,
-                    pl,
                     f"SELECT {Q(fld_)} FROM {source(pl, rolling.GRADE)} {_where(pl)}",
                     alias=f"{pl.name}: $col",
                 )

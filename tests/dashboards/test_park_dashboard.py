@@ -237,8 +237,16 @@ def test_the_c1_rows_follow_each_plants_furnace_kind_and_its_own_limits(park):
     ]
     tables = {}
     for panel, _t, q, df in _runs(park, [INDUCTION, CUPOLA]):
-        if panel["type"] == "table" and "month" in q:
+        if panel["type"] != "table":
+            continue
+        assert len(df) == 1, q  # one row per plant: its newest window's point
+        if "'month'" in q:
             tables[_plant_of(q)] = df.iloc[0]
+        else:
+            # The running day: the newest day simulated, 2026-10-05 local, which starts at
+            # 2026-10-04T16:00Z (+08:00), not the day before.
+            assert df.iloc[0]["time"] == START + timedelta(days=1), q
+    assert sorted(tables) == [INDUCTION, CUPOLA]
     n, s = tables[INDUCTION], tables[CUPOLA]
     # Table C.1 (T/CFA 0308011.5-2024): an induction furnace for ductile pipe has printed
     # limits 200 / 250 / 300 kWh/t, a 10 t/h cupola 110 / 115 / 125 kgce/t; the tiers are
