@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from greenfoundry.glossary import SIGNALS
+from greenfoundry.metrics import noise as noise_fns
 from greenfoundry.metrics import rollups, schema, source
 from greenfoundry.metrics import windows as win
 from greenfoundry.metrics.factors import load_factors
@@ -57,7 +58,7 @@ COUNTER_AFTER_NS = 901 * 10**9  # the counter reading after a chunk's end (max g
 UPPER = ("shift", "day", "month", "year", "trailing_12m")
 FROM_HOURS = ("hour", "shift", "day", "month")  # composed from hour partials
 FROM_MONTHS = ("year", "trailing_12m")  # composed from month partials
-ROLLUPS = ("c1", "air", "plant")
+ROLLUPS = ("c1", "air", "plant", "water", "noise")
 AMBIENT = "ambient_temp_c"
 # One run in this many also fingerprints a slice of older history (the sweep). The slice costs
 # InfluxDB a scan of its readings, as much as the rest of a run on a plant with a year of
@@ -142,11 +143,27 @@ class Engine:
         ms |= {rollups.PLANT_EVENTS[k] for k in self.p_events}
         if self.p_events & set(rollups.DN_KEYS):
             ms.add(rollups.DN_SIGNAL)
+        # Table 6 water and noise: each outfall's pollutants with a limit D, and the boundary
+        # points of the noise signals (with the config's limits E).
+        self.water_items = [
+            (o.id, p, limit) for o in cfg.outfalls for p, limit in sorted(o.limits_mg_l.items())
+        ]
+        self.noise_points = sorted(
+            {r.device for r in cfg.routes.values() if r.signal == rollups.NOISE_SIGNAL}
+            if cfg.boundary_noise
+            else ()
+        )
+        if self.water_items:
+            ms |= {rollups.WATER_SIGNAL, rollups.WATER_STATUS_SIGNAL}
+        if self.noise_points:
+            ms.add(rollups.NOISE_SIGNAL)
         self.inputs = tuple(sorted(ms))
         self.watched = (*self.inputs, AMBIENT)
         self.before = tuple(m for m in self.inputs if m in COUNTER_SIGNALS) + (
             (rollups.STATUS_SIGNAL,) if self.air_items else ()
         )
+        if self.water_items:  # the outfall analysers' status in force at a range's start
+            self.before += (rollups.WATER_STATUS_SIGNAL,)
         self.factors = load_factors(self.m.factors)  # GB/T 2589 and CO2, with the overrides
         self.coke = self.factors.kgce("coke").value
         self._air: dict[str, AirTemp] = {}
@@ -165,7 +182,7 @@ class Engine:
 
     def rules(self) -> dict:
         m = self.m
-        return {
+        rules = {
             "tz": self.tz,
             "shifts": list(m.shifts),
             "min_valid_minutes": m.min_valid_minutes,
@@ -180,6 +197,17 @@ class Engine:
             "air_c": self.cfg.plant.annual_mean_air_temp_c,
             "version": 2,  # 2: the plant rollup (Table 5, water, Table A.1, CO2)
         }
+        if self.water_items or self.noise_points:  # Table 6 water and noise, where mapped
+            bn = self.cfg.boundary_noise
+            rules["table6_water_noise"] = {
+                "water": self.water_items,
+                "noise": self.noise_points,
+                "boundary": dataclasses.astuple(bn) if bn else None,
+                "residential": self.cfg.plant.residential_within_1200m,
+                "min_samples": m.water_min_valid_samples,
+                "min_minutes": m.noise_min_valid_minutes,
+            }
+        return rules
 
     def _check_rules(self) -> None:
         digest = hashlib.sha256(json.dumps(self.rules(), sort_keys=True).encode()).hexdigest()
@@ -400,10 +428,12 @@ class Engine:
             # (a plant that maps none of these signals keeps no rows for them).
             if rollups.plant_has_data(p):
                 partials.append(("plant", "plant", "hour", h.start.value, p))
+        t6_hours = self._t6_hours(hours, readings, partials)
         for i, h in enumerate(hours):
             c1 = {fid: parts[i] for fid, parts in furnace_hours.items()}
             air = {k: parts[i] for k, parts in air_hours.items()}
-            lines += self._window_points(h, c1, air, computed, now, plant=plant_hours[i])
+            t6 = {r: {k: parts[i] for k, parts in d.items()} for r, d in t6_hours.items()}
+            lines += self._window_points(h, c1, air, computed, now, plant=plant_hours[i], t6=t6)
         self.state.set_partials(partials)
         self.state.set_computed(computed)
         self._write(lines)
@@ -505,7 +535,7 @@ class Engine:
         return at
 
     def _window_points(
-        self, w: win.Window, c1: dict, air: dict, computed: list, now: int, plant=None
+        self, w: win.Window, c1: dict, air: dict, computed: list, now: int, plant=None, t6=None
     ) -> list[str]:
         lines = self._plant_points(w, plant, computed, now)
         at = self.air_temp(w)
@@ -643,6 +673,7 @@ class Engine:
             computed.append(
                 ("air", "plant", w.kind, w.start.value, w.label, min(covs), st, now, None)
             )
+        lines += self._t6_points(w, t6 or {}, computed, now)
         return lines
 
     def _plant_points(self, w: win.Window, p: dict | None, computed: list, now: int) -> list:
@@ -668,6 +699,90 @@ class Engine:
             computed.append(
                 (rollup, r.name, w.kind, w.start.value, w.label, m.coverage, m.status, now, None)
             )
+        return lines
+
+    def _t6_hours(self, hours: list[win.Window], readings, partials: list) -> dict:
+        """Table 6 water and noise partials of a chunk of hours (``rollups.water_hours``,
+        ``noise_hours``), added to ``partials``: {"water": {outfall/pollutant: parts},
+        "noise": {point: parts}}."""
+        out: dict[str, dict] = {"water": {}, "noise": {}}
+        for oid, pol, _limit in self.water_items:
+            out["water"][f"{oid}/{pol}"] = rollups.water_hours(readings, hours, oid, pol, self.tz)
+        bands = noise_fns.bands_for(self.cfg.plant.residential_within_1200m)
+        for pt in self.noise_points:
+            out["noise"][pt] = rollups.noise_hours(
+                readings, hours, pt, self.cfg.boundary_noise, bands, self.tz,
+                min_valid_minutes=self.m.noise_min_valid_minutes,
+            )  # fmt: skip
+        for r, d in out.items():
+            for k, parts in d.items():
+                partials += [
+                    (r, k, "hour", h.start.value, p) for h, p in zip(hours, parts, strict=True)
+                ]
+        return out
+
+    def _t6_points(self, w: win.Window, t6: dict, computed: list, now: int) -> list[str]:
+        """Table 6 water (per outfall's pollutant) and noise (per boundary point) of ``w``, and
+        the plant's worst of each with the lowest coverage among them (decisions
+        D-t6-water-window, D-t6-noise-window; the water's only for a day and longer, the
+        period of its daily means)."""
+        m, lines = self.m, []
+        tags = {"plant": self.plant_id, "window": w.kind}
+        water, noise = [], []
+        for oid, pol, limit in self.water_items:
+            res = rollups.water_finish(
+                w, t6.get("water", {}).get(f"{oid}/{pol}"), limit, rule=m.table6_rule,
+                min_valid_samples=m.water_min_valid_samples, min_coverage=m.min_coverage,
+            )  # fmt: skip
+            item = {**tags, "outfall": oid, "pollutant": pol}
+            lines.append(
+                schema.point(schema.WATER_OUTFALL, item, w, schema.water_fields(res, limit))
+            )
+            water.append((f"{oid}/{pol}", res))
+        for pt in self.noise_points:
+            p = t6.get("noise", {}).get(pt)
+            res = rollups.noise_finish(
+                w, p, rule=m.table6_rule, min_coverage=m.min_coverage,
+                min_valid_minutes=m.noise_min_valid_minutes,
+            )  # fmt: skip
+            fields = schema.noise_fields(res)
+            if w.kind == "hour" and p is not None:
+                fields.update(
+                    leq_dba=p["leq_dba"], limit_dba=p["limit_dba"], period=p["period"],
+                    valid_minutes=p["valid_min"], status=p["status"],
+                    lacking=p["lacking"] or res["lacking"],
+                )  # fmt: skip
+                res = {**res, "status": p["status"]}
+            lines.append(schema.point(schema.NOISE_POINT, {**tags, "point": pt}, w, fields))
+            noise.append((pt, res))
+        plants = (
+            ("water", schema.WATER_PLANT, "multiple_of_d", "D-t6-water-window", water),
+            ("noise", schema.NOISE_PLANT, "multiple_of_e", "D-t6-noise-window", noise),
+        )
+        for rollup, measurement, field, decision, items in plants:
+            for k, res in items:
+                computed.append(
+                    (rollup, k, w.kind, w.start.value, w.label, res["coverage"], res["status"],
+                     now, None)
+                )  # fmt: skip
+            if not items or (rollup == "water" and w.kind in ("hour", "shift")):
+                continue
+            cov = min(res["coverage"] for _k, res in items)
+            valued = [(k, res) for k, res in items if res["value"] is not None]
+            lack = [f"{k}: {res['status']}" for k, res in items if res["value"] is None]
+            if valued:
+                which, res = max(valued, key=lambda x: x[1]["value"])  # the first of equals
+                periods = res["valid_days"] if rollup == "water" else res["valid_hours"]
+                st = judge(periods, cov, m.min_coverage)
+                lack = [*res["lacking"], *lack]
+            else:
+                which = None
+                bad = any(res["status"] == "bad_input" for _k, res in items)
+                st = "bad_input" if bad else "no_data"
+            fields = {field: res["value"] if valued else None, "worst": which, "coverage": cov,
+                      "status": st, "lacking": lack, "decision": decision}  # fmt: skip
+            lines.append(schema.point(measurement, tags, w, fields))
+            computed.append((rollup, "plant", w.kind, w.start.value, w.label, cov, st, now, None))
         return lines
 
     # ---- composing -----------------------------------------------------------------------------
@@ -767,13 +882,22 @@ class Engine:
         for k, v in air_parts.items():
             sid, pol = k.split("/", 1)
             air[(sid, pol)] = v[0] if w.kind == "hour" else rollups.air_combine(v)
+        t6 = {}
+        for r, combine in (("water", rollups.water_combine), ("noise", rollups.noise_combine)):
+            if loaded is not None and below == "hour":
+                parts = slice_partials(loaded[r], a, b)
+            else:
+                parts = self.state.partials(r, below, a, b)
+            t6[r] = {k: v[0] if w.kind == "hour" else combine(v) for k, v in parts.items()}
+            if w.kind == "month":
+                self.state.set_partials([(r, k, "month", a, v) for k, v in t6[r].items()])
         if w.kind == "month":
             rows = [("c1", k, "month", a, p) for k, p in c1.items()]
             rows += [("air", f"{s}/{p}", "month", a, v) for (s, p), v in air.items()]
             if plant is not None:
                 rows.append(("plant", "plant", "month", a, plant))
             self.state.set_partials(rows)
-        return self._window_points(w, c1, air, computed, now, plant=plant)
+        return self._window_points(w, c1, air, computed, now, plant=plant, t6=t6)
 
     # ---- the runs ------------------------------------------------------------------------------
 

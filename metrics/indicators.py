@@ -11,6 +11,14 @@ Rows written (the standard's ids, `greenfoundry standard show`):
 * ``emissions.air.multiple_of_c`` (Table 6): the plant value of ``gf_air_plant`` (decision
   D-c6-window: the highest valid hourly multiple of C over every stack and pollutant, with the
   lowest coverage among them).
+* ``emissions.water.multiple_of_d`` (Table 6): the plant value of ``gf_water_plant`` (decisions
+  D-t6-water-*: the highest valid daily mean as a multiple of D over every outfall and
+  pollutant, with the lowest coverage among them).
+* ``emissions.noise.multiple_of_e`` (Table 6): the plant value of ``gf_noise_plant`` (decisions
+  D-t6-noise-*: the highest valid hourly Leq / E over every boundary point, day and night hours
+  against their own E), with the context ``residential_within_1200m`` of the plant config,
+  which picks the row's variant. A plant whose config maps no outfall or no boundary noise
+  gets no row here: the row stays the evidence file's (declared), with a note.
 
 * The plant indicators of Table 5, Table A.1 (``gf_t5_plant``, ``gf_a1_plant``, tag
   ``indicator``; the rows of ``schema.PLANT_INDICATORS``): energy per tonne of good pipe, the
@@ -45,6 +53,8 @@ from greenfoundry.store import where
 
 C1_ROW = "energy.liquid_iron.energy_per_t"
 AIR_ROW = "emissions.air.multiple_of_c"
+WATER_ROW = "emissions.water.multiple_of_d"
+NOISE_ROW = "emissions.noise.multiple_of_e"
 OUTPUT_ROW = "scale.output.annual_output"
 DN_ROWS = ("hydro_first_pass", "pipe_first_pass")  # Table A.1 rows with tiers by DN range
 # A size inside each Table A.1 range, given as the row's context `dn`: it picks the range's
@@ -141,6 +151,7 @@ def indicators_file(cfg, label: str, *, store=None, now_s: float | None = None):
             "unit": "C",
             "coverage": round(min(1.0, float(air.get("coverage", 0.0))), 6),
         }
+    rows.update(_t6_rows(store, cfg, w, notes))
     rows.update(_plant_rows(store, cfg, w, notes))
     doc = {
         "version": 1,
@@ -274,4 +285,40 @@ def _plant_rows(store, cfg, w: win.Window, notes: list[str]) -> dict:
                     "end": _local_date(w.end, cfg.plant.timezone),
                 },
             }
+    return rows
+
+
+def _t6_rows(store, cfg, w: win.Window, notes: list[str]) -> dict:
+    """Table 6's water and noise rows from the plant rollups, where the config maps them."""
+    noise_mapped = cfg.boundary_noise is not None and any(
+        r.signal == "noise_leq_dba" for r in cfg.routes.values()
+    )
+    specs = (
+        (WATER_ROW, schema.WATER_PLANT, "multiple_of_d", "D", bool(cfg.outfalls),
+         "no outfall (outfalls, with discharge_conc_mg_l signals)", None),
+        (NOISE_ROW, schema.NOISE_PLANT, "multiple_of_e", "E", noise_mapped,
+         "no boundary noise (boundary_noise, with noise_leq_dba signals)",
+         {"residential_within_1200m": bool(cfg.plant.residential_within_1200m)}),
+    )  # fmt: skip
+    rows: dict = {}
+    for row, measurement, field, unit, mapped, what, context in specs:
+        if not mapped:
+            notes.append(f"{row}: the plant config maps {what}; left out (the row stays declared)")
+            continue
+        p = _point(store, measurement, cfg.plant.id, w)
+        if p is None:
+            notes.append(f"{row}: no rollup of window {w.label} yet; left out")
+            continue
+        if field not in p:
+            notes.append(f"{row}: {p.get('status')}: {p.get('lacking', '')}; left out")
+            continue
+        if p.get("status") != "ok":
+            notes.append(f"{row}: {p.get('status')}: {p.get('lacking', '')}")
+        rows[row] = {
+            "value": round(float(p[field]), 6),
+            "unit": unit,
+            "coverage": round(min(1.0, float(p.get("coverage", 0.0))), 6),
+        }
+        if context:
+            rows[row]["context"] = context
     return rows

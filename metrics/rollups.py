@@ -731,3 +731,225 @@ def plant_finish(
                 factors="; ".join(r.factors) or None,
             )  # fmt: skip
     return out
+
+
+# ------------------------------------------------------------- Table 6 (water and noise)
+#
+# Water (``discharge``): per outfall and pollutant, an hour's partial holds its valid samples'
+# sum and count under the plant-local day it belongs to (``days``: label → [Σ mg/L, n]), so a
+# month or a year composes the exact daily means (decision D-t6-water-period); hours and shifts
+# are shorter than the period and carry a running mean only. Noise (``noise``): per boundary
+# point, as the air's stack hours: each valid hourly Leq as a multiple of its period's E, with
+# the highest, the sum and the band counts (decisions D-t6-noise-period, -multiple, -window).
+
+WATER_SIGNAL = "discharge_conc_mg_l"
+WATER_STATUS_SIGNAL = "discharge_analyser_status"  # the stack analysers' codes
+NOISE_SIGNAL = "noise_leq_dba"
+NOISE_SUMS = ("hours", "valid_h", "sum_m", "b1", "b2", "b3", "b4", "valid_min", "n", "over_e")
+
+
+def water_hours(readings, hours: Sequence, outfall_id: str, pollutant: str, tz: str) -> list:
+    """One partial per hour of one outfall's pollutant (in hour order)."""
+    from greenfoundry.metrics import discharge
+
+    conc = readings.get(WATER_SIGNAL, device=outfall_id, pollutant=pollutant)
+    status = status_codes(readings.get(WATER_STATUS_SIGNAL, device=outfall_id))
+    s = discharge.sample_validity(conc, status=status)
+    if s.problem:
+        return [{"hours": 1, "with": 0, "days": {}, "flagged": 0, "invalid": 0, "bad": s.problem}
+                for _ in hours]  # fmt: skip
+    sums = discharge.hourly_sample_sums(s, hours)
+    out = []
+    for i, h in enumerate(hours):
+        n = int(sums["valid"][i])
+        day = f"{h.start.tz_convert(tz):%Y-%m-%d}"
+        out.append(
+            {
+                "hours": 1,
+                "with": int(n > 0),
+                "days": {day: [float(sums["sum_mg_l"][i]), n]} if n else {},
+                "flagged": int(sums["flagged"][i]),
+                "invalid": int(sums["invalid"][i]),
+                "bad": "",
+            }
+        )
+    return out
+
+
+def water_combine(parts: Sequence[dict]) -> dict:
+    """Exact composition: counts add, each day's Σ and n add in the given (hour) order."""
+    out: dict[str, Any] = {"hours": 0, "with": 0, "days": {}, "flagged": 0, "invalid": 0}
+    for p in parts:
+        for k in ("hours", "with", "flagged", "invalid"):
+            out[k] += p[k]
+        for day, (s, n) in p["days"].items():
+            d = out["days"].setdefault(day, [0.0, 0])
+            d[0] += s
+            d[1] += n
+    out["bad"] = _first(p.get("bad", "") for p in parts)
+    return out
+
+
+def water_finish(
+    window, p: dict | None, limit_mg_l: float, *, rule: str, min_valid_samples: int,
+    min_coverage: float,
+) -> dict:  # fmt: skip
+    """A window's Table 6 water result of one outfall's pollutant from its composed partial.
+    A day and longer: the multiple of D by decision D-t6-water-window over its valid daily
+    means; an hour or a shift: the mean of its valid samples, a running value (no multiple)."""
+    from greenfoundry.metrics import discharge
+
+    p = p or water_combine([])
+    samples = sum(n for _s, n in p["days"].values())
+    total = sum(s for s, _n in p["days"].values())
+    lack = [p["bad"]] if p["bad"] else []
+    if p["flagged"]:
+        lack.append(f"{p['flagged']} samples taken while the analyser status was not normal")
+    if p["invalid"]:
+        lack.append(f"{p['invalid']} {WATER_SIGNAL} readings not valid (NaN or out of range)")
+    res: dict[str, Any] = {
+        "value": None, "max": None, "max_day": None, "mean": None, "valid_days": 0, "days": 0,
+        "shares": (None, None, None, None), "samples": samples, "flagged": p["flagged"],
+        "mean_mg_l": total / samples if samples else None,
+    }  # fmt: skip
+    if window.kind in ("hour", "shift"):
+        hours = window.minutes // 60
+        cov = p["with"] / hours if hours else 0.0
+        if p["with"] < hours:
+            lack.append(f"{hours - p['with']} of {hours} hours without a valid sample")
+        status = BAD_INPUT if p["bad"] and not samples else judge(samples, cov, min_coverage)
+        return {**res, "n": samples, "coverage": cov, "status": status, "lacking": tuple(lack)}
+    days = max(1, round(window.minutes / 1440))
+    valid = []
+    for day in sorted(p["days"]):
+        s, n = p["days"][day]
+        mean = discharge.daily_mean_mg_l(s, n, min_valid_samples=min_valid_samples)
+        if mean is not None:
+            valid.append((day, mean / limit_mg_l))
+    r = discharge.window_multiple([m for _d, m in valid], rule=rule)
+    short = len(p["days"]) - len(valid)
+    if short:
+        lack.append(
+            f"{short} day(s) with fewer than {min_valid_samples} valid samples: no daily mean "
+            "(HJ 356, not verified against the text)"
+        )
+    if len(valid) < days:
+        lack.append(f"{days - len(valid)} of {days} days without a valid daily mean")
+    cov = len(valid) / days
+    status = judge(len(valid), cov, min_coverage) if valid else NO_DATA
+    if p["bad"] and not valid:
+        status = BAD_INPUT
+    return {
+        **res,
+        "value": r["value"],
+        "max": r["max"],
+        "max_day": valid[r["argmax"]][0] if valid else None,
+        "mean": r["mean"],
+        "valid_days": len(valid),
+        "days": days,
+        "shares": r["shares"],
+        "n": samples,
+        "coverage": cov,
+        "status": status,
+        "lacking": tuple(lack),
+    }
+
+
+def noise_hours(
+    readings, hours: Sequence, point_id: str, boundary, bands: Sequence[float], tz: str, *,
+    min_valid_minutes: int = 45,
+) -> list:  # fmt: skip
+    """One partial per hour of one boundary point, with the hour's own Leq, period and E."""
+    from greenfoundry.metrics import noise
+
+    r = noise.hourly_leq_dba(
+        readings.get(NOISE_SIGNAL, device=point_id), hours, min_valid_minutes=min_valid_minutes
+    )
+    out = []
+    for i, h in enumerate(hours):
+        period = noise.period_of(
+            h.start.tz_convert(tz).hour,
+            day_start_h=boundary.day_start_h,
+            night_start_h=boundary.night_start_h,
+        )
+        limit = noise.limit_e_dba(
+            period, day_limit_dba=boundary.day_limit_dba, night_limit_dba=boundary.night_limit_dba
+        )
+        m = float(noise.multiple_of_e(r["value"][i], limit)) if r["valid"][i] else None
+        band = int(emissions._band_of(np.array([m]), bands)[0]) if m is not None else 0
+        out.append(
+            {
+                "hours": 1,
+                "valid_h": int(m is not None),
+                "max_m": m,
+                "max_at": h.start.value if m is not None else None,
+                "sum_m": m or 0.0,
+                **{f"b{k}": int(band == k) for k in (1, 2, 3, 4)},
+                "max_day_m": m if period == "day" else None,
+                "max_night_m": m if period == "night" else None,
+                "over_e": int(band == 4),
+                "valid_min": int(r["valid_minutes"][i]),
+                "n": int(r["n"][i]),
+                "leq_dba": _f(r["value"][i]),
+                "period": period,
+                "limit_dba": limit,
+                "status": str(r["status"][i]),
+                "lacking": list(r["lacking"][i]),
+                "bad": r["problem"] or "",
+            }
+        )
+    return out
+
+
+def noise_combine(parts: Sequence[dict]) -> dict:
+    out: dict[str, Any] = {k: 0 for k in NOISE_SUMS}
+    out["sum_m"] = 0.0
+    out["max_m"] = out["max_at"] = out["max_day_m"] = out["max_night_m"] = None
+    for p in parts:
+        for k in NOISE_SUMS:
+            out[k] += p[k]
+        if p["max_m"] is not None and (out["max_m"] is None or p["max_m"] > out["max_m"]):
+            out["max_m"], out["max_at"] = p["max_m"], p["max_at"]
+        for k in ("max_day_m", "max_night_m"):
+            if p[k] is not None and (out[k] is None or p[k] > out[k]):
+                out[k] = p[k]
+    out["bad"] = _first(p.get("bad", "") for p in parts)
+    return out
+
+
+def noise_finish(
+    window, p: dict | None, *, rule: str, min_coverage: float, min_valid_minutes: int
+) -> dict:
+    """A window's Table 6 noise result of one boundary point from its composed partial
+    (decision D-t6-noise-window)."""
+    p = p or noise_combine([])
+    hours = window.minutes // 60
+    n = p["valid_h"]
+    cov = n / hours if hours else 0.0
+    lack = [p["bad"]] if p["bad"] else []
+    if n < hours:
+        lack.append(
+            f"{hours - n} of {hours} hours without a valid hourly Leq (a valid hour needs "
+            f"{min_valid_minutes} minutes with a {NOISE_SIGNAL} reading)"
+        )
+    if p["over_e"]:
+        lack.append(f"{p['over_e']} hour(s) at or over their limit E")
+    status = BAD_INPUT if p["bad"] and n == 0 else (judge(n, cov, min_coverage) if n else NO_DATA)
+    value = None
+    if n:
+        value = p["max_m"] if rule == "max" else p["sum_m"] / n
+    return {
+        "value": value,
+        "max": p["max_m"],
+        "max_at": p["max_at"],
+        "mean": p["sum_m"] / n if n else None,
+        "max_day": p["max_day_m"],
+        "max_night": p["max_night_m"],
+        "valid_hours": n,
+        "hours": hours,
+        "shares": tuple(p[f"b{k}"] / n if n else None for k in (1, 2, 3, 4)),
+        "n": p["n"],
+        "coverage": cov,
+        "status": status,
+        "lacking": tuple(lack),
+    }

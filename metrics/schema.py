@@ -25,8 +25,15 @@ AIR_PLANT = "gf_air_plant"
 T5_PLANT = "gf_t5_plant"
 A1_PLANT = "gf_a1_plant"
 CO2_PLANT = "gf_co2_plant"
-MEASUREMENTS = (C1_FURNACE, C1_PLANT, AIR_STACK, AIR_PLANT, T5_PLANT, A1_PLANT, CO2_PLANT)
-TAGS = ("plant", "furnace", "stack", "pollutant", "indicator", "window")
+WATER_OUTFALL = "gf_water_outfall"
+WATER_PLANT = "gf_water_plant"
+NOISE_POINT = "gf_noise_point"
+NOISE_PLANT = "gf_noise_plant"
+MEASUREMENTS = (
+    C1_FURNACE, C1_PLANT, AIR_STACK, AIR_PLANT, T5_PLANT, A1_PLANT, CO2_PLANT,
+    WATER_OUTFALL, WATER_PLANT, NOISE_POINT, NOISE_PLANT,
+)  # fmt: skip
+TAGS = ("plant", "furnace", "stack", "pollutant", "indicator", "outfall", "point", "window")
 # The rollup name of each plant measurement in the state (`metrics status`).
 ROLLUP_OF = {T5_PLANT: "t5", A1_PLANT: "a1", CO2_PLANT: "co2"}
 
@@ -142,3 +149,53 @@ def plant_fields(r) -> tuple[str, dict[str, Any]]:
     for k, v in r.extra.items():
         f[k] = float(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
     return measurement, f
+
+
+SHARES = ("share_tier1", "share_tier2", "share_tier3", "share_no_tier")
+
+
+def water_fields(res: dict, limit_mg_l: float) -> dict[str, Any]:
+    """A ``rollups.water_finish`` result as fields: a day or longer ``multiple_of_d`` (decision
+    D-t6-water-window) with its daily statistics; every window the mean of its valid samples
+    (``mean_mg_l``, for an hour or a shift a running value only)."""
+    f: dict[str, Any] = {
+        "multiple_of_d": res["value"],
+        "max_multiple_of_d": res["max"],
+        "mean_multiple_of_d": res["mean"],
+        "day_of_max": res["max_day"],
+        "mean_mg_l": res["mean_mg_l"],
+        "samples": int(res["samples"]),
+        "samples_flagged": int(res["flagged"]),
+        "limit_mg_l": float(limit_mg_l),
+        "n": int(res["n"]),
+        "coverage": float(res["coverage"]),
+        "status": res["status"],
+        "lacking": res["lacking"],
+    }
+    if res["days"]:
+        f["valid_days"], f["days"] = int(res["valid_days"]), int(res["days"])
+        for name, v in zip(SHARES, res["shares"], strict=True):
+            f[name] = v
+    return f
+
+
+def noise_fields(res: dict) -> dict[str, Any]:
+    """A ``rollups.noise_finish`` result as fields (decisions D-t6-noise-*)."""
+    f: dict[str, Any] = {
+        "multiple_of_e": res["value"],
+        "max_multiple_of_e": res["max"],
+        "mean_multiple_of_e": res["mean"],
+        "max_day_multiple_of_e": res["max_day"],
+        "max_night_multiple_of_e": res["max_night"],
+        "valid_hours": int(res["valid_hours"]),
+        "hours": int(res["hours"]),
+        "n": int(res["n"]),
+        "coverage": float(res["coverage"]),
+        "status": res["status"],
+        "lacking": res["lacking"],
+    }
+    if res["max_at"] is not None:
+        f["hour_of_max_ns"] = int(res["max_at"])
+    for name, v in zip(SHARES, res["shares"], strict=True):
+        f[name] = v
+    return f

@@ -288,6 +288,25 @@ def test_the_park_shows_the_number_the_plants_own_dashboard_shows(park, stack):
 
 
 @pytest.mark.servers
+def test_the_worst_multiple_of_c_is_the_worst_valid_hour_of_the_plants_month(park):
+    """Table 6 is judged hour by hour (decision D-c6-window, the default rule strict): the
+    park's month value of a plant is the highest hourly multiple of C of any of its stacks and
+    pollutants in the month, computed here from the plant's hours."""
+    shown = {}
+    for panel, _t, q, df in _runs(park, [INDUCTION, CUPOLA]):
+        if panel["title"].startswith("Worst multiple of C"):
+            shown[_plant_of(q)] = df["multiple_of_c"].tolist()
+    for pid, db in park.databases.items():
+        hours = park.reader.query(
+            f'SELECT max("multiple_of_c") AS "worst" FROM "{db}"."autogen"."gf_air_stack" '
+            f"WHERE \"plant\" = '{pid}' AND \"window\" = 'hour' AND "
+            f"time >= {_ns(MONTH_START)} AND time < {_ns(END)}"
+        )
+        assert shown[pid] == [pytest.approx(hours["worst"].iloc[0], rel=1e-12)]
+        assert 0 < shown[pid][0] < 0.6  # after bag filters: 2–10 mg/m³ against C = 30 or 100
+
+
+@pytest.mark.servers
 def test_the_plant_variable_selects_the_plants_shown(park):
     for chosen, other in ((INDUCTION, CUPOLA), (CUPOLA, INDUCTION)):
         shown = set()

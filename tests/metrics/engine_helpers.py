@@ -51,7 +51,11 @@ def all_points(st, plant_id: str) -> dict:
         df = st.query(f"SELECT * FROM {m} {where({'plant': plant_id}, **ALL_TIME)} GROUP BY *")
         if df.empty:
             continue
-        tag_cols = [c for c in ("furnace", "stack", "pollutant", "window") if c in df.columns]
+        tag_cols = [
+            c
+            for c in ("furnace", "stack", "outfall", "pollutant", "point", "window")
+            if c in df.columns
+        ]
         for rec in df.to_dict("records"):
             key = (m, *(rec.get(c) or "" for c in tag_cols), rec["time"].value)
             out[key] = {
