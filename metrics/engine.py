@@ -52,6 +52,9 @@ log = logging.getLogger(__name__)
 NS_PER_H = 3600 * 10**9
 CHUNK_H = 24 * 7  # hours recomputed per read of the readings
 FP_CHUNK_H = 24 * 31  # hours per fingerprint query
+# Hours a backfill detects at a time (one fingerprint query, at most FP_CHUNK_H): InfluxDB
+# fingerprints the next span while this one's hours are computed.
+BACKFILL_SPAN_H = 4 * CHUNK_H
 # Every cumulative counter of the glossary (furnace and site energy, coke, gas, oxygen, water).
 COUNTER_SIGNALS = tuple(sorted(n for n, s in SIGNALS.items() if s.kind == "counter"))
 COUNTER_AFTER_NS = 901 * 10**9  # the counter reading after a chunk's end (max gap 900 s)
@@ -112,6 +115,61 @@ class Progress:
     windows_done: int = 0
     points: int = 0
     started: float = 0.0
+
+
+def _runs(buckets: list[int]) -> list[list[int]]:
+    """Sorted UTC buckets as runs of consecutive ones, at most ``CHUNK_H`` each."""
+    runs: list[list[int]] = []
+    for bkt in buckets:
+        if runs and bkt == runs[-1][-1] + NS_PER_H and len(runs[-1]) < CHUNK_H:
+            runs[-1].append(bkt)
+        else:
+            runs.append([bkt])
+    return runs
+
+
+class _Writes:
+    """The points of one chunk (or block of windows) written by a thread of their own while
+    the next one is computed. ``submit`` sends them; the state the caller has put with them
+    stays uncommitted until ``flush`` has InfluxDB's acknowledgement, then commits. A failed
+    write (or any error while one is in flight) rolls that state back, so its hours stay
+    dirty and are computed again: fingerprints are never committed for unwritten points."""
+
+    def __init__(self, engine: Engine, on_done=None):
+        self.engine = engine
+        self.on_done = on_done
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gf-metrics-write")
+        self.pending: tuple[Future, int, int] | None = None
+
+    def submit(self, lines: list[str], hours: int = 0) -> None:
+        assert self.pending is None, "one write in flight at a time"
+        self.pending = (self.pool.submit(self.engine._write, lines), len(lines), hours)
+
+    def flush(self) -> int:
+        """Wait for the write in flight, commit the state put with it; its points."""
+        if self.pending is None:
+            return 0
+        fut, n, hours = self.pending
+        self.pending = None
+        fut.result()
+        self.engine.state.commit()
+        self.engine.progress.points += n
+        self.engine.progress.hours_done += hours
+        if self.on_done:
+            self.on_done()
+        return n
+
+    def __enter__(self) -> _Writes:
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        if kind is not None:
+            self.pending = None
+            self.pool.shutdown(wait=True)
+            self.engine.state.rollback()
+            return
+        assert self.pending is None, "a write left unflushed"
+        self.pool.shutdown(wait=True)
 
 
 class Engine:
@@ -329,52 +387,73 @@ class Engine:
     ) -> int:
         """Recompute the local hours overlapping the UTC hour ``buckets``; commit with them the
         fingerprint rows ``fp_rows`` (those of buckets in each chunk) and the windows above."""
-        buckets = sorted(set(buckets))
-        fp_rows = sorted(fp_rows or [], key=lambda r: r[2])
-        runs: list[list[int]] = []
-        for bkt in buckets:
-            if runs and bkt == runs[-1][-1] + NS_PER_H and len(runs[-1]) < CHUNK_H:
-                runs[-1].append(bkt)
-            else:
-                runs.append([bkt])
+        runs = _runs(sorted(set(buckets)))
+        rows = sorted(fp_rows or [], key=lambda r: r[2])
+        chunks = self._chunks(runs, rows)
+        if len(rows):
+            chunks.append((None, rows))  # after the last run (ambient hours), committed last
+        if len(runs) > 1:
+            self._read_ambient_ahead([h for h, _ in chunks if h])
+        return self._compute_chunks(chunks, on_chunk=on_chunk)
+
+    def _chunks(self, runs: list[list[int]], rows: list) -> list[tuple[list, list]]:
+        """The chunks of ``runs`` (consecutive UTC buckets): (their local hours, the fingerprint
+        rows committed with them: those of their buckets and of any bucket before), taken out
+        of ``rows`` (sorted by bucket)."""
+        out = []
+        for run in runs:
+            b = run[-1] + NS_PER_H
+            hours = win.windows_covering("hour", _ts(run[0]), _ts(b), self.tz)
+            k = bisect.bisect_left([r[2] for r in rows], b)
+            out.append((hours, rows[:k]))
+            del rows[:k]
+        return out
+
+    def _compute_chunks(self, chunks: Iterable[tuple], *, on_chunk=None) -> int:
+        """Compute ``chunks`` ((local hours or None, fingerprint rows) each) in order; they may
+        come lazily (a backfill detects the next span's dirty hours while this one's are
+        computed).
+
+        Three things overlap, one chunk apart: InfluxDB reads the next chunk's readings and
+        writes the last chunk's points while this process computes the current one (InfluxDB
+        answers in its own process, so its time and ours overlap instead of adding up). Every
+        chunk is still computed in order, one at a time, and its state (partials, fingerprints,
+        the windows above marked dirty) commits only once InfluxDB has acknowledged its
+        points: a killed or failed run leaves those hours dirty, as before."""
         points = 0
-        fi = 0
-        chunks = [
-            win.windows_covering("hour", _ts(run[0]), _ts(run[-1] + NS_PER_H), self.tz)
-            for run in runs
-        ]
-        if len(chunks) > 1:
-            self._read_ambient_ahead(chunks)
-        # The next chunk's readings are read while this one is computed: InfluxDB answers in
-        # its own process, so its time and ours overlap instead of adding up. Only reading is
-        # done ahead; every chunk is still computed and committed in order, one at a time.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gf-metrics-read") as ahead:
-            pending = ahead.submit(self._read, chunks[0]) if len(chunks) > 1 else None
-            for i, (run, hours) in enumerate(zip(runs, chunks, strict=True)):
-                b = run[-1] + NS_PER_H
-                readings = pending.result() if pending is not None else self._read(hours)
-                pending = None
-                if i + 1 < len(chunks) and not self.stop.is_set():
-                    pending = ahead.submit(self._read, chunks[i + 1])
-                points += self._hours(hours, readings)
-                # Fingerprints of this run's buckets (and of ambient hours) commit with it.
-                chunk_fp = []
-                while fi < len(fp_rows) and fp_rows[fi][2] < b:
-                    chunk_fp.append(fp_rows[fi])
-                    fi += 1
-                self.state.set_fingerprints(chunk_fp)
-                self._forget_air(chunk_fp)
-                self.state.mark_dirty(self._above(hours[0].start.value, hours[-1].end.value))
-                self.state.commit()
-                self.progress.hours_done += len(hours)
-                if on_chunk:
-                    on_chunk()
+        it = iter(chunks)
+        cur = next(it, None)
+        nxt = next(it, None) if cur is not None else None
+        writes = _Writes(self, on_chunk)
+        with (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="gf-metrics-read") as ahead,
+            writes,
+        ):
+            pending = ahead.submit(self._read, cur[0]) if nxt is not None and cur[0] else None
+            while cur is not None:
+                hours, rows = cur
+                lines: list[str] = []
+                if hours:
+                    readings = pending.result() if pending is not None else self._read(hours)
+                    pending = None
+                if nxt is not None and nxt[0] and pending is None and not self.stop.is_set():
+                    pending = ahead.submit(self._read, nxt[0])
+                if hours:
+                    lines, partials, computed = self._hours(hours, readings)
+                points += writes.flush()
                 if self.stop.is_set():
                     return points  # the rest stays dirty: its fingerprints were not committed
-        if fi < len(fp_rows):
-            self.state.set_fingerprints(fp_rows[fi:])
-            self._forget_air(fp_rows[fi:])
-            self.state.commit()
+                if hours:
+                    self.state.set_partials(partials)
+                    self.state.set_computed(computed)
+                # Fingerprints of this run's buckets (and of ambient hours) commit with it.
+                self.state.set_fingerprints(rows)
+                self._forget_air(rows)
+                if hours:
+                    self.state.mark_dirty(self._above(hours[0].start.value, hours[-1].end.value))
+                writes.submit(lines, len(hours or ()))
+                cur, nxt = nxt, (next(it, None) if nxt is not None else None)
+            points += writes.flush()
         return points
 
     def _read(self, hours: list[win.Window]) -> source.Readings:
@@ -384,7 +463,9 @@ class Engine:
             self.store, self.plant_id, self.inputs, a, b + COUNTER_AFTER_NS, before=self.before
         )
 
-    def _hours(self, hours: list[win.Window], readings: source.Readings) -> int:
+    def _hours(self, hours: list[win.Window], readings: source.Readings) -> tuple:
+        """The chunk's points, and its partials and computed rows for the state (the caller
+        puts them once the points before them are written)."""
         self.progress.readings += readings.count
         self._c1_table = _c1_table()
         lines, partials, computed = [], [], []
@@ -434,15 +515,11 @@ class Engine:
             air = {k: parts[i] for k, parts in air_hours.items()}
             t6 = {r: {k: parts[i] for k, parts in d.items()} for r, d in t6_hours.items()}
             lines += self._window_points(h, c1, air, computed, now, plant=plant_hours[i], t6=t6)
-        self.state.set_partials(partials)
-        self.state.set_computed(computed)
-        self._write(lines)
-        return len(lines)
+        return lines, partials, computed
 
     def _write(self, lines: list[str]) -> None:
         for i in range(0, len(lines), WRITE_BATCH):
             self.store.write_lines(lines[i : i + WRITE_BATCH])
-        self.progress.points += len(lines)
 
     # ---- one window's points -------------------------------------------------------------------
 
@@ -792,49 +869,48 @@ class Engine:
         made of hours (hours, shifts, days, months) go a local calendar month at a time, finest
         kind first within it: each block reads and decodes its hours' partials once, and its
         points, computed rows and cleaned dirty rows commit together. Years and trailing 12
-        months follow, from the months' partials."""
+        months follow, from the months' partials. A block's points are written while the next
+        block is composed, and its rows commit once they are written (``_Writes``)."""
         points = 0
         self._c1_table = _c1_table()
-        for block in self._blocks():
-            lines, computed = [], []
-            now = time.time_ns()
-            self._c1_table = _c1_table()
-            a = min(w.start.value for w in block)
-            b = max(w.end.value for w in block)
-            loaded = {r: self.state.partials_by_start(r, "hour", a, b) for r in ROLLUPS}
-            for w in block:
-                lines += self._compose_one(w, computed, now, loaded=loaded)
-                self.progress.windows_done += 1
-            self._write(lines)
-            points += len(lines)
-            self.state.set_computed(computed)
-            for kind in FROM_HOURS:
-                self.state.clean(kind, [w.start.value for w in block if w.kind == kind])
-            self.state.commit()
-            if on_window:
-                on_window()
-            if self.stop.is_set():
-                return points
-        for kind in FROM_MONTHS:
-            starts = self.state.dirty(kind)
-            for i in range(0, len(starts), 200):
-                batch = starts[i : i + 200]
+        with _Writes(self, on_window) as writes:
+            for block in self._blocks():
                 lines, computed = [], []
                 now = time.time_ns()
-                found = self.windows_at(kind, batch)
-                for start in batch:
-                    w = found.get(start) or self.window_at(kind, start)
-                    lines += self._compose_one(w, computed, now)
+                self._c1_table = _c1_table()
+                a = min(w.start.value for w in block)
+                b = max(w.end.value for w in block)
+                loaded = {r: self.state.partials_by_start(r, "hour", a, b) for r in ROLLUPS}
+                for w in block:
+                    lines += self._compose_one(w, computed, now, loaded=loaded)
                     self.progress.windows_done += 1
-                self._write(lines)
-                points += len(lines)
-                self.state.set_computed(computed)
-                self.state.clean(kind, batch)
-                self.state.commit()
-                if on_window:
-                    on_window()
+                points += writes.flush()
                 if self.stop.is_set():
                     return points
+                self.state.set_computed(computed)
+                for kind in FROM_HOURS:
+                    self.state.clean(kind, [w.start.value for w in block if w.kind == kind])
+                writes.submit(lines)
+            for kind in FROM_MONTHS:
+                # The months' partials these windows read are put: the last block's are still
+                # uncommitted until its points are written, which the same connection sees.
+                starts = self.state.dirty(kind)
+                for i in range(0, len(starts), 200):
+                    batch = starts[i : i + 200]
+                    lines, computed = [], []
+                    now = time.time_ns()
+                    found = self.windows_at(kind, batch)
+                    for start in batch:
+                        w = found.get(start) or self.window_at(kind, start)
+                        lines += self._compose_one(w, computed, now)
+                        self.progress.windows_done += 1
+                    points += writes.flush()
+                    if self.stop.is_set():
+                        return points
+                    self.state.set_computed(computed)
+                    self.state.clean(kind, batch)
+                    writes.submit(lines)
+            points += writes.flush()
         return points
 
     def _blocks(self) -> list[list[win.Window]]:
@@ -965,17 +1041,57 @@ class Engine:
 
     def backfill(self, start_ns: int, end_ns: int, *, on_chunk=None) -> dict:
         """Recompute every hour of ``[start, end)`` that has readings (as a clean reconcile
-        would), whatever the fingerprints say, then compose the windows above."""
+        would), whatever the fingerprints say, then compose the windows above.
+
+        The range is detected a span of ``BACKFILL_SPAN_H`` hours at a time, and InfluxDB
+        computes the next span's fingerprints while this one's hours are computed: the hours,
+        their chunks and the rows committed with them are those one ``detect`` of the whole
+        range gives (it also compares span by span), and every chunk's readings are still
+        read after its fingerprints."""
         a, b = _floor_h(start_ns), _floor_h(end_ns - 1) + NS_PER_H
         self._air.clear()
         self._ambient_ahead.clear()
-        dirty, rows = self.detect(a, b, force=True)
-        dirty = {d for d in dirty if a <= d < b}
-        self.progress.hours_total = len(dirty)
+        spans = [
+            (s, min(b, s + BACKFILL_SPAN_H * NS_PER_H))
+            for s in range(a, b, BACKFILL_SPAN_H * NS_PER_H)
+        ]
+        self.progress.hours_total = (b - a) // NS_PER_H  # until the spans are detected
         self.progress.started = time.monotonic()
-        n = self.compute_hours(dirty, rows, on_chunk=on_chunk)
+        seen: set[int] = set()
+
+        def chunks(ahead: ThreadPoolExecutor):
+            buckets: list[int] = []  # dirty, in no chunk yet: the last run may grow
+            rows: list = []  # fingerprint rows not yet given to a chunk, by bucket
+            read = ahead.submit(*self._fp_call(*spans[0])) if spans else None
+            for i, (s0, s1) in enumerate(spans):
+                this, read = read, None
+                this.result()  # InfluxDB has answered before the next span is asked for
+                if i + 1 < len(spans):
+                    read = ahead.submit(*self._fp_call(*spans[i + 1]))
+                dirty, found = self.detect(s0, s1, force=True, read=this)
+                # A span's first hour may close the hour before it (a counter's reading on
+                # the hour), which then joins the run the span before ended with: the runs
+                # are those of one detection of the whole range.
+                dirty = {d for d in dirty if a <= d < b and d not in seen}
+                seen.update(dirty)
+                buckets = sorted({*buckets, *dirty})
+                rows = sorted(rows + found, key=lambda r: r[2])
+                runs = _runs(buckets)
+                last = i + 1 == len(spans)
+                buckets = [] if last or not runs else runs.pop()
+                done = self._chunks(runs, rows)
+                if last:
+                    self.progress.hours_total = len(seen)
+                    if rows:
+                        done.append((None, rows))
+                self._read_ambient_ahead([h for h, _ in done if h])
+                yield from done
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gf-metrics-fp") as ahead:
+            n = self._compute_chunks(chunks(ahead), on_chunk=on_chunk)
+        self.progress.hours_total = len(seen)
         n += self.compose(on_window=on_chunk)
-        return {"hours": len(dirty), "points": n, "readings": self.progress.readings}
+        return {"hours": len(seen), "points": n, "readings": self.progress.readings}
 
     def close(self) -> None:
         self._ahead.shutdown(wait=True, cancel_futures=True)

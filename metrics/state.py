@@ -236,6 +236,10 @@ class State:
     def commit(self) -> None:
         self.db.commit()
 
+    def rollback(self) -> None:
+        """Discard what was put since the last commit (a chunk whose points were not written)."""
+        self.db.rollback()
+
 
 def slice_partials(
     loaded: dict[str, tuple[list[int], list[dict]]], start_ns: int, end_ns: int
