@@ -61,3 +61,21 @@ def test_the_tiers_of_both_variants_are_the_standard_files():
         by_when[v.when["residential_within_1200m"]] = tuple(float(t.value) for t in v.tiers)
     assert by_when[True] == noise.bands_for(True) == (0.6, 0.8, 1.0)
     assert by_when[False] == noise.bands_for(False) == (0.9, 0.95, 1.0)
+
+
+def test_a_series_of_text_is_bad_input_for_every_hour_never_a_zero():
+    hours = win.windows_covering(
+        "hour", pd.Timestamp("2026-03-10T00:00", tz=TZ), pd.Timestamp("2026-03-10T02:00", tz=TZ), TZ
+    )
+    s = pd.Series(["loud"], index=pd.DatetimeIndex([hours[0].start]))
+    r = noise.hourly_leq_dba(s, hours)
+    assert r["status"] == ["bad_input", "bad_input"] and r["valid"] == [False, False]
+    assert "expected numbers" in r["problem"] and all(math.isnan(v) for v in r["value"])
+    # A level outside the glossary's 0-140 dB(A) is dropped and counted, not averaged in.
+    s = pd.Series([55.0, 400.0], index=pd.DatetimeIndex([hours[0].start, hours[0].start
+                                                         + pd.Timedelta(minutes=1)]))  # fmt: skip
+    r = noise.hourly_leq_dba(s, hours, min_valid_minutes=1)
+    assert (
+        r["value"][0] == pytest.approx(55.0)
+        and "1 noise_leq_dba readings not valid" in (r["lacking"][0][0])
+    )
