@@ -201,3 +201,34 @@ def test_metrics_status_shows_the_water_and_noise_windows(plants):
     assert rows[("noise", "boundary-n", "day")][4:7] == ("2025-03-11", 0.0, "no_data")
     assert rows[("noise", "boundary-n", "month")][4:7] == ("2025-03", approx(2 / 744),
                                                            "low_coverage")  # fmt: skip
+
+
+def test_a_late_sample_makes_its_day_valid_and_a_replay_changes_nothing(tmp_path, stack):
+    # Day A with 11 samples of 200 mg/L: no daily mean. The 12th (350 at local 11:30) arrives
+    # late: the day's mean is (11 × 200 + 350) / 12 = 212.5, 0.425 D, and the month's with it;
+    # writing the same readings again changes no point.
+    pid = "m-table6-late"
+    cfg = _config(tmp_path, stack, pid)
+    st = store(stack)
+    cod = {"device": "outfall-1", "pollutant": "cod"}
+    write(st, pid, "discharge_conc_mg_l", cod, every("2025-03-09T16:30", 11 * 60, 60, 200.0))
+    engine = Engine(cfg, store=st)
+    engine.reconcile(now=NOW)
+    before = _points(st, schema.WATER_OUTFALL, pid)
+    assert "multiple_of_d" not in before[("outfall-1", "day", DAY_A)]
+    late = [("2025-03-10T03:30", 350.0)]
+    write(st, pid, "discharge_conc_mg_l", cod, late)
+    engine.reconcile(now=NOW)
+    after = _points(st, schema.WATER_OUTFALL, pid)
+    assert after[("outfall-1", "day", DAY_A)]["multiple_of_d"] == approx(0.425)
+    assert after[("outfall-1", "month", MONTH)]["multiple_of_d"] == approx(0.425)
+    changed = {k for k in after if after[k] != before.get(k)}
+    # The late sample's hour (local 11:00), its shift (08:00), day, month, year and the
+    # trailing 12 months holding March 2025: nothing else.
+    assert {k[1] for k in changed} == {"hour", "shift", "day", "month", "year", "trailing_12m"}
+    assert [k[2] for k in changed if k[1] == "hour"] == [ns("2025-03-10T03:00")]
+    assert sorted(k[2] for k in changed if k[1] in ("day", "month")) == sorted([DAY_A, MONTH])
+    write(st, pid, "discharge_conc_mg_l", cod, late)  # a replay
+    engine.reconcile(now=NOW)
+    assert _points(st, schema.WATER_OUTFALL, pid) == after
+    engine.close()
