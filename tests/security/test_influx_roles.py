@@ -1,7 +1,9 @@
 """InfluxDB least privilege on the real 1.6.7: what each role's user of the local stack may do.
 
 The stack makes an admin (set-up only) and one user per role with one grant on the plant's
-database: ingest WRITE, metrics ALL (it reads readings and writes rollups), reader READ. Each
+database: ingest WRITE, metrics ALL (it reads readings and writes rollups), reader READ; a park
+plant's database (`LocalStack.add_plant`) gives the ingest and metrics users the same grant
+there, and a reader of its own. Each
 component gets its store through `InfluxStore.from_config(cfg.influxdb, role=...)`. The
 expected refusals are InfluxDB's own (HTTP 403 and its "not authorized" text, as 1.6.7 words
 them); before the stack had roles every component used the admin, and every call succeeded.
@@ -14,6 +16,7 @@ from contextlib import closing
 import pytest
 
 from greenfoundry.errors import StoreError
+from greenfoundry.stack import INFLUX_DATABASE
 from greenfoundry.store import InfluxStore, RejectedWriteError, quote_ident, where
 from tests.plant import ALL_TIME, plant_config, store
 
@@ -35,12 +38,25 @@ def _grants(store: InfluxStore, username: str) -> set[tuple[str, str]]:
     return {tuple(v) for r in results for s in r.get("series", []) for v in s["values"]}
 
 
+def _plant_databases(admin: InfluxStore) -> set[str]:
+    """The databases `LocalStack.add_plant` made for park plants on this session's stack
+    (other tests add them): the shared roles hold their grant on those too."""
+    results = admin.query_raw("SHOW DATABASES", database="")
+    names = {v[0] for r in results for s in r.get("series", []) for v in s["values"]}
+    return {n for n in names if n.startswith(f"{INFLUX_DATABASE}-")}
+
+
 def test_each_role_has_exactly_its_grant(tmp_path, stack):
     cfg = plant_config(tmp_path, stack, "sec-roles", role="ingest")
     db = cfg.influxdb.database
     with closing(store(stack)) as admin:
-        assert _grants(admin, cfg.influxdb.users["ingest"].username) == {(db, "WRITE")}
-        assert _grants(admin, cfg.influxdb.users["metrics"].username) == {(db, "ALL PRIVILEGES")}
+        dbs = {db} | _plant_databases(admin)
+        # Each shared role holds one kind of grant, on the shared database and on each park
+        # plant's database, and on nothing else.
+        for role, privilege in (("ingest", "WRITE"), ("metrics", "ALL PRIVILEGES")):
+            username = cfg.influxdb.users[role].username
+            assert _grants(admin, username) == {(d, privilege) for d in dbs}, role
+        # The stack's reader reads the shared database only; a park plant has its own reader.
         assert _grants(admin, cfg.influxdb.users["reader"].username) == {(db, "READ")}
         users = {
             tuple(v)
