@@ -71,17 +71,27 @@ def plant_spec(name: str) -> tuple[str, str, str, str | None]:
 UNIT_FIELD = {"kWh/t": "kwh_per_t", "kgce/t": "kgce_per_t"}
 
 
+_TAG_SET = frozenset(TAGS)
+
+
 def _clean(fields: dict[str, Any]) -> dict[str, Any]:
+    # Called for every point a backfill writes: a plain float, str or int (most fields) is
+    # decided by its type alone; anything else as before.
     out = {}
     for k, v in fields.items():
-        assert k not in TAGS, k
-        if v is None:
+        assert k not in _TAG_SET, k
+        kind = type(v)
+        if kind is float:
+            if v == v:
+                out[k] = v
+        elif kind is str or kind is int:
+            out[k] = v
+        elif v is None or (isinstance(v, float) and v != v):
             continue
-        if isinstance(v, float) and v != v:
-            continue
-        if isinstance(v, tuple | list):
-            v = "; ".join(str(x) for x in v)
-        out[k] = v
+        elif isinstance(v, tuple | list):
+            out[k] = "; ".join(str(x) for x in v)
+        else:
+            out[k] = v
     return out
 
 
