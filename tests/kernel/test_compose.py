@@ -29,6 +29,7 @@ import yaml
 
 from greenfoundry import plant as plant_config
 from greenfoundry.cli import build_parser
+from greenfoundry.dashboards import build as dashboards_build
 from greenfoundry.errors import ConfigError
 from greenfoundry.ingest.cli import INGEST_SECRETS, READER_SECRETS, TOOL_SECRETS, secret_keys
 from greenfoundry.metrics.cli import RUN_SECRETS
@@ -372,7 +373,13 @@ def test_grafana_runs_the_dashboards_version_with_the_provisioning_read_only(ser
     )
     dashboards_path = provider["providers"][0]["options"]["path"]
     volumes = {str(v).split(":")[1]: str(v) for v in grafana["volumes"]}
-    assert volumes[dashboards_path] == f"{REPO}/dashboards/json:{dashboards_path}:ro"
+    # The plant's dashboards are mounted one by one, every one the code generates for a plant,
+    # and no park dashboard (it needs the park's reader, which a plant's Grafana lacks).
+    mounted = {t.rsplit("/", 1)[1] for t in volumes if t.startswith(f"{dashboards_path}/")}
+    assert mounted == set(dashboards_build.DASHBOARDS)
+    for name in mounted:
+        target = f"{dashboards_path}/{name}"
+        assert volumes[target] == f"{REPO}/dashboards/json/{name}:{target}:ro"
     provider_file = REPO / "dashboards" / "provisioning" / "dashboards" / "greenfoundry.yaml"
     for kind, src in (("datasources", datasource), ("dashboards", provider_file)):
         target = f"/etc/grafana/provisioning/{kind}/{src.name}"
