@@ -30,10 +30,11 @@ import dataclasses
 import hashlib
 import json
 import logging
+import multiprocessing
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pandas as pd
@@ -234,6 +235,7 @@ class Engine:
         self._c1_table = _c1_table()
         self.progress = Progress()
         self.stop = threading.Event()  # set: finish the chunk in progress, then return
+        self.read_in_process = False  # a backfill reads its chunks in a process (``_reader``)
         self._check_rules()
 
     # ---- the rules the state was built with ---------------------------------------------------
@@ -421,15 +423,12 @@ class Engine:
         the windows above marked dirty) commits only once InfluxDB has acknowledged its
         points: a killed or failed run leaves those hours dirty, as before."""
         points = 0
-        it = iter(chunks)
-        cur = next(it, None)
-        nxt = next(it, None) if cur is not None else None
         writes = _Writes(self, on_chunk)
-        with (
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="gf-metrics-read") as ahead,
-            writes,
-        ):
-            pending = ahead.submit(self._read, cur[0]) if nxt is not None and cur[0] else None
+        with self._reader() as ahead, writes:
+            it = iter(chunks)
+            cur = next(it, None)
+            nxt = next(it, None) if cur is not None else None
+            pending = ahead.submit(*self._read_call(cur[0])) if nxt and cur[0] else None
             while cur is not None:
                 hours, rows = cur
                 lines: list[str] = []
@@ -437,7 +436,7 @@ class Engine:
                     readings = pending.result() if pending is not None else self._read(hours)
                     pending = None
                 if nxt is not None and nxt[0] and pending is None and not self.stop.is_set():
-                    pending = ahead.submit(self._read, nxt[0])
+                    pending = ahead.submit(*self._read_call(nxt[0]))
                 if hours:
                     lines, partials, computed = self._hours(hours, readings)
                 points += writes.flush()
@@ -455,6 +454,34 @@ class Engine:
                 cur, nxt = nxt, (next(it, None) if nxt is not None else None)
             points += writes.flush()
         return points
+
+    def _reader(self):
+        """Where chunks are read ahead: a thread, or for a backfill (``read_in_process``) a
+        process of its own, started now so that it is up by the first chunk."""
+        if not self.read_in_process:
+            return ThreadPoolExecutor(max_workers=1, thread_name_prefix="gf-metrics-read")
+        pool = ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=source.reader_init,
+            initargs=(self.store.settings,),
+        )
+        pool.submit(int)  # starts the process while the first fingerprints are read
+        return pool
+
+    def _read_call(self, hours: list[win.Window]) -> tuple:
+        """``_read`` of ``hours`` as a call for the reader of ``_reader``."""
+        if not self.read_in_process:
+            return (self._read, hours)
+        a, b = hours[0].start.value, hours[-1].end.value
+        return (
+            source.read_range_worker,
+            self.plant_id,
+            self.inputs,
+            a,
+            b + COUNTER_AFTER_NS,
+            self.before,
+        )
 
     def _read(self, hours: list[win.Window]) -> source.Readings:
         """The readings a chunk of hours is computed from (and the counters' next reading)."""
@@ -1087,8 +1114,13 @@ class Engine:
                 self._read_ambient_ahead([h for h, _ in done if h])
                 yield from done
 
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gf-metrics-fp") as ahead:
-            n = self._compute_chunks(chunks(ahead), on_chunk=on_chunk)
+        # A process starts in about a second: worth it for more than one span of readings.
+        self.read_in_process = len(spans) > 1
+        try:
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gf-metrics-fp") as ahead:
+                n = self._compute_chunks(chunks(ahead), on_chunk=on_chunk)
+        finally:
+            self.read_in_process = False
         self.progress.hours_total = len(seen)
         n += self.compose(on_window=on_chunk)
         return {"hours": len(seen), "points": n, "readings": self.progress.readings}
