@@ -349,6 +349,12 @@ def count(store: InfluxStore, measurement: str, plant: str) -> int:
     return 0 if df.empty else int(df.iloc[0]["count"])
 
 
+def cpu_s(pid: int) -> float:
+    """The CPU time (user + system) a process has used, in seconds (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -383,10 +389,11 @@ def end_to_end(
     processes=1,
     batch=False,
     client="paho",
-) -> tuple[float, float, float]:
+) -> tuple[float, float, float, float]:
     """The ingest (`mqtt.client: client`) drains `bodies` (holding `readings` readings) queued
     for its session(s). With two processes, each is a declared instance taking one device of
-    the plant. Returns readings/s and the largest peak RSS."""
+    the plant. Returns readings/s, the largest peak RSS, the publisher's rate and the
+    processes' CPU µs per reading."""
     info = stack.info
     if processes == 1:
         cfg = plant_config(tmp, stack, plant, client=client)
@@ -418,17 +425,21 @@ def end_to_end(
                 raise SystemExit("an ingest process exited early")
             if t1 is None and c >= readings // 10:
                 t1, c1 = time.perf_counter(), c
+                cpu1 = sum(cpu_s(p.pid) for p in procs)
             time.sleep(0.05)
         if t1 is None:  # too few messages to see 10 %: fall back to the whole run
-            t1, c1 = start, 0
+            t1, c1, cpu1 = start, 0, 0.0
         elapsed = time.perf_counter() - t1
+        cpu = sum(cpu_s(p.pid) for p in procs) - cpu1
         rss = max(peak_rss_mb(p.pid) for p in procs)
     finally:
         for p in procs:
             p.terminate()
         for p in procs:
             p.wait(60)
-    return (readings - c1) / elapsed, rss, pub_rate
+    # The processes' CPU per reading over the same span: less sensitive to the machine's load
+    # than the rate (another session's work takes the cores, not this process's CPU time).
+    return (readings - c1) / elapsed, rss, pub_rate, cpu * 1e6 / (readings - c1)
 
 
 def spool_path(tmp: Path, stack: LocalStack, n: int) -> float:
@@ -527,15 +538,16 @@ def main() -> None:
             b = ceiling_bulk_post(info, n)
             report("ceiling: bulk line-protocol POST, readings/s", f"{b:,.0f}", busy.stop())
             busy = Busy().start()
-            e2e, rss, pub = end_to_end(tmp, stack, "bench-e2e", payloads(n), n)
+            e2e, rss, pub, cpu_paho = end_to_end(tmp, stack, "bench-e2e", payloads(n), n)
             report(
                 "end to end, 1-reading messages, readings/s",
                 f"{e2e:,.0f} = {e2e / min(a, b):.2f} ceil",
                 busy.stop(),
             )
             report("  ingest peak RSS, MB", f"{rss:.0f}", f"publisher {pub:,.0f} msg/s")
+            report("  ingest CPU per reading, µs", f"{cpu_paho:.1f}", "")
             busy = Busy().start()
-            e2e_g, rss_g, pub = end_to_end(
+            e2e_g, rss_g, pub, cpu_g = end_to_end(
                 tmp, stack, "bench-e2e-g", payloads(n), n, client="gmqtt"
             )
             report(
@@ -548,11 +560,12 @@ def main() -> None:
                 f"{rss_g:.0f}",
                 f"{e2e_g / e2e:.2f} paho ingest; publisher {pub:,.0f} msg/s",
             )
+            report("  ingest CPU per reading, µs", f"{cpu_g:.1f}", f"{cpu_g / cpu_paho:.2f} paho's")
             for size in (100, 1000):
                 bodies = batch_payloads(args.batches, size)
                 for client in ("paho", "gmqtt"):
                     busy = Busy().start()
-                    rate, rss_b, pub = end_to_end(
+                    rate, rss_b, pub, cpu_b = end_to_end(
                         tmp,
                         stack,
                         f"bench-b{size}-{client}",
@@ -569,7 +582,7 @@ def main() -> None:
                     report(
                         f"  ingest peak RSS, MB ({len(bodies[0]):,} B a message)",
                         f"{rss_b:.0f}",
-                        f"publisher {pub:,.0f} msg/s",
+                        f"publisher {pub:,.0f} msg/s; CPU {cpu_b:.2f} µs a reading",
                     )
             busy = Busy().start()
             sp = spool_path(tmp, stack, n)
@@ -580,7 +593,7 @@ def main() -> None:
             )
             if args.processes > 1:
                 busy = Busy().start()
-                e2e_p, _, _ = end_to_end(
+                e2e_p, _, _, _ = end_to_end(
                     tmp, stack, "bench-inst", payloads(n), n, processes=args.processes
                 )
                 report(

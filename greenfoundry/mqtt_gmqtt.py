@@ -132,8 +132,11 @@ class GmqttNetwork:
         self._halted = False
         self._stop_event: asyncio.Event | None = None
         self._client: _Client | None = None
-        self._waiting: dict[int, asyncio.Future] = {}  # key → the future its task awaits
-        self._tasks: set[asyncio.Task] = set()  # the tasks of QoS 1 messages not yet ended
+        # key → the future a message's task awaits, and that task; in arrival order.
+        self._waiting: dict[int, tuple[asyncio.Future, asyncio.Task]] = {}
+        # The task whose future was settled last: tasks wake in the order their futures are
+        # settled, so once it has ended, every PUBACK settled before it has been written.
+        self._last_woken: asyncio.Task | None = None
         self._next_key = 0
         self._settle_mid: int | None = None
         self._settled: asyncio.Event | None = None
@@ -197,13 +200,19 @@ class GmqttNetwork:
         loop.default_exception_handler(context)
 
     def _resolve(self, items) -> None:
+        waiting = self._waiting
         for connection, key, _qos in items:
-            fut = self._waiting.pop(key, None)
-            if self.may_ack(connection):  # counts what it withholds
-                if fut is not None and not fut.done():
+            ok = self.may_ack(connection)  # counts what it withholds
+            entry = waiting.pop(key, None)
+            if entry is None:
+                continue
+            fut, task = entry
+            if not fut.done():
+                if ok:
                     fut.set_result(None)
-            elif fut is not None and not fut.done():
-                fut.set_exception(Withheld())
+                else:
+                    fut.set_exception(Withheld())
+                self._last_woken = task
 
     async def _on_message(self, client, topic, payload, qos, properties):
         if client is not self._client:  # a client already left (cannot normally happen)
@@ -217,11 +226,7 @@ class GmqttNetwork:
         self._next_key += 1
         key = self._next_key
         fut = self._loop.create_future()
-        self._waiting[key] = fut
-        task = asyncio.current_task()
-        self._tasks.add(task)
-        # Added after gmqtt's own callback, so it runs once the PUBACK is written.
-        task.add_done_callback(self._tasks.discard)
+        self._waiting[key] = (fut, asyncio.current_task())
         if not self.deliver(topic, payload, key, qos, retain):
             self._waiting.pop(key, None)
             raise Withheld
@@ -367,8 +372,10 @@ class GmqttNetwork:
         writer has ended, so `_resolve` has run for all of them), then the settle round trip,
         then DISCONNECT. Messages that were never handed over are withheld."""
         self._withhold_all()
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=DRAIN_TIMEOUT_S)
+        last = self._last_woken
+        if last is not None and not last.done():
+            # asyncio.wait's own callback on the task runs after gmqtt's, which writes the PUBACK.
+            await asyncio.wait({last}, timeout=DRAIN_TIMEOUT_S)
         self._settled = asyncio.Event()
         with contextlib.suppress(Exception):
             self._settle_mid = client.unsubscribe(mqtt.SETTLE_FILTER)
@@ -376,7 +383,8 @@ class GmqttNetwork:
         await self._close(client, lost)
 
     def _withhold_all(self) -> None:
-        for fut in self._waiting.values():
+        for fut, task in self._waiting.values():
             if not fut.done():
                 fut.set_exception(Withheld())
+                self._last_woken = task
         self._waiting.clear()

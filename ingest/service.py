@@ -880,6 +880,25 @@ def forget_session(cfg: PlantConfig, client_id: str, *, force: bool = False, tim
     return client_id
 
 
+# The youngest generation's collection threshold for an ingest process (Python's default: 700).
+GC_GEN0_THRESHOLD = 10_000
+
+
+def tune_gc() -> None:
+    """For the ingest process, once it has started up: every message makes short-lived
+    containers (on gmqtt a task, a future and their callbacks), and each full collection also
+    walked the whole start-up heap (pandas, the InfluxDB client), which never becomes garbage.
+    Measured 2026-12-01 draining 30,000 one-reading messages in process (load 2-5): 26-35 µs of
+    collection per reading on gmqtt and 6-8 µs on paho; with the start-up heap frozen (moved
+    out of every collection) and the youngest generation collected every 10,000 allocations
+    instead of 700, 7-9 µs on gmqtt; frozen alone, 4 µs on paho. Cycles are still collected."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
+
+
 def run_foreground(cfg: PlantConfig, instance: str | None = None) -> int:
     """`greenfoundry ingest`: run until SIGTERM or SIGINT, then drain, flush and exit 0.
     Raises BrokerError when the broker refuses the first connect for good."""
@@ -901,6 +920,7 @@ def run_foreground(cfg: PlantConfig, instance: str | None = None) -> int:
         os.getpid(),
     )
     service.on_fatal = done.set
+    tune_gc()
     service.start()
     done.wait()
     service.stop()
