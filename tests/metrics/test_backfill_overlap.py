@@ -1,9 +1,14 @@
 """The backfill's overlapped path (issue 7, benchmark): spans detected while the hours before
 are computed, the next chunk read and the last chunk's points written meanwhile. It must write
-exactly the points of the plain path (one detection of the whole range, chunks in turn), and a
-chunk whose write fails must stay dirty."""
+exactly the points of the plain path (one detection of the whole range, chunks in turn), a
+chunk whose write fails must stay dirty, and its reader process must not outlive it."""
 
 from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -134,3 +139,41 @@ def test_a_failed_write_leaves_its_chunk_dirty_and_a_rerun_completes_it(
     engine.backfill(T0, T0 + HOURS * H)
     engine.close()
     assert all_points(st, pid) == clean
+
+
+def test_the_reader_process_ends_when_its_parent_is_killed():
+    """A backfill's reader process (``source.reader_init``) outlives no SIGKILL of the backfill:
+    nothing else would stop it, and it would hold its database connection for ever."""
+    script = (
+        "import concurrent.futures as cf, multiprocessing, os, sys, time\n"
+        "from greenfoundry.metrics import source\n"
+        "from greenfoundry.store import StoreSettings\n"
+        "if __name__ == '__main__':\n"
+        "    pool = cf.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context('spawn'),\n"
+        "        initializer=source.reader_init,\n"
+        "        initargs=(StoreSettings(url='http://127.0.0.1:9', database='none'),))\n"
+        "    print(pool.submit(os.getpid).result(), flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        worker = int(parent.stdout.readline())
+        assert _alive(worker)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+        deadline = time.monotonic() + 10
+        while _alive(worker):
+            assert time.monotonic() < deadline, f"reader process {worker} outlived its parent"
+            time.sleep(0.05)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie has ended: only its exit status is left)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
