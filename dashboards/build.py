@@ -51,6 +51,10 @@ SCHEMA_VERSION = 41
 DATASOURCE_UID = "greenfoundry-influxdb"
 DATASOURCE = {"type": "influxdb", "uid": DATASOURCE_UID}
 JSON_DIR = Path(__file__).resolve().parent / "json"
+# Where the park data sources' provisioning files go (park-<park>-influxdb-<variant>.yaml,
+# generated from the park files beside the plant's two hand-written ones).
+DATASOURCES_DIR = Path(__file__).resolve().parent / "provisioning" / "datasources"
+PARK_DATASOURCES_GLOB = "park-*.yaml"
 
 # The unit of a value in the schema's words → Grafana's unit id (Grafana's unit list; a custom
 # unit is "suffix: <text>"). The multiple of C is a ratio to the stack's limit C (Table 6).
@@ -83,7 +87,7 @@ def _window(kind: str) -> str:
 class InfluxQLQuery(cogvariants.Dataquery):
     """A raw InfluxQL target of Grafana's InfluxDB data source (queryType InfluxQL).
 
-    ``datasource``: the plants' data source unless given (the park dashboard has its own);
+    ``datasource``: the plants' data source unless given (a park target names its plant's);
     ``alias``: Grafana's series name pattern (``$col``, ``$tag_<key>``), left out unless given.
     """
 
@@ -144,6 +148,22 @@ class InfluxQL(cogbuilder.Builder[InfluxQLQuery]):
 # Decoding a dashboard (the validity test) turns its InfluxDB targets back into InfluxQLQuery.
 cogruntime.Runtime().register_dataquery_variant(
     cogruntime.DataqueryConfig(identifier="influxdb", from_json_hook=InfluxQLQuery.from_json)
+)
+
+
+def _mixed_target(data: dict[str, Any]) -> cogvariants.Dataquery:
+    """A target of a panel on Grafana's "-- Mixed --" data source (the park dashboard's): the
+    SDK decodes a target by its panel's data source type, "datasource" there, so it is decoded
+    here by its own data source's type, as the Mixed data source sends each target to its own.
+    A target of a built-in data source (type "datasource" too) stays the SDK's unknown one."""
+    own = (data.get("datasource") or {}).get("type", "")
+    if own in ("", "datasource"):
+        return cogruntime.UnknownDataquery(data)
+    return cogruntime.dataquery_from_json(data, own)
+
+
+cogruntime.Runtime().register_dataquery_variant(
+    cogruntime.DataqueryConfig(identifier="datasource", from_json_hook=_mixed_target)
 )
 
 
@@ -821,19 +841,41 @@ DASHBOARDS = {
 ANNOTATIONS = {"ehs.json": (_alert_annotation,)}
 
 
+def park_models(parks: Sequence[str | Path] | None = None) -> list:
+    """The park models of ``parks`` (default: the shipped parks), a park given twice refused."""
+    from greenfoundry.dashboards import park as park_dashboard
+
+    models, seen = [], set()
+    for path in park_dashboard.shipped_parks() if parks is None else parks:
+        model = park_dashboard.load_park(path)
+        if model.id in seen:
+            raise ConfigError(f"{path}: park {model.id!r} is given twice")
+        seen.add(model.id)
+        models.append(model)
+    return models
+
+
 def dashboards(parks: Sequence[str | Path] | None = None) -> dict[str, Callable[[], Any]]:
     """Every dashboard to generate, by file name: the plants' and one per park file in
     ``parks`` (default: the shipped parks)."""
     from greenfoundry.dashboards import park as park_dashboard
 
     out: dict[str, Callable[[], Any]] = dict(DASHBOARDS)
-    files = park_dashboard.shipped_parks() if parks is None else parks
-    for path in files:
-        model = park_dashboard.load_park(path)
-        name = park_dashboard.file_name(model)
-        if name in out:
-            raise ConfigError(f"{path}: park {model.id!r} is given twice")
-        out[name] = functools.partial(park_dashboard.park_dashboard, model)
+    for model in park_models(parks):
+        out[park_dashboard.file_name(model)] = functools.partial(
+            park_dashboard.park_dashboard, model
+        )
+    return out
+
+
+def park_datasources(parks: Sequence[str | Path] | None = None) -> dict[str, str]:
+    """The park data sources' provisioning files to generate (two per park: 1.x and 2.x/3.x),
+    by file name, their text."""
+    from greenfoundry.dashboards import park as park_dashboard
+
+    out: dict[str, str] = {}
+    for model in park_models(parks):
+        out.update(park_dashboard.datasource_files(model))
     return out
 
 
@@ -854,28 +896,48 @@ def render(model: dict) -> str:
     return json.dumps(model, indent=2, ensure_ascii=False) + "\n"
 
 
-def write(out_dir: Path, parks: Sequence[str | Path] | None = None) -> list[Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
+def write(
+    out_dir: Path,
+    parks: Sequence[str | Path] | None = None,
+    datasources_dir: Path | None = None,
+) -> list[Path]:
+    """Write the dashboards into ``out_dir`` and the park data sources' provisioning files
+    into ``datasources_dir`` (default: ``out_dir``), the files written returned."""
+    files = {name: render(model) for name, model in build_all(parks).items()}
+    ds_dir = out_dir if datasources_dir is None else datasources_dir
     paths = []
-    for name, model in build_all(parks).items():
-        path = out_dir / name
-        path.write_text(render(model), encoding="utf-8")
-        paths.append(path)
+    for folder, texts in ((out_dir, files), (ds_dir, park_datasources(parks))):
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, text in texts.items():
+            path = folder / name
+            path.write_text(text, encoding="utf-8")
+            paths.append(path)
     return paths
 
 
-def differences(out_dir: Path, parks: Sequence[str | Path] | None = None) -> list[str]:
+def differences(
+    out_dir: Path,
+    parks: Sequence[str | Path] | None = None,
+    datasources_dir: Path | None = None,
+) -> list[str]:
     """The dashboards whose file in ``out_dir`` is missing or differs from what the code
-    generates, and JSON files there the code does not generate."""
-    wanted = build_all(parks)
+    generates, and JSON files there the code does not generate; the same of the park data
+    sources' files in ``datasources_dir`` (default: ``out_dir``): a ``park-*.yaml`` there is
+    the generator's, the plant's hand-written data sources are not compared."""
+    wanted = {name: render(model) for name, model in build_all(parks).items()}
+    ds_dir = out_dir if datasources_dir is None else datasources_dir
     out = []
-    for name, model in wanted.items():
-        path = out_dir / name
-        if not path.exists():
-            out.append(f"{path}: missing")
-        elif path.read_text(encoding="utf-8") != render(model):
-            out.append(f"{path}: differs from the generated dashboard")
-    for path in sorted(out_dir.glob("*.json")):
-        if path.name not in wanted:
-            out.append(f"{path}: not generated by greenfoundry.dashboards.build")
+    for folder, texts, pattern, what in (
+        (out_dir, wanted, "*.json", "dashboard"),
+        (ds_dir, park_datasources(parks), PARK_DATASOURCES_GLOB, "park data source file"),
+    ):
+        for name, text in texts.items():
+            path = folder / name
+            if not path.exists():
+                out.append(f"{path}: missing")
+            elif path.read_text(encoding="utf-8") != text:
+                out.append(f"{path}: differs from the generated {what}")
+        for path in sorted(folder.glob(pattern)):
+            if path.name not in texts:
+                out.append(f"{path}: not generated by greenfoundry.dashboards.build")
     return out

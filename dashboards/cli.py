@@ -16,10 +16,20 @@ def register(subparsers) -> None:
         "ingest and data health) and a park dashboard per park file (park-<park>.json: the "
         "park's plants side by side) for the Grafana version named in dashboards/README.md and "
         "write them as JSON into --out (default: the package's json/ folder, which the "
-        "provisioning's dashboard provider reads). With --check nothing is written: exit 1 "
-        "when a file there is missing or differs from what the code generates.",
+        "provisioning's dashboard provider reads), and each park's Grafana data sources, one "
+        "per plant (park-<park>-influxdb-1x.yaml and -2x-3x.yaml) into --datasources "
+        "(default: the package's provisioning/datasources/ folder, or --out when it is "
+        "given). With --check nothing is written: exit 1 when a file there is missing or "
+        "differs from what the code generates.",
     )
     b.add_argument("--out", type=Path, metavar="DIR", help="the folder of the JSON files")
+    b.add_argument(
+        "--datasources",
+        type=Path,
+        metavar="DIR",
+        help="the folder of the park data sources' provisioning files (default: "
+        "provisioning/datasources/ of the package, or --out DIR when --out is given)",
+    )
     b.add_argument(
         "--check",
         action="store_true",
@@ -43,8 +53,11 @@ def _cmd_build(args) -> int:
     from greenfoundry.dashboards import build
 
     out = args.out or build.JSON_DIR
+    # With --out a build writes nothing into the package unless told to (a deployment's own
+    # park, a test's folder): its data sources go beside its dashboards.
+    datasources = args.datasources or (args.out if args.out else build.DATASOURCES_DIR)
     if args.check:
-        diffs = build.differences(out, args.park)
+        diffs = build.differences(out, args.park, datasources)
         if diffs:
             print(
                 "error: the dashboards differ from what the code generates ("
@@ -54,8 +67,12 @@ def _cmd_build(args) -> int:
             )
             return 1
         n = len(build.dashboards(args.park))
-        print(f"{out}: the {n} dashboards are what the code generates")
+        m = len(build.park_datasources(args.park))
+        print(
+            f"{out}: the {n} dashboards, and the {m} park data source files of {datasources}, "
+            "are what the code generates"
+        )
         return 0
-    for path in build.write(out, args.park):
+    for path in build.write(out, args.park, datasources):
         print(path)
     return 0

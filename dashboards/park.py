@@ -1,22 +1,26 @@
 """The park dashboard: the plants of an industrial park side by side, for the park's energy
-office (dashboards/README.md, "The park dashboard").
+office (dashboards/README.md, "The park dashboard"), and the Grafana data sources it reads.
 
 How it reads across the plants' databases while each plant's own people still read only their
-plant (README.md, "Least privilege": on InfluxDB 1.x a database per plant, each with its own
-read user). The park has a reader of its own, READ on each park plant's database and nothing
-else (``LocalStack.add_park_reader``; in a deployment the same two InfluxQL statements), and
-one Grafana data source with that reader, ``PARK_DATASOURCE_UID``, distinct from a plant's
-(``build.DATASOURCE_UID``), so a plant's Grafana never holds the park's credential. Every query
-names its measurement fully qualified, ``"<database>"."autogen"."gf_…"``, with the database
-the plant's own config writes to (``influxdb.database``), so the data source's default
-database plays no part, and every panel has one target per plant: one statement reads one
-database. InfluxDB 2.x resolves each through the DBRP mapping of the plant's bucket (the
-park's v1 authorization or token with read on every plant's bucket). InfluxDB 3 does not: its
-InfluxQL reads a FROM name from the request's database whatever database it names, so on 3 a
-park needs a data source per plant, which this module does not make yet (README). The plant
-variable is a multi-value custom variable of the park's plants (text: the plant's name, value:
-its id); each target also has ``"plant" = '<its plant>'``, so a park whose plants share one
-database (a park without read isolation) still shows each plant once.
+plant (README.md, "Least privilege": a database per plant, each with its own read user). The
+park has a reader of its own, READ on each park plant's database and nothing else
+(``LocalStack.add_park_reader``; in a deployment the same two InfluxQL statements; on 2.x/3.x a
+token that reads the park's buckets or databases). Grafana gets one data source per park plant
+(``datasource_uid``: ``gf-park-<park>-<plant>``), each with that plant's database as its
+database (the plant config's ``influxdb.database``) and the park reader's credentials, written
+by ``datasource_files`` from the park file, so a plant's Grafana never holds the park's
+credential. Every target of a plant is on its plant's data source and names its measurement
+plainly, ``"gf_…"``: it is read from the request's database, which is how InfluxDB 1.x, 2.x
+(through the DBRP mapping of the plant's bucket) and 3.x (whose InfluxQL reads every FROM name
+from the request's database, whatever database is written before it) all resolve it, so the
+layout is the same on the three. A panel holds one target per plant, so it is on Grafana's
+``-- Mixed --`` data source (``MIXED_DATASOURCE``), and each target carries its own.
+
+The plant variable is a multi-value custom variable of the park's plants (text: the plant's
+name, value: its id); each target also has ``"plant" = '<its plant>'`` beside
+``"plant" =~ /^$plant$/``, so a plant not chosen answers nothing (its target still goes to its
+data source, and finds no row), and a park whose plants share one database (a park without
+read isolation) still shows each plant once.
 
 The park file is the source: which plants, their names, their databases, and the furnace kinds
 they have (a Table C.1 row is drawn for a kind only with targets of the plants that have it:
@@ -24,12 +28,14 @@ kWh/t for induction furnaces, kgce/t for cupolas, never on one axis).
 
 Anonymisation is not offered here (the park report's ``--anonymise`` is the anonymous
 comparison): Grafana sends each target's query to the browser, and a viewer's query inspector
-shows the plant ids and database names in it and the ``plant`` tag values in the answers, so a
-variable that showed "Plant A" instead of the name would hide nothing from anyone who looks.
+shows the plant ids in it, the data sources' names and the ``plant`` tag values in the
+answers, so a variable that showed "Plant A" instead of the name would hide nothing from
+anyone who looks.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,15 +56,17 @@ from greenfoundry.dashboards.build import (
     _steps,
     _window,
 )
+from greenfoundry.errors import ConfigError
 from greenfoundry.grade import rolling
 from greenfoundry.metrics import schema
 from greenfoundry.park.config import _letters
 from greenfoundry.scoring.standard import load_standard
 from greenfoundry.store import quote_string
 
-PARK_DATASOURCE_UID = "greenfoundry-park-influxdb"
-PARK_DATASOURCE = {"type": "influxdb", "uid": PARK_DATASOURCE_UID}
-RETENTION_POLICY = "autogen"  # the default policy of a 1.x database; the DBRP default on 2.x
+# Grafana's data source of a panel whose targets each name their own (Grafana's built-in
+# "-- Mixed --" data source, as a dashboard saved by Grafana 11.6 references it).
+MIXED_DATASOURCE = {"type": "datasource", "uid": "-- Mixed --"}
+UID_MAX = 40  # Grafana's longest uid (util.MaxUIDLength), of a data source as of a dashboard
 TIME = "$timeFilter"
 # Table C.1's units by furnace kind (T/CFA 0308011.5-2024, Table C.1: cupola rows in kgce/t,
 # induction rows in kWh/t as notes 2 and 4 read them; scoring/README.md).
@@ -83,6 +91,11 @@ class ParkPlant:
     name: str
     database: str
     furnace_kinds: frozenset[str]
+    datasource_uid: str  # its Grafana data source in the park's Grafana (``datasource_uid``)
+
+    @property
+    def datasource(self) -> dict[str, str]:
+        return {"type": "influxdb", "uid": self.datasource_uid}
 
 
 @dataclass(frozen=True)
@@ -90,6 +103,18 @@ class ParkModel:
     id: str
     name: str
     plants: tuple[ParkPlant, ...]
+
+
+def datasource_uid(park_id: str, plant_id: str) -> str:
+    """The uid of a park plant's data source: ``gf-park-<park>-<plant>``, a function of the two
+    ids alone so that a rebuild keeps it. Ids may be 63 characters each, Grafana's uid at most
+    40: a longer one keeps its first 31 characters and adds 8 hex digits of the SHA-256 of the
+    whole, so two plants whose uids share their first 31 characters still differ."""
+    whole = f"gf-park-{park_id}-{plant_id}"
+    if len(whole) <= UID_MAX:
+        return whole
+    digest = hashlib.sha256(whole.encode("utf-8")).hexdigest()[:8]
+    return f"{whole[: UID_MAX - 9]}-{digest}"
 
 
 def load_park(path: str | os.PathLike) -> ParkModel:
@@ -108,8 +133,13 @@ def load_park(path: str | os.PathLike) -> ParkModel:
                 name=cfg.plant.name,
                 database=cfg.influxdb.database,
                 furnace_kinds=frozenset(fu.kind for fu in cfg.furnaces),
+                datasource_uid=datasource_uid(park.id, cfg.plant.id),
             )
         )
+    uids = [p.datasource_uid for p in plants]
+    # Two plants' cut uids with the same digest would make one data source serve both.
+    if len(set(uids)) != len(uids):
+        raise ConfigError(f"{path}: plants: two plants would have one data source uid ({uids})")
     return ParkModel(park.id, park.name, tuple(plants))
 
 
@@ -117,9 +147,10 @@ def file_name(park: ParkModel) -> str:
     return f"park-{park.id}.json"
 
 
-def source(p: ParkPlant, measurement: str) -> str:
-    """The measurement fully qualified in the plant's own database (module docstring)."""
-    return f"{Q(p.database)}.{Q(RETENTION_POLICY)}.{Q(measurement)}"
+def source(measurement: str) -> str:
+    """The measurement, plainly: read from the database of the target's data source, the
+    plant's own (module docstring)."""
+    return Q(measurement)
 
 
 def _where(p: ParkPlant, *conditions: str) -> str:
@@ -127,13 +158,14 @@ def _where(p: ParkPlant, *conditions: str) -> str:
     return "WHERE " + " AND ".join([*parts, TIME])
 
 
-def _target(i: int, query: str, fmt: str = "time_series", alias: str | None = None):
-    """The panel's target of its i-th plant: refId A, B, … Z, AA in the park file's order."""
-    return InfluxQL(_letters(i), query, fmt, datasource=PARK_DATASOURCE, alias=alias)
+def _target(i: int, p: ParkPlant, query: str, fmt: str = "time_series", alias: str | None = None):
+    """The panel's target of its i-th plant, on that plant's data source: refId A, B, … Z, AA
+    in the park file's order."""
+    return InfluxQL(_letters(i), query, fmt, datasource=p.datasource, alias=alias)
 
 
 def _ds() -> dm.DataSourceRef:
-    return dm.DataSourceRef(type_val=PARK_DATASOURCE["type"], uid=PARK_DATASOURCE["uid"])
+    return dm.DataSourceRef(type_val=MIXED_DATASOURCE["type"], uid=MIXED_DATASOURCE["uid"])
 
 
 def _merge(panel):
@@ -185,7 +217,8 @@ def _c1_table(plants, kind: str, window: str, title: str):
         p.with_target(
             _target(
                 i,
-                f"SELECT {select} FROM {source(pl, schema.C1_PLANT)} "
+                pl,
+                f"SELECT {select} FROM {source(schema.C1_PLANT)} "
                 f"{_where(pl, _window(window))} GROUP BY {Q('plant')} ORDER BY time DESC LIMIT 1",
                 "table",
             )
@@ -212,7 +245,8 @@ def _c1_by_month(plants, kind: str):
         p.with_target(
             _target(
                 i,
-                f"SELECT {cols} FROM {source(pl, schema.C1_PLANT)} {_where(pl, _window('month'))}",
+                pl,
+                f"SELECT {cols} FROM {source(schema.C1_PLANT)} {_where(pl, _window('month'))}",
                 alias=f"{pl.name}: $col",
             )
         )
@@ -242,7 +276,8 @@ def _monthly(plants, title: str, description: str, measurement: str, field_: str
         p.with_target(
             _target(
                 i,
-                f"SELECT {Q(field_)} FROM {source(pl, measurement)} "
+                pl,
+                f"SELECT {Q(field_)} FROM {source(measurement)} "
                 f"{_where(pl, *conditions, _window('month'))}{group}",
                 alias=f"{pl.name}: {alias}",
             )
@@ -354,7 +389,8 @@ def park_dashboard(park: ParkModel) -> gd.Dashboard:
             panel.with_target(
                 _target(
                     i,
-                    f"SELECT {Q(fld_)} FROM {source(pl, rolling.GRADE)} {_where(pl)}",
+                    pl,
+                    f"SELECT {Q(fld_)} FROM {source(rolling.GRADE)} {_where(pl)}",
                     alias=f"{pl.name}: $col",
                 )
             )
@@ -397,6 +433,104 @@ def _plant_variable(plants):
     )
 
 
+# ----------------------------------------------------------------- the data sources
+
+# The park's data sources, one file per InfluxDB variant, made from the park file: Grafana
+# provisions one of the two (both give each plant's data source the same uid). The reader's
+# credential is the same for every plant of the park, taken from Grafana's environment; no
+# secret is ever written in a file.
+ENV_URL = "GF_PARK_INFLUX_URL"
+ENV_USER = "GF_PARK_INFLUX_READER_USER"
+ENV_PASSWORD = "GF_PARK_INFLUX_READER_PASSWORD"
+ENV_TOKEN = "GF_PARK_INFLUX_READER_TOKEN"
+VARIANTS = ("1x", "2x-3x")
+
+_HEADER = {
+    "1x": """\
+# Grafana data source provisioning of the park dashboard {dashboard} (dashboards/park.py),
+# InfluxDB 1.x: one data source per plant of park {park}, each on its plant's own database,
+# all as the park's reader (READ on each park plant's database and on nothing else:
+# LocalStack.add_park_reader, or CREATE USER and GRANT READ per plant, dashboards/README.md).
+# Generated from the park file by `greenfoundry dashboards build`; do not edit.
+# Provision this file OR {other} in the park's Grafana.
+# Grafana replaces ${{VAR}} from its environment here, never in dashboard JSON; no secret is
+# written in this file.
+#   {url}              http://influxdb:8086
+#   {user}      gf-park-reader-{park}
+#   {password}  its password
+""",
+    "2x-3x": """\
+# Grafana data source provisioning of the park dashboard {dashboard} (dashboards/park.py),
+# InfluxDB 2.x or 3.x through InfluxQL (their v1-compatible /query): one data source per plant
+# of park {park}, each on its plant's own database (2.x: the database its bucket is mapped to,
+# a bucket's own name since 2.4; 3.x: the database itself), all with the park's read token
+# (read on the park plants' buckets or databases and nothing else, dashboards/README.md).
+# Generated from the park file by `greenfoundry dashboards build`; do not edit.
+# Provision this file OR {other} in the park's Grafana.
+# Grafana replaces ${{VAR}} from its environment here, never in dashboard JSON; no secret is
+# written in this file.
+#   {url}           http://influxdb:8086 (2.x) or :8181 (3.x)
+#   {token}  the park's read token
+""",
+}
+
+
+def datasource_file_name(park: ParkModel, variant: str) -> str:
+    return f"park-{park.id}-influxdb-{variant}.yaml"
+
+
+def datasources(park: ParkModel, variant: str) -> list[dict]:
+    """The provisioning entries of the park's data sources for one InfluxDB variant."""
+    out = []
+    for p in park.plants:
+        ds: dict = {
+            "name": f"greenfoundry park {park.id}: {p.id}",
+            "uid": p.datasource_uid,
+            "type": "influxdb",
+            "access": "proxy",
+            "url": f"${{{ENV_URL}}}",
+        }
+        if variant == "1x":
+            ds["user"] = f"${{{ENV_USER}}}"
+        # A Grafana that holds a plant's data source too keeps the plant's as its default.
+        ds.update({"isDefault": False, "editable": False})
+        # Grafana expands $VAR in every value of the file, $$ is its literal $: a database
+        # name is the config's text, written so that Grafana reads it back unchanged.
+        json_data = {"version": "InfluxQL", "dbName": p.database.replace("$", "$$"),
+                     "httpMode": "GET", "timeInterval": "1m"}  # fmt: skip
+        if variant == "1x":
+            secure = {"password": f"${{{ENV_PASSWORD}}}"}
+        else:
+            json_data["httpHeaderName1"] = "Authorization"
+            secure = {"httpHeaderValue1": f"Token ${{{ENV_TOKEN}}}"}
+        ds["jsonData"] = json_data
+        ds["secureJsonData"] = secure
+        out.append(ds)
+    return out
+
+
+def datasource_files(park: ParkModel) -> dict[str, str]:
+    """The park's data-source provisioning files, by file name: their text, as committed."""
+    import yaml
+
+    out = {}
+    for variant in VARIANTS:
+        (other,) = [v for v in VARIANTS if v != variant]
+        header = _HEADER[variant].format(
+            dashboard=file_name(park),
+            park=park.id,
+            other=datasource_file_name(park, other),
+            url=ENV_URL,
+            user=ENV_USER,
+            password=ENV_PASSWORD,
+            token=ENV_TOKEN,
+        )
+        doc = {"apiVersion": 1, "datasources": datasources(park, variant)}
+        body = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
+        out[datasource_file_name(park, variant)] = header + body
+    return out
+
+
 def shipped_parks() -> list[Path]:
     """The park files shipped in the config package (config/parks/<park>/park.yaml)."""
     from greenfoundry.config import PLANTS_DIR
@@ -405,9 +539,11 @@ def shipped_parks() -> list[Path]:
 
 
 __all__ = [
-    "PARK_DATASOURCE_UID",
+    "MIXED_DATASOURCE",
     "ParkModel",
     "ParkPlant",
+    "datasource_files",
+    "datasource_uid",
     "file_name",
     "load_park",
     "park_dashboard",

@@ -122,3 +122,39 @@ def names(query: str) -> tuple[list[str], list[str]]:
     rest = query[: m.start()] + " " + query[m.end(1) :]
     rest = re.sub(r'\bAS\s+"(?:[^"\\]|\\.)*"', "", rest)
     return measurements, IDENT.findall(rest)
+
+
+# Grafana's provisioning replaces $VAR and ${VAR} of its environment in every value of a
+# provisioning file, and $$ by a literal $ (its provisioning docs, "Using environment
+# variables"); a variable it lacks becomes "". Here a missing one fails, since a data source
+# with an empty user would only hide it.
+ENV_VAR = re.compile(r"\$\$|\$\{(\w+)\}|\$(\w+)")
+
+
+def expand(value, env: dict[str, str]):
+    """A provisioning file's value with Grafana's environment substituted, recursively."""
+    if isinstance(value, dict):
+        return {k: expand(v, env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand(v, env) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def one(m: re.Match) -> str:
+        if m.group(0) == "$$":
+            return "$"
+        name = m.group(1) or m.group(2)
+        assert name in env, f"{name} is not in Grafana's environment"
+        return env[name]
+
+    return ENV_VAR.sub(one, value)
+
+
+def provisioned(doc: dict, env: dict[str, str]) -> dict[str, dict]:
+    """The data sources of a provisioning document, by uid, as Grafana holds them: the
+    environment substituted."""
+    out = {}
+    for ds in doc["datasources"]:
+        assert ds["uid"] not in out, f"uid {ds['uid']} provisioned twice"
+        out[ds["uid"]] = expand(ds, env)
+    return out

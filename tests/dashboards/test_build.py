@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from grafana_foundation_sdk.cog import runtime as cogruntime
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import dashboard as dm
 
@@ -36,22 +37,33 @@ def test_the_committed_json_is_what_the_code_generates():
         "park-demo-park.json",
     ]
     assert sorted(PARKS) == ["park-demo-park.json"]
-    assert build.differences(build.JSON_DIR) == []
+    assert build.differences(build.JSON_DIR, None, build.DATASOURCES_DIR) == []
+    assert main(["dashboards", "build", "--check"]) == 0  # the defaults: the package's folders
 
 
 def test_check_fails_on_a_hand_edited_file_and_build_mends_it(tmp_path, capsys):
     out = tmp_path / "json"
     assert main(["dashboards", "build", "--out", str(out)]) == 0
+    # With --out alone the park's data sources go beside the dashboards, not into the package.
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [*MODELS, "park-demo-park-influxdb-1x.yaml", "park-demo-park-influxdb-2x-3x.yaml"]
+    )
     assert main(["dashboards", "build", "--out", str(out), "--check"]) == 0
     capsys.readouterr()
     path = out / "ehs.json"
     path.write_text(path.read_text().replace('"now-2d"', '"now-3d"'), encoding="utf-8")
     (out / "extra.json").write_text("{}", encoding="utf-8")
+    ds = out / "park-demo-park-influxdb-1x.yaml"
+    ds.write_text(ds.read_text().replace("greenfoundry-park-south", "greenfoundry"))
+    (out / "park-old-influxdb-1x.yaml").write_text("apiVersion: 1\n", encoding="utf-8")
     assert main(["dashboards", "build", "--out", str(out), "--check"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: the dashboards differ") and err.count("\n") == 1
     assert "ehs.json: differs" in err and "extra.json: not generated" in err
+    assert "park-demo-park-influxdb-1x.yaml: differs" in err
+    assert "park-old-influxdb-1x.yaml: not generated" in err
     (out / "extra.json").unlink()
+    (out / "park-old-influxdb-1x.yaml").unlink()
     assert main(["dashboards", "build", "--out", str(out)]) == 0
     assert main(["dashboards", "build", "--out", str(out), "--check"]) == 0
 
@@ -68,6 +80,12 @@ def test_grafana_sdk_for_11_6_decodes_and_encodes_it_without_losing_a_key(name):
     decoded = dm.Dashboard.from_json(model)
     again = json.loads(json.dumps(decoded, cls=JSONEncoder))
     assert again == model
+    # Every target decodes as the InfluxQL target, the park's on the Mixed data source too
+    # (decoded by its own data source's type, as build._mixed_target does): none is left as
+    # the SDK's bag of unknown keys, which would check nothing.
+    targets = [t for p in decoded.panels or [] if hasattr(p, "targets") for t in p.targets or []]
+    assert targets and all(isinstance(t, build.InfluxQLQuery) for t in targets), name
+    assert not any(isinstance(t, cogruntime.UnknownDataquery) for t in targets)
 
 
 # Grafana 11.6's transformation ids used here, and the handler keys of "Config from query
@@ -86,7 +104,14 @@ def _targets(panel: dict) -> list[dict]:
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_the_dashboard_is_structurally_valid_for_grafana_11_6(name):
     model = MODELS[name]
-    uid = park.PARK_DATASOURCE_UID if name in PARKS else build.DATASOURCE_UID
+    # A park's panels are on Grafana's Mixed data source, each target on its plant's own data
+    # source (one per park plant, provisioned from the park file); a plant's all on its one.
+    if name in PARKS:
+        panel_ds = park.MIXED_DATASOURCE
+        target_uids = {p.datasource_uid for p in PARKS[name].plants}
+    else:
+        panel_ds = {"type": "influxdb", "uid": build.DATASOURCE_UID}
+        target_uids = {build.DATASOURCE_UID}
     assert model["schemaVersion"] == build.SCHEMA_VERSION == 41  # Grafana 11.6's
     assert re.fullmatch(r"gf-[a-z0-9_-]+", model["uid"]) and len(model["uid"]) <= 40
     ids = [p["id"] for p in model["panels"]]
@@ -106,13 +131,14 @@ def test_the_dashboard_is_structurally_valid_for_grafana_11_6(name):
         if p["type"] == "row":
             assert "targets" not in p
             continue
-        assert p["datasource"] == {"type": "influxdb", "uid": uid}
+        assert p["datasource"] == panel_ds
         assert _targets(p), f"{p['title']} has no query"
         refs = [t["refId"] for t in _targets(p)]
         assert len(refs) == len(set(refs)) and all(refs)
         refs_by_panel.append(refs)
         for t in _targets(p):
-            assert t["datasource"] == p["datasource"]
+            assert t["datasource"]["type"] == "influxdb" and t["datasource"]["uid"] in target_uids
+            assert set(t["datasource"]) == {"type", "uid"}
             assert t["rawQuery"] is True and t["query"].startswith("SELECT ")
             assert t["resultFormat"] in ("time_series", "table")
             assert "$timeFilter" in t["query"], "every query is bounded in time"
@@ -150,7 +176,7 @@ def test_the_dashboard_is_structurally_valid_for_grafana_11_6(name):
         if p.get("repeat"):
             assert p["repeat"] in variables and variables[p["repeat"]].get("multi")
     for a in model["annotations"]["list"]:
-        assert a["datasource"]["uid"] == uid and a["enable"] is True
+        assert a["datasource"]["uid"] == build.DATASOURCE_UID and a["enable"] is True
         t = a["target"]
         assert t["rawQuery"] and "$timeFilter" in t["query"] and t["textColumn"]
 
@@ -235,42 +261,93 @@ DATASOURCES = PACKAGE / "provisioning" / "datasources"
 ENV_REF = re.compile(r"^\$\{[A-Z][A-Z0-9_]*\}$")
 
 
-def _datasource(name: str) -> dict:
+def _datasources(name: str) -> list[dict]:
     doc = yaml.safe_load((DATASOURCES / name).read_text(encoding="utf-8"))
-    assert doc["apiVersion"] == 1 and len(doc["datasources"]) == 1
-    return doc["datasources"][0]
+    assert doc["apiVersion"] == 1 and set(doc) == {"apiVersion", "datasources"}
+    return doc["datasources"]
 
 
-def test_both_data_source_variants_are_influxql_with_the_dashboards_uid_and_secrets_from_env():
+def _datasource(name: str) -> dict:
+    (ds,) = _datasources(name)
+    return ds
+
+
+def check_influxql(ds: dict, env: str, variant: str) -> None:
+    """One data source of one InfluxDB variant: InfluxQL, proxied, its address and secrets
+    only from Grafana's environment (``env`` the variables' prefix)."""
+    assert ds["type"] == "influxdb" and ds["access"] == "proxy"
+    assert ds["jsonData"]["version"] == "InfluxQL" and ds["url"] == f"${{{env}URL}}"
+    if variant == "1x":
+        # The reader's user and password, the password a secure field from the environment.
+        assert ds["user"] == f"${{{env}READER_USER}}" and set(ds["secureJsonData"]) == {"password"}
+        assert ds["secureJsonData"]["password"] == f"${{{env}READER_PASSWORD}}"
+    else:
+        # No user; the token in the Authorization header.
+        assert "user" not in ds and "password" not in ds
+        assert ds["jsonData"]["httpHeaderName1"] == "Authorization"
+        assert ds["secureJsonData"] == {"httpHeaderValue1": f"Token ${{{env}READER_TOKEN}}"}
+
+
+def test_the_plants_data_source_variants_are_influxql_with_the_dashboards_uid_and_env_secrets():
     assert sorted(p.name for p in DATASOURCES.glob("*.yaml")) == [
         "influxdb-1x.yaml",
         "influxdb-2x-3x.yaml",
-        "park-influxdb-1x.yaml",
-        "park-influxdb-2x-3x.yaml",
+        "park-demo-park-influxdb-1x.yaml",
+        "park-demo-park-influxdb-2x-3x.yaml",
     ]
-    for prefix, uid, env in (
-        ("", build.DATASOURCE_UID, "GF_INFLUX_"),
-        ("park-", park.PARK_DATASOURCE_UID, "GF_PARK_INFLUX_"),
-    ):
-        v1, v2 = (
-            _datasource(f"{prefix}influxdb-1x.yaml"),
-            _datasource(f"{prefix}influxdb-2x-3x.yaml"),
-        )
-        for ds in (v1, v2):
-            assert ds["uid"] == uid and ds["type"] == "influxdb"
-            assert ds["access"] == "proxy" and ds["jsonData"]["version"] == "InfluxQL"
-            assert ENV_REF.match(ds["url"]) and ENV_REF.match(ds["jsonData"]["dbName"])
-            assert ds["url"] == f"${{{env}URL}}"
-        # 1.x: the reader's user and password, the password a secure field from the environment.
-        assert ENV_REF.match(v1["user"]) and set(v1["secureJsonData"]) == {"password"}
-        assert v1["secureJsonData"]["password"] == f"${{{env}READER_PASSWORD}}"
-        # 2.x / 3.x: no user; the token in the Authorization header, the bucket's mapped database.
-        assert "user" not in v2 and "password" not in v2
-        assert v2["jsonData"]["httpHeaderName1"] == "Authorization"
-        token = v2["secureJsonData"]["httpHeaderValue1"]
-        assert token == f"Token ${{{env}READER_TOKEN}}"
-    # A Grafana that holds a plant's and the park's data sources has one default: the plant's.
-    assert _datasource("park-influxdb-1x.yaml")["isDefault"] is False
+    for variant in ("1x", "2x-3x"):
+        ds = _datasource(f"influxdb-{variant}.yaml")
+        assert ds["uid"] == build.DATASOURCE_UID and ds["isDefault"] is True
+        assert ENV_REF.match(ds["jsonData"]["dbName"])  # the plant's database, from the env
+        check_influxql(ds, "GF_INFLUX_", variant)
+
+
+# The demo park's plants and their databases, read here from the plant configs' own text
+# (config/plants/park-*/plant.yaml, influxdb.database), not from the generator.
+DEMO_DATABASES = {
+    pid: yaml.safe_load((REPO / f"config/plants/{pid}/plant.yaml").read_text())["influxdb"][
+        "database"
+    ]
+    for pid in ("park-north", "park-south")
+}
+
+
+def test_the_park_data_sources_are_one_per_plant_on_its_database_with_the_parks_reader():
+    assert DEMO_DATABASES == {
+        "park-north": "greenfoundry-park-north",
+        "park-south": "greenfoundry-park-south",
+    }
+    model = MODELS["park-demo-park.json"]
+    referenced = {t["datasource"]["uid"] for p, _r in grafana.panels(model) for t in _targets(p)}
+    for variant in ("1x", "2x-3x"):
+        sources = _datasources(f"park-demo-park-influxdb-{variant}.yaml")
+        # One per plant, in the park file's order; the uid gf-park-<park>-<plant> (both under
+        # Grafana's 40 characters here), the plant's own database written out: it is no
+        # secret, and on 3.x the database of the request is the only one a query reads.
+        assert [(ds["uid"], ds["jsonData"]["dbName"]) for ds in sources] == [
+            ("gf-park-demo-park-park-north", "greenfoundry-park-north"),
+            ("gf-park-demo-park-park-south", "greenfoundry-park-south"),
+        ]
+        names = [ds["name"] for ds in sources]
+        assert len(set(names)) == len(names)  # Grafana keys a provisioned data source by name
+        for ds in sources:
+            check_influxql(ds, "GF_PARK_INFLUX_", variant)
+            # A Grafana holding a plant's data source too keeps the plant's as its default.
+            assert ds["isDefault"] is False and ds["editable"] is False
+        # Every data source is referenced by the dashboard, every uid it references provisioned.
+        assert {ds["uid"] for ds in sources} == referenced
+
+
+def test_a_park_plants_data_source_uid_fits_grafanas_40_characters_and_stays_distinct():
+    assert park.datasource_uid("demo-park", "park-north") == "gf-park-demo-park-park-north"
+    # 40 characters exactly keep their text; 41 are cut to 31 and 8 hex digits of a digest.
+    assert park.datasource_uid("p" * 15, "q" * 16) == "gf-park-" + "p" * 15 + "-" + "q" * 16
+    long_a, long_b = (park.datasource_uid("a-long-park-id", f"a-long-plant-id-{i}") for i in "12")
+    for uid in (long_a, long_b):
+        assert len(uid) == 40 and re.fullmatch(r"[a-z0-9_-]+", uid)
+        assert uid.startswith("gf-park-a-long-park-id-a-long-p")
+    assert long_a != long_b  # the same first 31 characters, different plants
+    assert park.datasource_uid("x" * 63, "y" * 63) == park.datasource_uid("x" * 63, "y" * 63)
 
 
 def test_no_literal_secret_in_the_provisioning_files():
@@ -290,4 +367,4 @@ def test_the_dashboard_provider_reads_the_generated_folder(tmp_path):
     # exactly the generated dashboards.
     mounted = tmp_path / p["options"]["path"].lstrip("/")
     shutil.copytree(build.JSON_DIR, mounted)
-    assert build.differences(Path(mounted)) == []
+    assert build.differences(Path(mounted), None, build.DATASOURCES_DIR) == []

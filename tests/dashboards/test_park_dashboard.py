@@ -1,6 +1,7 @@
 """The park dashboard against a real park on the real InfluxDB 1.6.7: two plants, each in its
 own database with its own reader (`LocalStack.add_plant`), and the park's reader with READ on
-both (`LocalStack.add_park_reader`), as dashboards/README.md lays it out.
+both (`LocalStack.add_park_reader`), as dashboards/README.md lays it out: one Grafana data
+source per plant, on its plant's database, as the park's reader.
 
 The park's data: an induction plant (the example plant under another id) and a cupola plant
 (the example plant with one 10 t/h cupola instead of its two induction furnaces, as
@@ -11,10 +12,13 @@ rolling grade of 2026-10-05 (`grade.compute`, not rated on two days of data) and
 of 2026-10-04 from the demo plant's example indicators (as tests/dashboards/test_queries.py
 makes it), so F and the level have values.
 
-The park dashboard is generated from a park file of those two plant configs by the same code as
-the committed demo park's (`build.build_all(parks)`); every target's query is taken out of the
-JSON, `$plant` (several plants, or one) and `$timeFilter` substituted as Grafana does, and run
-as the park's reader.
+The park dashboard and its data sources' provisioning file are generated from a park file of
+those two plant configs by the same command as the committed demo park's (`greenfoundry
+dashboards build --park FILE`); every target's query is taken out of the JSON, `$plant`
+(several plants, or one) and `$timeFilter` substituted as Grafana does, and run against the
+data source it references: its uid resolved through the generated 1.x provisioning file, with
+Grafana's environment (the park reader's user and password) substituted as Grafana does, so
+each query goes to the database that data source names, as the user it names.
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ from greenfoundry.store import (
 )
 from tests.dashboards import grafana
 from tests.dashboards.documented import GRAFANA, documented, panel_unit, schema_unit
-from tests.dashboards.test_build import unknown_names
+from tests.dashboards.test_build import check_influxql, unknown_names
 from tests.dashboards.test_queries import UNREAD, _evidence_beside, _rated_day, _select_items
 from tests.plant import EXAMPLE, REPO
 
@@ -161,32 +165,64 @@ def park(tmp_path_factory, local_stack, stack):
     park_file = tmp / "park.yaml"
     doc = {"version": 1, "id": PARK_ID, "name": "Dash test park", "plants": [str(f) for f in files]}
     park_file.write_text(yaml.safe_dump(doc), encoding="utf-8")
-    model = build.build_all([park_file])[f"park-{PARK_ID}.json"]
-    # The data source's own database (GF_PARK_INFLUX_DATABASE): one of the park's; the
-    # queries name theirs.
-    reader = _as(stack, park_reader, databases[0])
+    out = tmp / "grafana"
+    assert main(["dashboards", "build", "--park", str(park_file), "--out", str(out)]) == 0
+    model = json.loads((out / f"park-{PARK_ID}.json").read_text(encoding="utf-8"))
+    provisioning = yaml.safe_load((out / f"park-{PARK_ID}-influxdb-1x.yaml").read_text())
+    # The park's Grafana environment (dashboards/README.md, "Provisioning").
+    env = {
+        "GF_PARK_INFLUX_URL": stack.influx_url,
+        "GF_PARK_INFLUX_READER_USER": park_reader.username,
+        "GF_PARK_INFLUX_READER_PASSWORD": park_reader.password,
+    }
+    sources = grafana.provisioned(provisioning, env)
+    stores = {
+        uid: InfluxStore(
+            StoreSettings(
+                url=ds["url"],
+                database=ds["jsonData"]["dbName"],
+                username=ds["user"],
+                password=ds["secureJsonData"]["password"],
+            )
+        )
+        for uid, ds in sources.items()
+    }
     yield types.SimpleNamespace(
         model=model,
         file=park_file,
-        reader=reader,
+        provisioning=provisioning,
+        sources=sources,
+        stores=stores,
         account=park_reader,
         plant_readers=readers,
         databases=dict(zip((p for p, _ in PLANTS), databases, strict=True)),
     )
-    reader.close()
+    for st in stores.values():
+        st.close()
+
+
+def _sent(t: dict, plants: list[str]) -> str:
+    """A target's query as Grafana sends it, `$plant` the given plants (a multi-value
+    variable, as Grafana substitutes it inside /^…$/)."""
+    start_ms, end_ms = _ns(MONTH_START) // 10**6, _ns(END) // 10**6
+    return grafana.substitute(
+        t["query"], {"plant": plants}, {"plant"}, start_ms=start_ms, end_ms=end_ms,
+        interval=grafana.interval_ms(end_ms - start_ms),
+    )  # fmt: skip
 
 
 def _runs(park, plants: list[str]):
-    """(panel, target, the query as sent, its DataFrame) of every target, `$plant` the given
-    plants (a multi-value variable, as Grafana substitutes it inside /^…$/)."""
-    start_ms, end_ms = _ns(MONTH_START) // 10**6, _ns(END) // 10**6
+    """(panel, target, the query as sent, its DataFrame) of every target, each run on the data
+    source it references (its uid resolved through the provisioning file, as Grafana does)."""
     for panel, _repeat in grafana.panels(park.model):
         for t in panel["targets"]:
-            q = grafana.substitute(
-                t["query"], {"plant": plants}, {"plant"}, start_ms=start_ms, end_ms=end_ms,
-                interval=grafana.interval_ms(end_ms - start_ms),
-            )  # fmt: skip
-            yield panel, t, q, park.reader.query(q)
+            q = _sent(t, plants)
+            yield panel, t, q, park.stores[t["datasource"]["uid"]].query(q)
+
+
+def _database(park, t: dict) -> str:
+    """The database the target's data source reads (its provisioned dbName)."""
+    return park.sources[t["datasource"]["uid"]]["jsonData"]["dbName"]
 
 
 def _plant_of(query: str) -> str:
@@ -202,8 +238,11 @@ def test_every_park_panel_returns_each_plants_data_in_its_unit(park):
         assert not df.empty, f"{panel['title']} / {target['refId']}: no rows for {q}"
         if "plant" in df.columns:
             assert set(df["plant"]) == {pid}, (panel["title"], q)
+        # A plain measurement, read from the database of the target's data source: its
+        # plant's own.
         ((db, rp, m),) = grafana.sources(q)
-        assert (db, rp) == (park.databases[pid], "autogen"), q  # the plant's own database
+        assert (db, rp) == (None, None), q
+        assert _database(park, target) == park.databases[pid], (panel["title"], target)
         for col, expr in _select_items(target["query"]).items():
             assert col in df.columns, f"{panel['title']}: no column {col} in {list(df.columns)}"
             numbers = df[col].dropna()
@@ -288,7 +327,7 @@ def test_the_park_shows_the_number_the_plants_own_dashboard_shows(park, stack):
 
 
 @pytest.mark.servers
-def test_the_worst_multiple_of_c_is_the_worst_valid_hour_of_the_plants_month(park):
+def test_the_worst_multiple_of_c_is_the_worst_valid_hour_of_the_plants_month(park, stack):
     """Table 6 is judged hour by hour (decision D-c6-window, the default rule strict): the
     park's month value of a plant is the highest hourly multiple of C of any of its stacks and
     pollutants in the month, computed here from the plant's hours."""
@@ -297,11 +336,12 @@ def test_the_worst_multiple_of_c_is_the_worst_valid_hour_of_the_plants_month(par
         if panel["title"].startswith("Worst multiple of C"):
             shown[_plant_of(q)] = df["multiple_of_c"].tolist()
     for pid, db in park.databases.items():
-        hours = park.reader.query(
-            f'SELECT max("multiple_of_c") AS "worst" FROM "{db}"."autogen"."gf_air_stack" '
-            f"WHERE \"plant\" = '{pid}' AND \"window\" = 'hour' AND "
-            f"time >= {_ns(MONTH_START)} AND time < {_ns(END)}"
-        )
+        with closing(_as(stack, park.account, db)) as on_db:
+            hours = on_db.query(
+                f'SELECT max("multiple_of_c") AS "worst" FROM "gf_air_stack" '
+                f"WHERE \"plant\" = '{pid}' AND \"window\" = 'hour' AND "
+                f"time >= {_ns(MONTH_START)} AND time < {_ns(END)}"
+            )
         assert shown[pid] == [pytest.approx(hours["worst"].iloc[0], rel=1e-12)]
         assert 0 < shown[pid][0] < 0.6  # after bag filters: 2–10 mg/m³ against C = 30 or 100
 
@@ -340,34 +380,59 @@ def test_the_park_reader_reads_the_park_and_a_plants_reader_still_only_its_plant
         (park.databases[INDUCTION], "READ"),
         (park.databases[CUPOLA], "READ"),
     }
-    queries = {}
-    for _panel, _t, q, _df in _runs(park, [INDUCTION, CUPOLA]):
-        queries.setdefault(_plant_of(q), q)  # one target of each plant, read by the park
+    targets = {}
+    for _panel, t, q, df in _runs(park, [INDUCTION, CUPOLA]):
+        if not df.empty:
+            targets.setdefault(_plant_of(q), t)  # one target of each plant, read by the park
     for pid, other in ((INDUCTION, CUPOLA), (CUPOLA, INDUCTION)):
-        with closing(_as(stack, park.plant_readers[pid], park.databases[pid])) as own:
-            assert not own.query(queries[pid]).empty  # its own plant's target
-            # The 403 and its wording are InfluxDB 1.6.7's own.
-            user = park.plant_readers[pid].username
-            with pytest.raises(StoreError, match=rf"HTTP 403.*{user} not authorized"):
-                own.query(queries[other])
+        # A plant's reader on a data source of its own plant's database reads its plant's
+        # target; on the other plant's database (that target as its data source sends it)
+        # it gets InfluxDB 1.6.7's own 403 and wording.
+        own, theirs = targets[pid], targets[other]
+        account = park.plant_readers[pid]
+        with closing(_as(stack, account, _database(park, own))) as mine:
+            assert not mine.query(_sent(own, [INDUCTION, CUPOLA])).empty
+        refused = pytest.raises(StoreError, match=rf"HTTP 403.*{account.username} not authorized")
+        with closing(_as(stack, account, _database(park, theirs))) as on_other, refused:
+            on_other.query(_sent(theirs, [INDUCTION, CUPOLA]))
     # Nor does the park's reader read the stack's shared database.
-    shared = f'SELECT count("value") FROM "{stack.influx_database}"."autogen"."furnace_energy_kwh" WHERE time > 0'  # fmt: skip
-    with pytest.raises(StoreError, match="HTTP 403"):
-        park.reader.query(shared)
+    shared_db = stack.influx_database
+    with closing(_as(stack, park.account, shared_db)) as shared, pytest.raises(StoreError, match="HTTP 403"):  # fmt: skip
+        shared.query('SELECT count("value") FROM "furnace_energy_kwh" WHERE time > 0')
+
+
+@pytest.mark.servers
+def test_every_data_source_provisioned_is_referenced_and_every_reference_provisioned(park):
+    # The generated 1.x file of this park: one data source per plant on its own database,
+    # with the park reader's user and password from Grafana's environment.
+    for ds in park.provisioning["datasources"]:
+        check_influxql(ds, "GF_PARK_INFLUX_", "1x")
+    by_plant = {pid: park.sources[park_dashboard.datasource_uid(PARK_ID, pid)] for pid, _ in PLANTS}
+    assert {pid: ds["jsonData"]["dbName"] for pid, ds in by_plant.items()} == park.databases
+    assert all(ds["user"] == park.account.username for ds in by_plant.values())
+    referenced = {t["datasource"]["uid"] for p, _r in grafana.panels(park.model) for t in p["targets"]}  # fmt: skip
+    assert referenced == set(park.sources) and len(referenced) == len(PLANTS)
+    # Each target is on its own plant's data source.
+    for p, _r in grafana.panels(park.model):
+        assert p["datasource"] == park_dashboard.MIXED_DATASOURCE
+        for t in p["targets"]:
+            uid = park_dashboard.datasource_uid(PARK_ID, _plant_of(t["query"]))
+            assert t["datasource"] == {"type": "influxdb", "uid": uid}
 
 
 @pytest.mark.servers
 def test_every_name_a_park_panel_reads_is_in_the_schema_and_in_the_data(park):
-    queries = [t["query"] for p, _r in grafana.panels(park.model) for t in p["targets"]]
-    assert unknown_names(queries, documented()) == []
+    targets = [t for p, _r in grafana.panels(park.model) for t in p["targets"]]
+    assert unknown_names([t["query"] for t in targets], documented()) == []
     keys: dict[tuple[str, str], set[str]] = {}
-    for q in queries:
-        ((db, _rp, m),) = grafana.sources(q)
+    for t in targets:
+        q, db = t["query"], _database(park, t)
+        ((_db, _rp, m),) = grafana.sources(q)
         if (db, m) not in keys:
             keys[(db, m)] = set()
             for kind in ("FIELD", "TAG"):
-                statement = f"SHOW {kind} KEYS ON {quote_ident(db)} FROM {quote_ident(m)}"
-                for res in park.reader.query_raw(statement):
+                statement = f"SHOW {kind} KEYS FROM {quote_ident(m)}"
+                for res in park.stores[t["datasource"]["uid"]].query_raw(statement):
                     for s in res.get("series", []):
                         keys[(db, m)] |= {row[0] for row in s["values"]}
         _m, idents = grafana.names(q)
@@ -399,12 +464,29 @@ def test_build_writes_the_dashboard_of_a_given_park_file(tmp_path, capsys):
     argv = ["dashboards", "build", "--park", str(park_file), "--out", str(out)]
     assert main(argv) == 0
     assert sorted(p.name for p in out.glob("*.json")) == sorted([*build.DASHBOARDS, "park-other-park.json"])  # fmt: skip
+    # Its data sources beside it (--out without --datasources): one per plant, 1.x and 2.x/3.x.
+    assert sorted(p.name for p in out.glob("*.yaml")) == [
+        "park-other-park-influxdb-1x.yaml",
+        "park-other-park-influxdb-2x-3x.yaml",
+    ]
+    doc = yaml.safe_load((out / "park-other-park-influxdb-2x-3x.yaml").read_text())
+    assert [(ds["uid"], ds["jsonData"]["dbName"]) for ds in doc["datasources"]] == [
+        ("gf-park-other-park-park-north", "greenfoundry-park-north"),
+        ("gf-park-other-park-park-south", "greenfoundry-park-south"),
+    ]
     assert main([*argv, "--check"]) == 0
+    # --datasources puts them elsewhere, and --check looks there.
+    elsewhere = tmp_path / "datasources"
+    assert main([*argv, "--datasources", str(elsewhere)]) == 0
+    assert sorted(p.name for p in elsewhere.iterdir()) == sorted(p.name for p in out.glob("*.yaml"))
+    assert main([*argv, "--datasources", str(elsewhere), "--check"]) == 0
     # The committed folder holds the demo park's instead: --check with this park names both.
     capsys.readouterr()
     assert main(["dashboards", "build", "--park", str(park_file), "--check"]) == 1
     err = capsys.readouterr().err
     assert "park-other-park.json: missing" in err and "park-demo-park.json: not generated" in err
+    assert "park-other-park-influxdb-1x.yaml: missing" in err
+    assert "park-demo-park-influxdb-2x-3x.yaml: not generated" in err
     model = json.loads((out / "park-other-park.json").read_text(encoding="utf-8"))
     assert model["uid"] == "gf-park-other-park"
     # Both plants are induction only: no cupola row that could only be empty.
@@ -422,14 +504,22 @@ def test_a_bad_park_file_is_one_error_naming_the_key(tmp_path, capsys):
     assert not list(tmp_path.glob("*.json"))
 
 
-def test_the_demo_parks_dashboard_reads_each_plant_from_its_configs_database():
+def test_the_demo_parks_dashboard_reads_each_plant_on_its_own_data_source():
     model = json.loads((build.JSON_DIR / "park-demo-park.json").read_text(encoding="utf-8"))
     demo = park_dashboard.load_park(park_dashboard.shipped_parks()[0])
+    provisioned = yaml.safe_load(
+        (build.DATASOURCES_DIR / "park-demo-park-influxdb-1x.yaml").read_text(encoding="utf-8")
+    )
+    database = {ds["uid"]: ds["jsonData"]["dbName"] for ds in provisioned["datasources"]}
     for panel, _r in grafana.panels(model):
-        assert panel["datasource"]["uid"] == park_dashboard.PARK_DATASOURCE_UID
+        assert panel["datasource"] == {"type": "datasource", "uid": "-- Mixed --"}
         for t in panel["targets"]:
             pid = _plant_of(t["query"])
             (p,) = [p for p in demo.plants if p.id == pid]
+            # On its plant's data source, whose database is the plant config's; the
+            # measurement plain, read from that database.
+            assert t["datasource"] == {"type": "influxdb", "uid": f"gf-park-demo-park-{pid}"}
+            assert database[t["datasource"]["uid"]] == p.database
             ((db, rp, _m),) = grafana.sources(t["query"])
-            assert (db, rp) == (p.database, "autogen")
+            assert (db, rp) == (None, None)
             assert "/^$plant$/" in t["query"]
