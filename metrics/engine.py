@@ -129,6 +129,24 @@ def _runs(buckets: list[int]) -> list[list[int]]:
     return runs
 
 
+def _ambient_series(found: Iterable[source.Readings]) -> pd.Series:
+    """One series of the ambient readings of several ranges (months, in time order)."""
+    parts = [s for r in found for s in r.series.values()]
+    if not parts:
+        return pd.Series([], index=pd.DatetimeIndex([], tz="UTC"), dtype=float)
+    return pd.concat(parts).sort_index()
+
+
+class _Gathered:
+    """Several futures as one: ``result`` combines their results, in order."""
+
+    def __init__(self, futures: list[Future], combine: Callable):
+        self.futures, self.combine = futures, combine
+
+    def result(self):
+        return self.combine(f.result() for f in self.futures)
+
+
 class _Writes:
     """The points of one chunk (or block of windows) written by a thread of their own while
     the next one is computed. ``submit`` sends them; the state the caller has put with them
@@ -236,6 +254,7 @@ class Engine:
         self.progress = Progress()
         self.stop = threading.Event()  # set: finish the chunk in progress, then return
         self.read_in_process = False  # a backfill reads its chunks in a process (``_reader``)
+        self._pool: ProcessPoolExecutor | None = None  # that process, while it reads
         self._check_rules()
 
     # ---- the rules the state was built with ---------------------------------------------------
@@ -467,6 +486,7 @@ class Engine:
             initargs=(self.store.settings,),
         )
         pool.submit(int)  # starts the process while the first fingerprints are read
+        self._pool = pool
         return pool
 
     def _read_call(self, hours: list[win.Window]) -> tuple:
@@ -581,13 +601,11 @@ class Engine:
 
     def _ambient(self, year: win.Window) -> pd.Series:
         """The year's ``ambient_temp_c`` readings, a month per request."""
-        parts = []
-        for m in win.windows_covering("month", year.start, year.end, self.tz):
-            r = source.read_range(self.store, self.plant_id, (AMBIENT,), m.start.value, m.end.value)
-            parts.extend(r.series.values())
-        if not parts:
-            return pd.Series([], index=pd.DatetimeIndex([], tz="UTC"), dtype=float)
-        return pd.concat(parts).sort_index()
+        months = win.windows_covering("month", year.start, year.end, self.tz)
+        return _ambient_series(
+            source.read_range(self.store, self.plant_id, (AMBIENT,), m.start.value, m.end.value)
+            for m in months
+        )
 
     def _read_ambient_ahead(self, chunks: list[list[win.Window]]) -> None:
         """Start reading the ambient readings of the years the chunks' hours take note 4 from,
@@ -597,7 +615,18 @@ class Engine:
             year = self._year_before(end)
             if year.label in self._air or year.label in self._ambient_ahead:
                 continue
-            if self.state.get(f"air:{year.label}") is None:
+            if self.state.get(f"air:{year.label}") is None and self._pool is not None:
+                # A backfill's reader process reads the year's months between its chunks.
+                months = win.windows_covering("month", year.start, year.end, self.tz)
+                reads = [
+                    self._pool.submit(
+                        source.read_range_worker, self.plant_id, (AMBIENT,), m.start.value,
+                        m.end.value,
+                    )
+                    for m in months
+                ]  # fmt: skip
+                self._ambient_ahead[year.label] = _Gathered(reads, _ambient_series)
+            elif self.state.get(f"air:{year.label}") is None:
                 self._ambient_ahead[year.label] = self._ahead.submit(self._ambient, year)
 
     def _air_year(self, year: win.Window) -> AirTemp:
@@ -1120,7 +1149,7 @@ class Engine:
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gf-metrics-fp") as ahead:
                 n = self._compute_chunks(chunks(ahead), on_chunk=on_chunk)
         finally:
-            self.read_in_process = False
+            self.read_in_process, self._pool = False, None
         self.progress.hours_total = len(seen)
         n += self.compose(on_window=on_chunk)
         return {"hours": len(seen), "points": n, "readings": self.progress.readings}
