@@ -110,7 +110,12 @@ def datasource_uid(park_id: str, plant_id: str) -> str:
     ids alone so that a rebuild keeps it. Ids may be 63 characters each, Grafana's uid at most
     40: a longer one keeps its first 31 characters and adds 8 hex digits of the SHA-256 of the
     whole, so two plants whose uids share their first 31 characters still differ."""
-    whole = f"gf-park-{park_id}-{plant_id}"
+    return _fitted_uid(f"gf-park-{park_id}-{plant_id}")
+
+
+def _fitted_uid(whole: str) -> str:
+    """``whole`` when it fits Grafana's 40 characters, else its first 31 and 8 hex digits of
+    its SHA-256, so that two uids cut to the same first characters still differ."""
     if len(whole) <= UID_MAX:
         return whole
     digest = hashlib.sha256(whole.encode("utf-8")).hexdigest()[:8]
@@ -408,9 +413,16 @@ def park_dashboard(park: ParkModel) -> gd.Dashboard:
     )
 
 
+def dashboard_uid(park_id: str) -> str:
+    """The park dashboard's uid, ``gf-park-<park>``, cut as a data source's is
+    (``_fitted_uid``): park ids may be 63 characters, and two long ids with the same first 32
+    would otherwise give one uid, so that Grafana's provider loads one park's dashboard over
+    the other's."""
+    return _fitted_uid(f"gf-park-{park_id}")
+
+
 def _uid(park: ParkModel) -> str:
-    # Grafana's uid: at most 40 characters.
-    return f"gf-park-{park.id}"[:40]
+    return dashboard_uid(park.id)
 
 
 def _custom_text(text: str) -> str:
@@ -542,6 +554,7 @@ __all__ = [
     "MIXED_DATASOURCE",
     "ParkModel",
     "ParkPlant",
+    "dashboard_uid",
     "datasource_files",
     "datasource_uid",
     "file_name",

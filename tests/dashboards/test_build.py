@@ -350,6 +350,18 @@ def test_a_park_plants_data_source_uid_fits_grafanas_40_characters_and_stays_dis
     assert park.datasource_uid("x" * 63, "y" * 63) == park.datasource_uid("x" * 63, "y" * 63)
 
 
+def test_two_long_park_ids_give_two_dashboard_uids():
+    # A park id may be 63 characters: "gf-park-" + the id is cut to 40 as a data source's uid is
+    # (31 characters and 8 hex digits of a digest), so two ids with the same first 32 characters
+    # still make two dashboards; a short id keeps its uid (the demo park's: gf-park-demo-park).
+    assert park.dashboard_uid("demo-park") == "gf-park-demo-park"
+    a, b = (park.dashboard_uid("the-northern-industrial-park-of-x-" + c) for c in "ab")
+    assert (
+        a != b and len(a) == len(b) == 40 and a[:31] == b[:31] == "gf-park-the-northern-industrial"
+    )
+    assert park.dashboard_uid("p" * 32) == "gf-park-" + "p" * 32  # 40 exactly: kept whole
+
+
 def test_no_literal_secret_in_the_provisioning_files():
     for path in (PACKAGE / "provisioning").rglob("*.yaml"):
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
