@@ -243,12 +243,15 @@ SIGNALS: dict[str, Signal] = {
         ),
         # Table 6, boundary noise: the A-weighted equivalent continuous level Leq of one
         # measuring interval (1 min: GB 12348-2008, 5.4.2, for steady noise) at a boundary
-        # point (device = the point), labelled by the interval's start.
+        # point (device = the point), labelled by the interval's start. Below 20 dB(A) is under
+        # the self-noise of a class 1 sound level meter (the lowest limit E the plant config
+        # takes, too): such a reading is a dead microphone or a zero sent for "no value", never
+        # a plant's boundary, and would pull an hourly Leq down and make a quiet hour of it.
         Signal(
             "noise_leq_dba",
             "dB(A)",
             "instantaneous",
-            0.0,
+            20.0,
             140.0,
             "Boundary noise: A-weighted Leq of one measuring interval at a boundary point",
         ),

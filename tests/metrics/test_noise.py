@@ -71,7 +71,7 @@ def test_a_series_of_text_is_bad_input_for_every_hour_never_a_zero():
     r = noise.hourly_leq_dba(s, hours)
     assert r["status"] == ["bad_input", "bad_input"] and r["valid"] == [False, False]
     assert "expected numbers" in r["problem"] and all(math.isnan(v) for v in r["value"])
-    # A level outside the glossary's 0-140 dB(A) is dropped and counted, not averaged in.
+    # A level outside the glossary's 20-140 dB(A) is dropped and counted, not averaged in.
     s = pd.Series([55.0, 400.0], index=pd.DatetimeIndex([hours[0].start, hours[0].start
                                                          + pd.Timedelta(minutes=1)]))  # fmt: skip
     r = noise.hourly_leq_dba(s, hours, min_valid_minutes=1)
@@ -79,3 +79,21 @@ def test_a_series_of_text_is_bad_input_for_every_hour_never_a_zero():
         r["value"][0] == pytest.approx(55.0)
         and "1 noise_leq_dba readings not valid" in (r["lacking"][0][0])
     )
+
+
+def test_a_dead_microphones_zeros_are_dropped_never_a_quieter_hour():
+    hours = win.windows_covering(
+        "hour", pd.Timestamp("2026-03-10T00:00", tz=TZ), pd.Timestamp("2026-03-10T01:00", tz=TZ), TZ
+    )
+    start = hours[0].start
+    # 45 minutes at 60 dB(A), then the microphone fails and the monitor sends 0 for 15 minutes.
+    # Averaged in, they would make the hour 10 lg((45 × 10^6 + 15 × 10^0) / 60) = 10 lg(7.5e5)
+    # = 58.75 dB(A); no boundary is that quiet (below 20 dB(A), a class 1 meter's self-noise),
+    # so they are dropped and counted: the hour is its 45 valid minutes, 60.0 dB(A).
+    levels = [60.0] * 45 + [0.0] * 15
+    s = pd.Series(
+        levels, index=pd.DatetimeIndex([start + pd.Timedelta(minutes=i) for i in range(60)])
+    )
+    r = noise.hourly_leq_dba(s, hours)
+    assert r["valid_minutes"] == [45] and r["value"][0] == pytest.approx(60.0)
+    assert any("15 noise_leq_dba readings not valid" in x for x in r["lacking"][0])
