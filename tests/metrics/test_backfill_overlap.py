@@ -66,21 +66,26 @@ def _plant(st, pid: str) -> None:
     )  # fmt: skip
 
 
-def _reference(tmp_path, stack, st, pid: str) -> dict:
-    """The plain path: with the default chunk and span (a week, four weeks) the 30 hours are
-    one detection and one chunk, read, computed and written in turn."""
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory, stack) -> dict:
+    """The plain path's points: with the default chunk and span (a week, four weeks) the 30
+    hours are one detection and one chunk, read, computed and written in turn."""
+    st = store(stack)
+    pid = "m-bf-plain"
     _plant(st, pid)
-    engine = Engine(metrics_config(tmp_path, stack, pid, history_days=3), store=st)
-    chunks = []
-    engine.backfill(T0, T0 + HOURS * H, on_chunk=lambda: chunks.append(1))
+    cfg = metrics_config(tmp_path_factory.mktemp("plain"), stack, pid, history_days=3)
+    engine = Engine(cfg, store=st)
+    engine.backfill(T0, T0 + HOURS * H)
     engine.close()
     assert engine_mod.CHUNK_H >= HOURS and engine_mod.BACKFILL_SPAN_H >= HOURS
     return all_points(st, pid)
 
 
-def test_the_overlapped_backfill_writes_the_points_of_the_plain_path(tmp_path, stack, monkeypatch):
+def test_the_overlapped_backfill_writes_the_points_of_the_plain_path(
+    tmp_path, stack, monkeypatch, plain
+):
     st = store(stack)
-    clean = _reference(tmp_path, stack, st, "m-bf-plain")
+    clean = plain
     pid = "m-bf-overlap"
     _plant(st, pid)
     # Chunks of 5 hours and spans of 2 chunks: 30 hours make 3 spans and 6 chunks, each read,
@@ -107,10 +112,10 @@ def test_the_overlapped_backfill_writes_the_points_of_the_plain_path(tmp_path, s
 
 
 def test_a_failed_write_leaves_its_chunk_dirty_and_a_rerun_completes_it(
-    tmp_path, stack, monkeypatch
+    tmp_path, stack, monkeypatch, plain
 ):
     st = store(stack)
-    clean = _reference(tmp_path, stack, st, "m-bf-plain2")
+    clean = plain
     pid = "m-bf-fail"
     _plant(st, pid)
     monkeypatch.setattr(engine_mod, "CHUNK_H", 5)
