@@ -748,6 +748,17 @@ def _boundary_noise(top: inputs.Node) -> BoundaryNoise | None:
     stricter standard, never a laxer one)."""
     if top.get("boundary_noise", None) is None:
         return None
+    # The variant of Table 6's noise row, and so every hour's band, follows this key: left out,
+    # it would read as false and grade the plant on the laxer tiers (0.9/0.95 E, not 0.6/0.8 E)
+    # without anyone having said there is no residential area within 1200 m.
+    raw_plant = top.data.get("plant")
+    site = raw_plant.get("site") if isinstance(raw_plant, dict) else None
+    if not (isinstance(site, dict) and "residential_within_1200m" in site):
+        top.fail(
+            "missing; boundary_noise is scored on the Table 6 variant it picks (true: a "
+            "residential area within 1200 m, tiers 0.6/0.8/1 E; false: 0.9/0.95/1 E)",
+            at="plant.site.residential_within_1200m",
+        )
     b = top.child("boundary_noise")
     cls = b.number("gb12348_class", low=0, high=4, integer=True)
     day_max, night_max = GB12348_LIMITS_DBA[int(cls)]
