@@ -11,7 +11,8 @@ the store's line protocol, and one month of the same plant under a second plant 
    share exactly) and their ratio (aim ≤ 1.2), with the median and the sweep runs' own mean;
 2. `metrics backfill` of the year (the real command, in a child process): raw readings
    processed per second against a bare InfluxQL read of the same range in the same chunks
-   (aim ≥ 0.5 of it), and the child's peak RSS (aim < 500 MB);
+   (aim ≥ 0.5 of it), and the peak RSS of the child and its reader process together (aim
+   < 500 MB);
 3. `metrics indicators --window 2025` + `score` for the year, wall time (aim < 2 s).
 
 Usage: .venv/bin/python bench/metrics.py [--days 365]
@@ -113,6 +114,30 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _rss_kb(pid: int) -> int:
+    """Resident set size of ``pid`` (kB) and of its descendants (Linux, /proc); 0 once gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        rss = next((int(x.split()[1]) for x in status.splitlines() if x.startswith("VmRSS:")), 0)
+        kids = []
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            kids += (task / "children").read_text().split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0
+    return rss + sum(_rss_kb(int(k)) for k in kids)
+
+
+def _peak_tree_rss_mb(proc: subprocess.Popen, every_s: float = 0.1) -> float:
+    """The highest RSS the process and its descendants held together while it ran: the
+    backfill reads in a process of its own, and the largest process alone (``ru_maxrss``)
+    would leave that process's memory out."""
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, _rss_kb(proc.pid))
+        time.sleep(every_s)
+    return peak / 1024
+
+
 def _settle(stack, *, idle_share: float = 0.05, window_s: float = 2.0, limit_s: float = 180):
     """Wait until InfluxDB has finished the compactions the bulk write started (its CPU use
     below ``idle_share`` over ``window_s``): the backfill and the bare read are then measured
@@ -175,15 +200,19 @@ def main() -> int:
         db_cpu0 = _cpu_s(influxd) if influxd else 0.0
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
-        child = subprocess.run(
+        proc = subprocess.Popen(
             [
                 sys.executable, "-m", "greenfoundry", "metrics", "backfill",
                 "--config", str(year_path), "--stack", str(stack.dir),
                 "--from", f"{START:%Y-%m-%d}", "--to", f"{end:%Y-%m-%d}",
             ],
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
         )  # fmt: skip
+        tree_rss_mb = _peak_tree_rss_mb(proc)
+        out, err = proc.communicate()
+        child = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
         backfill_s = time.perf_counter() - t0
         db_cpu1 = _cpu_s(influxd) if influxd else 0.0
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -277,7 +306,8 @@ def main() -> int:
                 f"{bare_s:.0f} / {bare_cpu:.0f} / {db_cpu2 - db_cpu1:.0f} s",
                 "",
             ),
-            ("backfill peak RSS", f"{rss_mb:.0f} MB", "< 500 MB"),
+            ("backfill peak RSS, its processes together", f"{tree_rss_mb:.0f} MB", "< 500 MB"),
+            ("  the largest of them alone (ru_maxrss)", f"{rss_mb:.0f} MB", ""),
             ("metrics indicators + score, one plant-year", f"{score_s:.2f} s", "< 2 s"),
         ]
         for name, value, aim in rows:
