@@ -56,3 +56,20 @@ def test_a_bad_table6_value_is_refused_naming_its_key(change, where, words):
     with pytest.raises(ConfigError) as e:
         _parse(raw)
     assert where in str(e.value) and words in str(e.value)
+
+
+def test_the_water_and_noise_rows_cite_the_decisions_that_read_them():
+    # Each decision the metrics apply to Table 6's water and noise rows names the row in its
+    # `affects`, and the row cites it, so `standard show --row` lists what its value rests on
+    # (as emissions.air.multiple_of_c cites D-t6-window).
+    from greenfoundry.scoring.standard import load_standard
+
+    std = load_standard()
+    for row, prefix in (("emissions.water.multiple_of_d", "D-t6-water-"),
+                        ("emissions.noise.multiple_of_e", "D-t6-noise-")):  # fmt: skip
+        affecting = {d.id for d in std.errata if row in d.affects}
+        assert {d for d in affecting if d.startswith(prefix)} == {
+            f"{prefix}{k}" for k in (("period", "valid", "window") if "water" in row
+                                     else ("period", "multiple", "window"))
+        }  # fmt: skip
+        assert affecting <= set(std.rows[row].decisions), (row, affecting)
