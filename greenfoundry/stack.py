@@ -24,6 +24,11 @@ Accounts, one per role (stack.json `mqtt.accounts`, `influxdb.users`):
   account: an unbound account may use any id).
 - InfluxDB: `admin` (set-up only), `ingest` (WRITE on the database), `metrics` (ALL: it reads
   readings and writes rollups), `reader` (READ: status, dashboards, the demo).
+- A park (`stack up --park FILE`, `LocalStack.add_park`): each plant of the park file gets a
+  database and a reader of its own (`add_plant`), and the park a reader of its own
+  (`gf-park-reader-<park>`, `add_park_reader`) with READ on those plant databases and on nothing
+  else, for the park dashboard's data sources; `stack env --park ID` prints its user and
+  password, on request, for Grafana's environment.
 
 Ports are free ports picked at the first start (or given), then kept in stack.json, so a server
 restarted in a test comes back where its clients expect it. Passwords are random per stack and
@@ -52,7 +57,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from greenfoundry import mqtt
-from greenfoundry.errors import StackError, StoreError
+from greenfoundry.errors import ConfigError, StackError, StoreError
 from greenfoundry.mqtt import ALERTS_LEVEL
 
 if TYPE_CHECKING:  # imported when used: `stack` commands do not need pandas
@@ -87,10 +92,31 @@ PACKET_OVERHEAD_BYTES = 16 * 1024
 PACKAGES = {"mosquitto": "mosquitto", "influxd": "influxdb", "openssl": "openssl"}
 
 
+# The park dashboard's Grafana environment for InfluxDB 1.x (dashboards/park.py ENV_URL,
+# ENV_USER, ENV_PASSWORD). Named here again because the `stack` commands do not import the
+# dashboards, which need pandas and the Grafana SDK; tests/kernel/test_stack_park_reader.py
+# fails when the two disagree.
+PARK_ENV_URL = "GF_PARK_INFLUX_URL"
+PARK_ENV_USER = "GF_PARK_INFLUX_READER_USER"
+PARK_ENV_PASSWORD = "GF_PARK_INFLUX_READER_PASSWORD"
+
+
 @dataclass(frozen=True)
 class Account:
     username: str
     password: str = dataclasses.field(repr=False)
+
+
+@dataclass(frozen=True)
+class ParkReader:
+    """What `LocalStack.add_park` made for a park: its reader, the database of each of its
+    plants (plant id → database, in the park file's order), and the databases whose grant this
+    call revoked (plants that left the park since the last call)."""
+
+    park_id: str
+    account: Account
+    databases: dict[str, str]
+    revoked: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -121,6 +147,17 @@ class StackInfo:
     # The plants of a park with a database and reader of their own (`LocalStack.add_plant`):
     # plant id → {database, username, password}.
     influx_plants: dict = dataclasses.field(default_factory=dict, repr=False)
+    # The readers of parks (`LocalStack.add_park_reader`): park id → {username, password}.
+    influx_parks: dict = dataclasses.field(default_factory=dict, repr=False)
+
+    def park_account(self, park_id: str) -> Account:
+        """The reader of park `park_id` (READ on its plants' databases only)."""
+        if park_id not in self.influx_parks:
+            raise StackError(
+                f"the stack in {self.dir} has no reader of park {park_id!r}: make it with "
+                f"`greenfoundry stack up --dir {self.dir} --park FILE`"
+            )
+        return Account(**self.influx_parks[park_id])
 
     def mqtt_account(self, role: str) -> Account:
         if role not in self.mqtt_accounts:
@@ -599,6 +636,7 @@ class LocalStack:
             device_secret=m["device_secret"],
             topic_root=m["topic_root"],
             influx_plants=i.get("plants", {}),
+            influx_parks=i.get("parks", {}),
         )
 
     # ---- whole stack --------------------------------------------------------------------
@@ -967,17 +1005,55 @@ class LocalStack:
         return Account(entry["username"], entry["password"])
 
     def add_park_reader(self, park_id: str, databases: list[str]) -> Account:
-        """The park's reader (the park dashboard's data source, dashboards/README.md): READ on
+        """The park's reader (the park dashboard's data sources, dashboards/README.md): READ on
         each of `databases` (its plants' databases) and on nothing else, so the park's energy
         office reads its plants side by side while each plant's own reader still reads only its
-        plant. A grant on a database no longer listed is revoked. Idempotent; kept in
-        stack.json (`influxdb.parks`, mode 0600). InfluxDB must be running."""
+        plant. A grant on a database no longer listed is revoked (a plant that left the park,
+        or a grant an older stack gave). Idempotent; kept in stack.json (`influxdb.parks`, mode
+        0600). InfluxDB must be running.
+
+        Only databases of plants the stack knows (`add_plant`) are granted. The stack's shared
+        database is refused: on 1.x a grant covers a whole database, so READ there would read
+        every plant that writes into it, in the park or not, which is the very isolation the
+        park reader exists to keep. A park without read isolation (its plants on the shared
+        database) needs no reader of its own: the stack's reader (`gf-reader`) already reads
+        them all, and its data sources can take that account."""
+        return self._park_reader(park_id, databases)[0]
+
+    def add_park(self, park) -> ParkReader:
+        """Everything a park file (`greenfoundry.park.config.Park`) needs of the stack: each of
+        its plants a database and reader of its own (`add_plant`), and the park's reader with
+        READ on those databases and nothing else (`add_park_reader`), whose grant on a plant
+        that left the park is revoked. Idempotent. Each plant config must name its own database
+        (`park_plant_databases`): checked for every plant before anything is made, so a refused
+        park leaves the stack as it was."""
+        databases = park_plant_databases(park, self.state["influxdb"]["database"])
+        for plant_id in databases:
+            self.add_plant(plant_id)
+        account, revoked = self._park_reader(park.id, list(databases.values()))
+        return ParkReader(park.id, account, databases, revoked)
+
+    def _park_reader(self, park_id: str, databases: list[str]) -> tuple[Account, tuple[str, ...]]:
         from greenfoundry.plant import ID_RE
         from greenfoundry.store import quote_ident, quote_string
 
         if not isinstance(park_id, str) or not ID_RE.match(park_id):
             raise StackError(f"add_park_reader: {park_id!r} is not a park id")
         i = self.state["influxdb"]
+        known = {entry["database"] for entry in i.get("plants", {}).values()}
+        for db in databases:
+            if db == i["database"]:
+                raise StackError(
+                    f"add_park_reader: {db!r} is the stack's shared database: READ on it would "
+                    f"let park {park_id!r}'s reader read every plant in it, not only the "
+                    "park's; a park reader reads plant databases only (add_plant), and a park "
+                    "without read isolation reads the shared database with the stack's reader"
+                )
+            if db not in known:
+                raise StackError(
+                    f"add_park_reader: {db!r} is not the database of a plant of this stack; "
+                    "give the plant its own first (add_plant, `stack up --plant ID`)"
+                )
         parks = i.setdefault("parks", {})
         entry = parks.get(park_id) or {
             "username": f"gf-park-reader-{park_id}",
@@ -1004,7 +1080,8 @@ class LocalStack:
                     for row in s.get("values", [])
                     if row[1] != "NO PRIVILEGES"
                 }
-                for db in sorted(granted - set(databases)):
+                revoked = tuple(sorted(granted - set(databases)))
+                for db in revoked:
                     admin.query_raw(f"REVOKE ALL ON {quote_ident(db)} FROM {name}", database="")
                 for db in databases:
                     admin.query_raw(f"GRANT READ ON {quote_ident(db)} TO {name}", database="")
@@ -1015,7 +1092,7 @@ class LocalStack:
             ) from None
         parks[park_id] = entry
         self._save_state()
-        return Account(entry["username"], entry["password"])
+        return Account(entry["username"], entry["password"]), revoked
 
     # ---- processes ----------------------------------------------------------------------
 
@@ -1105,6 +1182,51 @@ def store_for(info: StackInfo, database: str | None = None, *, role: str = "admi
 def plant_database(plant_id: str) -> str:
     """The InfluxDB 1.x database of one plant of a park (`LocalStack.add_plant`)."""
     return f"{INFLUX_DATABASE}-{plant_id}"
+
+
+def park_plant_databases(park, shared_database: str = INFLUX_DATABASE) -> dict[str, str]:
+    """plant id → its database, for each plant of `park` (a `greenfoundry.park.config.Park`),
+    in the park file's order, checked against what the park dashboard will read.
+
+    The park's Grafana data sources read the database each plant config names in
+    `influxdb.database` (dashboards/park.py), so that name must be the plant's own database
+    as the local stack makes it (`plant_database(id)`). The shared database is refused, with
+    the plant file and the key named: the park reader would need READ on it, and on 1.x that
+    reads every plant in it (the key's default, `greenfoundry`, is the shared database, so a
+    plant config that leaves the key out is refused too). Any other name is refused as
+    `apply_stack` refuses it: the stack never makes that database and the plant's ingest and
+    metrics would not write there."""
+    from greenfoundry import plant
+
+    out = {}
+    for path, plant_id in zip(park.plant_files, park.plant_ids, strict=True):
+        cfg = plant.load(path, resolve_secrets=False)
+        database, own = cfg.influxdb.database, plant_database(plant_id)
+        where = f"{path}: influxdb.database"
+        if database == shared_database:
+            raise ConfigError(
+                f"{where}: {database!r} is the local stack's shared database (also the default "
+                f"when the key is left out); park {park.id!r}'s reader would then read every "
+                f"plant in it, not only the park's. Give plant {plant_id!r} its own: "
+                f"influxdb.database: {own}"
+            )
+        if database != own:
+            raise ConfigError(
+                f"{where}: {database!r} is not a database the local stack makes for plant "
+                f"{plant_id!r}; expected {own!r}"
+            )
+        out[plant_id] = own
+    return out
+
+
+def load_park(path: str | os.PathLike):
+    """A park file read for the stack: its plants and their configs checked, no secret read
+    (the key of the report's anonymous order is not the stack's business, so it may be unset
+    where the stack runs)."""
+    from greenfoundry.park import config as park_config
+    from greenfoundry.plant import ScopedEnv
+
+    return park_config.load(path, env=ScopedEnv({}, ()))
 
 
 def simulator_client_id(plant_id: str) -> str:
@@ -1229,7 +1351,31 @@ def register(subparsers) -> None:
         help="a plant of a park with its own InfluxDB database and reader (READ on it only); "
         "repeatable (LocalStack.add_plant)",
     )
+    up.add_argument(
+        "--park",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a park file (config/parks/<park>/park.yaml): each of its plants gets its own "
+        "database and reader as with --plant, and the park a reader with READ on those "
+        "databases only (a plant that left the park loses it); a plant config naming the "
+        "shared database is refused; repeatable (LocalStack.add_park)",
+    )
     up.set_defaults(func=_cmd_up)
+    env = sub.add_parser(
+        "env",
+        help="print to stdout, on request, the environment a park's Grafana needs: the URL and "
+        "the park reader's user and password",
+        description="Print NAME=value lines (a shell's or docker compose's env file) for the park "
+        "dashboard's data sources on InfluxDB 1.x: the stack's InfluxDB URL and the park "
+        "reader's user and PASSWORD. They go to stdout only, never to a log; redirect them into "
+        "a file of mode 0600.",
+    )
+    env.add_argument("--dir", required=True)
+    env.add_argument(
+        "--park", required=True, metavar="ID", help="the park id (made by `stack up --park FILE`)"
+    )
+    env.set_defaults(func=_cmd_env)
     down = sub.add_parser("down", help="stop both servers")
     down.add_argument("--dir", required=True)
     down.set_defaults(func=_cmd_down)
@@ -1246,6 +1392,11 @@ def _cmd_up(args) -> int:
         tls=args.tls,
         tls_port=args.tls_port,
     )
+    # Every park file and its plants' databases are checked before a server starts, so a bad
+    # park file fails at once, naming its key, and makes nothing.
+    parks = [load_park(path) for path in args.park]
+    for park in parks:
+        park_plant_databases(park, stack.state["influxdb"]["database"])
     info = stack.up()
     accounts = ", ".join(f"{r} {a['username']}" for r, a in sorted(info.mqtt_accounts.items()))
     print(f"mosquitto  mqtt://{info.mqtt_host}:{info.mqtt_port}  accounts: {accounts}")
@@ -1258,7 +1409,41 @@ def _cmd_up(args) -> int:
         print(
             f"           plant {plant_id}: database {plant_database(plant_id)}  reader {reader.username}"
         )
+    for park in parks:
+        made = stack.add_park(park)
+        for plant_id, database in made.databases.items():
+            reader = stack.info.influx_plants[plant_id]["username"]
+            print(f"           plant {plant_id}: database {database}  reader {reader}")
+        print(
+            f"           park {park.id}: reader {made.account.username}, READ on "
+            f"{', '.join(made.databases.values())} and nothing else"
+        )
+        for database in made.revoked:
+            print(
+                f"           park {park.id}: READ on {database} revoked (not a plant of the park)"
+            )
+        print(
+            f"           park {park.id}: its user and password in {stack.state_file} "
+            f"(influxdb.parks.{park.id}); Grafana's environment {PARK_ENV_URL}, "
+            f"{PARK_ENV_USER}, {PARK_ENV_PASSWORD}: printed by "
+            f"`greenfoundry stack env --dir {args.dir} --park {park.id}`"
+        )
     print(f"credentials in {stack.state_file}")
+    return 0
+
+
+def _cmd_env(args) -> int:
+    """The park reader's credentials, on the operator's explicit request, to stdout only."""
+    import shlex
+
+    info = load_stack_info(args.dir)
+    account = info.park_account(args.park)
+    for name, value in (
+        (PARK_ENV_URL, info.influx_url),
+        (PARK_ENV_USER, account.username),
+        (PARK_ENV_PASSWORD, account.password),
+    ):
+        print(f"{name}={shlex.quote(value)}")
     return 0
 
 
