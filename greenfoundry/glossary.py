@@ -255,6 +255,19 @@ SIGNALS: dict[str, Signal] = {
             140.0,
             "Boundary noise: A-weighted Leq of one measuring interval at a boundary point",
         ),
+        # The boundary noise monitor's status (device = the point), a code in force from its
+        # timestamp, with the stack analysers' codes; a noise monitor uses 0 normal, 1
+        # calibration (an acoustic calibrator's tone, about 94 dB(A), at the microphone), 2
+        # maintenance, 3 fault and 6 communication fault. Only a minute throughout which the
+        # status is 0 is valid data: a calibration tone is not the plant's boundary noise.
+        Signal(
+            "noise_monitor_status",
+            "code",
+            "instantaneous",
+            0.0,
+            9.0,
+            "Status code of a boundary noise monitor (the stack analysers' codes)",
+        ),
         # Production events of Table A.1, one batch per casting line and DN: every event of a
         # batch carries the same timestamp, and pipe_dn at it names the batch's nominal size.
         Signal("pipe_dn", "DN", "event", 40.0, 3000.0, "Nominal size DN of one batch of pipe"),

@@ -11,6 +11,13 @@ The rules, each a decision of the standard's file (``D-t6-noise-period``,
 1. **Readings.** Each reading is the A-weighted equivalent level Leq of one 1-minute measuring
    interval at a boundary point (GB 12348-2008, 5.4.2: for steady noise, the 1-minute Leq),
    labelled by the interval's start. A minute with several readings takes their energy mean.
+   A minute is not valid when the monitor's status (``noise_monitor_status``, the stack
+   analysers' codes, read as ``emissions`` reads them) says anything but normal at any instant
+   of it: a monitor checked with an acoustic calibrator (a 94 dB(A) tone at its microphone for
+   a minute or two), in maintenance or at fault reads no boundary noise. A status series is a
+   state, each code in force from its timestamp until the next one; before its first code the
+   monitor is taken as normal, and a plant without the signal counts every minute with a
+   reading (as before the signal existed: a calibration tone is then scored as noise).
 2. **Day and night.** GB 12348-2008 evaluates each point on its own, day and night apart (6.1:
    各个测点的测量结果应单独评价, 同一测点每天的测量结果按昼间、夜间进行评价), with the limits
    of its Table 1 by period; the day is 06:00-22:00 and the night 22:00-06:00 plant-local
@@ -36,17 +43,19 @@ most 10 and 15 dB(A) above the night limit; they need Lmax readings), the backgr
 correction (5.7; it needs background measurements), and indoor limits for structure-borne
 noise.
 
-Public API: ``energy_mean_dba``, ``period_of``, ``limit_e_dba``, ``hourly_leq_dba``,
+Public API: ``period_of``, ``limit_e_dba``, ``hourly_leq_dba``,
 ``multiple_of_e``, ``bands_for``, ``HOURLY_MIN_VALID_MINUTES``, ``NOISE_BANDS``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
+from greenfoundry.metrics.emissions import NORMAL_STATUS_CODES, _status_minutes, _word
 from greenfoundry.metrics.instantaneous import NS_PER_MIN, default_range
 from greenfoundry.metrics.measured import LOW_COVERAGE, NO_DATA, OK, window_bounds_ns
 from greenfoundry.metrics.readings import clean_readings
@@ -57,15 +66,6 @@ HOURLY_MIN_VALID_MINUTES = 45
 # emissions.noise.multiple_of_e variants; tests/metrics/test_noise.py reads them from there).
 NOISE_BANDS = {True: (0.6, 0.8, 1.0), False: (0.9, 0.95, 1.0)}
 PERIODS = ("day", "night")
-
-
-def energy_mean_dba(levels) -> float:
-    """The energy (power) mean of levels in dB: ``10 lg(Σ 10^(L_i/10) / n)``, the level of the
-    whole of equal-length intervals (GB 12348's equivalent level, over their union)."""
-    x = np.asarray(levels, dtype=float)
-    if x.size == 0:
-        raise ValueError("energy_mean_dba: no levels")
-    return float(10.0 * np.log10(np.mean(np.power(10.0, x / 10.0))))
 
 
 def period_of(local_hour: int, *, day_start_h: int = 6, night_start_h: int = 22) -> str:
@@ -105,13 +105,18 @@ def hourly_leq_dba(
     leq_dba: pd.Series,
     hours: Sequence,
     *,
+    status: pd.Series | None = None,
+    normal_codes: Iterable[str] = NORMAL_STATUS_CODES,
     min_valid_minutes: int = HOURLY_MIN_VALID_MINUTES,
     name: str = SIGNAL,
 ) -> dict[str, list]:
     """Rules 1 and 3, per hour window (60 minutes each): ``value`` (the hourly Leq, dB(A); NaN
-    when not valid), ``valid``, ``valid_minutes``, ``n`` (readings in them), ``status`` (ok,
-    low_coverage with some minutes, no_data), ``lacking``; ``problem`` when the series was
-    refused (every hour then has no value)."""
+    when not valid), ``valid``, ``valid_minutes``, ``minutes_flagged`` (by the monitor status,
+    with a reading or not), ``n`` (readings in the valid minutes), ``status`` (ok,
+    low_coverage with some minutes, no_data), ``lacking``; ``problem`` when the series or the
+    status was refused (every hour then has no value). ``status``: the monitor's codes (as
+    ``rollups.status_codes`` gives them: HJ 212 letters), in force from their timestamps; None
+    or empty: every minute with a reading is valid."""
     if not 1 <= min_valid_minutes <= 60:
         raise ValueError(f"min_valid_minutes {min_valid_minutes!r}: expected 1..60")
     starts, ends = window_bounds_ns(hours)
@@ -119,31 +124,58 @@ def hourly_leq_dba(
         raise ValueError("hourly levels need hour windows of 60 minutes")
     k = len(hours)
     c = clean_readings(leq_dba, name, valid_range=default_range(name, None))
-    if c.problem:
+    problem = c.problem
+    minute = c.times_ns - np.mod(c.times_ns, NS_PER_MIN) if not problem else None
+    m_start, inverse = np.unique(minute, return_inverse=True) if not problem else (None, None)
+    n_flag, flag_codes = np.zeros(k, np.int64), [()] * k
+    if not problem and status is not None and len(status):
+        normal = set(normal_codes)
+        # Every minute of the hours (for the count of flagged minutes, as the stack hours count
+        # them) and the minutes with a reading (which of them the status takes out).
+        grid = (starts[:, None] + np.arange(60)[None, :] * NS_PER_MIN).ravel()
+        flagged, codes, problem = _status_minutes(status, grid, normal)
+        if not problem:
+            n_flag = flagged.reshape(k, 60).sum(axis=1).astype(np.int64)
+            flag_codes = [tuple(row[f]) for row, f in zip(codes.reshape(k, 60),
+                                                          flagged.reshape(k, 60), strict=True)]  # fmt: skip
+            m_flagged, _codes, _ = _status_minutes(status, m_start, normal)
+            inverse = np.where(m_flagged[inverse], -1, inverse)
+    if problem:
         return {
             "value": [np.nan] * k, "valid": [False] * k, "valid_minutes": [0] * k,
-            "n": [0] * k, "status": ["bad_input"] * k, "lacking": [(c.problem,)] * k,
-            "problem": c.problem,
+            "minutes_flagged": [0] * k, "n": [0] * k, "status": ["bad_input"] * k,
+            "lacking": [(problem,)] * k, "problem": problem,
         }  # fmt: skip
-    minute = c.times_ns - np.mod(c.times_ns, NS_PER_MIN)
-    m_start, inverse = np.unique(minute, return_inverse=True)
-    m_n = np.bincount(inverse, minlength=len(m_start)).astype(np.int64)
-    m_energy = np.bincount(inverse, weights=np.power(10.0, c.values / 10.0), minlength=len(m_start))
-    m_energy = m_energy / np.maximum(m_n, 1)  # each minute's mean energy
+    # Each valid minute's reading count and mean energy (a flagged minute's readings dropped).
+    kept = inverse >= 0
+    m_n = np.bincount(inverse[kept], minlength=len(m_start)).astype(np.int64)
+    m_energy = np.bincount(
+        inverse[kept], weights=np.power(10.0, c.values[kept] / 10.0), minlength=len(m_start)
+    )
+    has = m_n > 0
+    m_start, m_n, m_energy = m_start[has], m_n[has], m_energy[has] / m_n[has]
     lo = np.searchsorted(m_start, starts, "left")
     hi = np.searchsorted(m_start, ends, "left")
     invalid = c.invalid_in(starts, ends)
-    out: dict[str, list] = {k_: [] for k_ in ("value", "valid", "valid_minutes", "n", "status",
-                                              "lacking")}  # fmt: skip
+    out: dict[str, list] = {k_: [] for k_ in ("value", "valid", "valid_minutes",
+                                              "minutes_flagged", "n", "status", "lacking")}  # fmt: skip
     for i in range(k):
         minutes = int(hi[i] - lo[i])
         ok = minutes >= min_valid_minutes
         lack = []
-        if not ok:
+        if not ok and n_flag[i]:
+            lack.append(
+                f"{minutes} of 60 minutes valid; a valid hourly Leq needs {min_valid_minutes}"
+            )
+        elif not ok:
             lack.append(
                 f"{minutes} of 60 minutes with a {name} reading; a valid hourly Leq needs "
                 f"{min_valid_minutes}"
             )
+        if n_flag[i]:
+            cs = Counter(flag_codes[i])
+            parts = ", ".join(f"{_word(str(code))}: {cnt}" for code, cnt in cs.most_common())
+            lack.append(f"{n_flag[i]} minutes flagged by the noise monitor status ({parts})")
         if invalid[i]:
             lack.append(f"{invalid[i]} {name} readings not valid (NaN or out of range), dropped")
         value = np.nan
@@ -152,6 +184,7 @@ def hourly_leq_dba(
         out["value"].append(value if ok else np.nan)
         out["valid"].append(bool(ok))
         out["valid_minutes"].append(minutes)
+        out["minutes_flagged"].append(int(n_flag[i]))
         out["n"].append(int(m_n[lo[i] : hi[i]].sum()))
         out["status"].append(OK if ok else (NO_DATA if minutes == 0 else LOW_COVERAGE))
         out["lacking"].append(tuple(lack))

@@ -364,24 +364,32 @@ def air_hours(
     return out
 
 
-def air_combine(parts: Sequence[dict]) -> dict:
-    out: dict[str, Any] = {k: 0 for k in AIR_SUMS}
+def _hourly_combine(parts: Sequence[dict], sums: Sequence[str], maxima: Sequence[str] = ()):
+    """Exact composition of hourly multiples (a stack's pollutant, a boundary point): the
+    counts and the sum of multiples add, the highest multiple keeps the hour it was first
+    reached in; ``maxima``: further highest values (a noise point's by day and by night)."""
+    out: dict[str, Any] = {k: 0 for k in sums}
     out["sum_m"] = 0.0
     out["max_m"], out["max_at"] = None, None
+    for k in maxima:
+        out[k] = None
     for p in parts:
-        for k in AIR_SUMS:
+        for k in sums:
             out[k] += p[k]
         if p["max_m"] is not None and (out["max_m"] is None or p["max_m"] > out["max_m"]):
             out["max_m"], out["max_at"] = p["max_m"], p["max_at"]
+        for k in maxima:
+            if p[k] is not None and (out[k] is None or p[k] > out[k]):
+                out[k] = p[k]
     out["bad"] = _first(p.get("bad", "") for p in parts)
     return out
 
 
-def air_finish(
-    window, p: dict | None, *, rule: str, min_coverage: float, min_valid_minutes: int
-) -> dict:
-    """A window's Table 6 result of one stack's pollutant from its composed partial."""
-    p = p or air_combine([])
+def _hourly_finish(window, p: dict, *, rule: str, min_coverage: float, lacks: str, flags: str):
+    """A window's Table 6 result from composed hourly multiples (``_hourly_combine``): the
+    value by ``rule`` ("max" the highest valid hour, "mean" their mean), the band shares of the
+    valid hours, coverage = valid hours / hours. ``lacks``: what an hour without a valid value
+    lacks (for the message); ``flags``: whose status flagged minutes."""
     hours = window.minutes // 60
     n = p["valid_h"]
     cov = n / hours if hours else 0.0
@@ -389,12 +397,9 @@ def air_finish(
     if p["bad"]:
         lack.append(p["bad"])
     if n < hours:
-        lack.append(
-            f"{hours - n} of {hours} hours without a valid hourly mean (a valid hour needs "
-            f"{min_valid_minutes} valid minutes, HJ 75)"
-        )
+        lack.append(f"{hours - n} of {hours} hours without {lacks}")
     if p["flagged_min"]:
-        lack.append(f"{p['flagged_min']} minutes flagged by the analyser status")
+        lack.append(f"{p['flagged_min']} minutes flagged by the {flags} status")
     status = BAD_INPUT if p["bad"] and n == 0 else judge(n, cov, min_coverage)
     if n == 0 and status != BAD_INPUT:
         status = NO_DATA
@@ -414,6 +419,24 @@ def air_finish(
         "status": status,
         "lacking": tuple(lack),
     }
+
+
+def air_combine(parts: Sequence[dict]) -> dict:
+    return _hourly_combine(parts, AIR_SUMS)
+
+
+def air_finish(
+    window, p: dict | None, *, rule: str, min_coverage: float, min_valid_minutes: int
+) -> dict:
+    """A window's Table 6 result of one stack's pollutant from its composed partial."""
+    return _hourly_finish(
+        window,
+        p or air_combine([]),
+        rule=rule,
+        min_coverage=min_coverage,
+        lacks=f"a valid hourly mean (a valid hour needs {min_valid_minutes} valid minutes, HJ 75)",
+        flags="analyser",
+    )
 
 
 # ------------------------------------------- Table 5, water reuse, Table A.1, CO2 (the plant)
@@ -745,7 +768,8 @@ def plant_finish(
 WATER_SIGNAL = "discharge_conc_mg_l"
 WATER_STATUS_SIGNAL = "discharge_analyser_status"  # the stack analysers' codes
 NOISE_SIGNAL = "noise_leq_dba"
-NOISE_SUMS = ("hours", "valid_h", "sum_m", "b1", "b2", "b3", "b4", "valid_min", "n", "over_e")
+NOISE_STATUS_SIGNAL = "noise_monitor_status"  # the stack analysers' codes
+NOISE_SUMS = (*AIR_SUMS, "over_e")
 
 
 def water_hours(readings, hours: Sequence, outfall_id: str, pollutant: str, tz: str) -> list:
@@ -857,13 +881,17 @@ def water_finish(
 
 def noise_hours(
     readings, hours: Sequence, point_id: str, boundary, bands: Sequence[float], tz: str, *,
-    min_valid_minutes: int = 45,
+    min_valid_minutes: int,
 ) -> list:  # fmt: skip
-    """One partial per hour of one boundary point, with the hour's own Leq, period and E."""
+    """One partial per hour of one boundary point, with the hour's own Leq, period and E.
+    ``min_valid_minutes``: the plant config's ``metrics.noise_min_valid_minutes``."""
     from greenfoundry.metrics import noise
 
     r = noise.hourly_leq_dba(
-        readings.get(NOISE_SIGNAL, device=point_id), hours, min_valid_minutes=min_valid_minutes
+        readings.get(NOISE_SIGNAL, device=point_id),
+        hours,
+        status=status_codes(readings.get(NOISE_STATUS_SIGNAL, device=point_id)),
+        min_valid_minutes=min_valid_minutes,
     )
     out = []
     for i, h in enumerate(hours):
@@ -889,6 +917,7 @@ def noise_hours(
                 "max_night_m": m if period == "night" else None,
                 "over_e": int(band == 4),
                 "valid_min": int(r["valid_minutes"][i]),
+                "flagged_min": int(r["minutes_flagged"][i]),
                 "n": int(r["n"][i]),
                 "leq_dba": _f(r["value"][i]),
                 "period": period,
@@ -901,55 +930,32 @@ def noise_hours(
     return out
 
 
+def _noise_partial(p: dict) -> dict:
+    # A partial kept in a state from before noise_monitor_status has no flagged minutes: none
+    # could be flagged then, so it stands as it is.
+    return p if "flagged_min" in p else {**p, "flagged_min": 0}
+
+
 def noise_combine(parts: Sequence[dict]) -> dict:
-    out: dict[str, Any] = {k: 0 for k in NOISE_SUMS}
-    out["sum_m"] = 0.0
-    out["max_m"] = out["max_at"] = out["max_day_m"] = out["max_night_m"] = None
-    for p in parts:
-        for k in NOISE_SUMS:
-            out[k] += p[k]
-        if p["max_m"] is not None and (out["max_m"] is None or p["max_m"] > out["max_m"]):
-            out["max_m"], out["max_at"] = p["max_m"], p["max_at"]
-        for k in ("max_day_m", "max_night_m"):
-            if p[k] is not None and (out[k] is None or p[k] > out[k]):
-                out[k] = p[k]
-    out["bad"] = _first(p.get("bad", "") for p in parts)
-    return out
+    parts = [_noise_partial(p) for p in parts]
+    return _hourly_combine(parts, NOISE_SUMS, ("max_day_m", "max_night_m"))
 
 
 def noise_finish(
     window, p: dict | None, *, rule: str, min_coverage: float, min_valid_minutes: int
 ) -> dict:
     """A window's Table 6 noise result of one boundary point from its composed partial
-    (decision D-t6-noise-window)."""
-    p = p or noise_combine([])
-    hours = window.minutes // 60
-    n = p["valid_h"]
-    cov = n / hours if hours else 0.0
-    lack = [p["bad"]] if p["bad"] else []
-    if n < hours:
-        lack.append(
-            f"{hours - n} of {hours} hours without a valid hourly Leq (a valid hour needs "
-            f"{min_valid_minutes} minutes with a {NOISE_SIGNAL} reading)"
-        )
+    (decision D-t6-noise-window), as a stack's, with the highest multiples by day and night."""
+    p = _noise_partial(p) if p else noise_combine([])
+    res = _hourly_finish(
+        window,
+        p,
+        rule=rule,
+        min_coverage=min_coverage,
+        lacks=f"a valid hourly Leq (a valid hour needs {min_valid_minutes} minutes with a "
+        f"{NOISE_SIGNAL} reading)",
+        flags="noise monitor",
+    )
     if p["over_e"]:
-        lack.append(f"{p['over_e']} hour(s) at or over their limit E")
-    status = BAD_INPUT if p["bad"] and n == 0 else (judge(n, cov, min_coverage) if n else NO_DATA)
-    value = None
-    if n:
-        value = p["max_m"] if rule == "max" else p["sum_m"] / n
-    return {
-        "value": value,
-        "max": p["max_m"],
-        "max_at": p["max_at"],
-        "mean": p["sum_m"] / n if n else None,
-        "max_day": p["max_day_m"],
-        "max_night": p["max_night_m"],
-        "valid_hours": n,
-        "hours": hours,
-        "shares": tuple(p[f"b{k}"] / n if n else None for k in (1, 2, 3, 4)),
-        "n": p["n"],
-        "coverage": cov,
-        "status": status,
-        "lacking": tuple(lack),
-    }
+        res["lacking"] = (*res["lacking"], f"{p['over_e']} hour(s) at or over their limit E")
+    return {**res, "max_day": p["max_day_m"], "max_night": p["max_night_m"]}

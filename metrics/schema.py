@@ -123,11 +123,18 @@ def c1_fields(r) -> dict[str, Any]:
     return f
 
 
-def air_fields(res: dict, limit: float | None = None) -> dict[str, Any]:
+SHARES = ("share_tier1", "share_tier2", "share_tier3", "share_no_tier")
+
+
+def _hourly_multiple_fields(res: dict, of: str, **more: Any) -> dict[str, Any]:
+    """The fields of a window's hourly multiples (``rollups._hourly_finish``) of the limit
+    ``of`` ("c" a stack's, "e" a boundary point's): the value, the highest and mean hourly
+    multiple, ``more`` (after them), the hours, the band shares and the hour of the highest."""
     f = {
-        "multiple_of_c": res["value"],
-        "max_multiple_of_c": res["max"],
-        "mean_multiple_of_c": res["mean"],
+        f"multiple_of_{of}": res["value"],
+        f"max_multiple_of_{of}": res["max"],
+        f"mean_multiple_of_{of}": res["mean"],
+        **more,
         "valid_hours": int(res["valid_hours"]),
         "hours": int(res["hours"]),
         "n": int(res["n"]),
@@ -137,8 +144,13 @@ def air_fields(res: dict, limit: float | None = None) -> dict[str, Any]:
     }
     if res["max_at"] is not None:
         f["hour_of_max_ns"] = int(res["max_at"])
-    for k, name in enumerate(("share_tier1", "share_tier2", "share_tier3", "share_no_tier")):
-        f[name] = res["shares"][k]
+    for name, v in zip(SHARES, res["shares"], strict=True):
+        f[name] = v
+    return f
+
+
+def air_fields(res: dict, limit: float | None = None) -> dict[str, Any]:
+    f = _hourly_multiple_fields(res, "c")
     if limit is not None:
         f["limit_mg_m3"] = float(limit)
     return f
@@ -159,9 +171,6 @@ def plant_fields(r) -> tuple[str, dict[str, Any]]:
     for k, v in r.extra.items():
         f[k] = float(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
     return measurement, f
-
-
-SHARES = ("share_tier1", "share_tier2", "share_tier3", "share_no_tier")
 
 
 def water_fields(res: dict, limit_mg_l: float) -> dict[str, Any]:
@@ -191,21 +200,6 @@ def water_fields(res: dict, limit_mg_l: float) -> dict[str, Any]:
 
 def noise_fields(res: dict) -> dict[str, Any]:
     """A ``rollups.noise_finish`` result as fields (decisions D-t6-noise-*)."""
-    f: dict[str, Any] = {
-        "multiple_of_e": res["value"],
-        "max_multiple_of_e": res["max"],
-        "mean_multiple_of_e": res["mean"],
-        "max_day_multiple_of_e": res["max_day"],
-        "max_night_multiple_of_e": res["max_night"],
-        "valid_hours": int(res["valid_hours"]),
-        "hours": int(res["hours"]),
-        "n": int(res["n"]),
-        "coverage": float(res["coverage"]),
-        "status": res["status"],
-        "lacking": res["lacking"],
-    }
-    if res["max_at"] is not None:
-        f["hour_of_max_ns"] = int(res["max_at"])
-    for name, v in zip(SHARES, res["shares"], strict=True):
-        f[name] = v
-    return f
+    return _hourly_multiple_fields(
+        res, "e", max_day_multiple_of_e=res["max_day"], max_night_multiple_of_e=res["max_night"]
+    )
