@@ -22,7 +22,11 @@ without and a time range can be simulated in pieces with the same result.
   unit (a 6-digit kWh register, a 5-digit m³ register): they read total mod M.
 - ``calibration``: each stack analyser calibrates for ``calibration_minutes`` (15) once a day at
   a drawn time: its status reads 1 and its concentrations read the span gas (0.9 × C), which
-  are not valid data.
+  are not valid data. Each outfall's analysers calibrate for two hours a day; each boundary
+  noise monitor that publishes ``noise_monitor_status`` is checked with its acoustic
+  calibrator for two minutes a day: its status reads 1 and its 1-minute Leqs read the
+  calibrator's tone (94 dB(A)). A monitor without a status topic is not calibrated in the
+  simulation (the metrics could not tell its tone from the plant's noise).
 - ``stack_drift``: a stack's filter wears: one stack and pollutant (``stack_drift_target``, by
   default the config's first stack and its first pollutant) rises, in a 28-day cycle, from its
   normal level on day 14 linearly to a mean of ``stack_drift_multiple`` (0.8) × C on day 28,
@@ -66,6 +70,10 @@ STACK_DRIFT_START_DAY = 14  # of the cycle: the filter wears from here to the cy
 # What the analyser status codes mean (glossary `stack_analyser_status`).
 ANALYSER_STATUS = {0: "normal", 1: "calibration", 2: "maintenance", 3: "fault"}
 OUTFALL_CALIBRATION_S = 2 * 3600.0  # an outfall analyser's daily calibration (fault calibration)
+# A boundary noise monitor's daily check with a class 1 acoustic calibrator (IEC 60942): a 1 kHz
+# tone of 94 dB at the microphone (A-weighting is 0 dB at 1 kHz) for two minutes.
+NOISE_CALIBRATION_S = 120.0
+NOISE_CALIBRATOR_DBA = 94.0
 
 # Rejection reasons the bad payloads exercise (ingest/README.md). `unknown_plant` is left out by
 # default: an ingest that subscribes to its own plant only never receives such a message, so it
@@ -262,15 +270,24 @@ def reset_times(faults: Faults, seed: int, topic: str, until_s: float) -> np.nda
     return np.array(out)
 
 
+def _daily_interval(
+    faults: Faults, seed: int, kind: str, device: str, day: int, length_s: float
+) -> tuple[float, float] | None:
+    """A calibration of ``length_s`` once a day at a time drawn per device and day (s from the
+    day's start), or None without the fault ``calibration``."""
+    if not faults.calibration:
+        return None
+    start = float(rng_for(seed, kind, device, day).uniform(0.0, 86400.0 - length_s))
+    return start, start + length_s
+
+
 def calibration_interval(
     faults: Faults, seed: int, stack: str, day: int
 ) -> tuple[float, float] | None:
     """The calibration of a stack's analysers on a day (s from the day's start), or None."""
-    if not faults.calibration:
-        return None
-    length = faults.calibration_minutes * 60.0
-    start = float(rng_for(seed, "fault-calibration", stack, day).uniform(0.0, 86400.0 - length))
-    return start, start + length
+    return _daily_interval(
+        faults, seed, "fault-calibration", stack, day, faults.calibration_minutes * 60.0
+    )
 
 
 def outfall_calibration_interval(
@@ -279,13 +296,17 @@ def outfall_calibration_interval(
     """The calibration of an outfall's online analysers on a day (s from the day's start), or
     None: two hours once a day (a COD analyser's calibration takes about two of its hourly
     cycles), with ``calibration`` on."""
-    if not faults.calibration:
-        return None
-    length = OUTFALL_CALIBRATION_S
-    start = float(
-        rng_for(seed, "fault-outfall-calibration", outfall, day).uniform(0.0, 86400.0 - length)
+    return _daily_interval(
+        faults, seed, "fault-outfall-calibration", outfall, day, OUTFALL_CALIBRATION_S
     )
-    return start, start + length
+
+
+def noise_calibration_interval(
+    faults: Faults, seed: int, point: str, day: int
+) -> tuple[float, float] | None:
+    """The acoustic calibration of a boundary noise monitor on a day (s from the day's start),
+    or None: ``NOISE_CALIBRATION_S`` once a day at a drawn time, with ``calibration`` on."""
+    return _daily_interval(faults, seed, "fault-noise-calibration", point, day, NOISE_CALIBRATION_S)
 
 
 def stack_drift_weight(faults: Faults, abs_s: np.ndarray) -> np.ndarray:

@@ -50,6 +50,7 @@ from greenfoundry.ingest import units
 from greenfoundry.plant import Furnace, PlantConfig, SignalRoute
 from greenfoundry.scoring import table_c1
 from greenfoundry.sim.faults import (
+    NOISE_CALIBRATOR_DBA,
     ROLLOVER_MODULUS,
     Faults,
     bad_payload_plan,
@@ -58,6 +59,7 @@ from greenfoundry.sim.faults import (
     gap_intervals,
     gap_mask,
     late_intervals,
+    noise_calibration_interval,
     outfall_calibration_interval,
     reset_times,
     rng_for,
@@ -145,7 +147,9 @@ DECIMALS = {
     "discharge_conc_mg_l": 2,
     "discharge_analyser_status": 0,
     "noise_leq_dba": 1,
+    "noise_monitor_status": 0,
 }
+NOISE_SIGNALS = ("noise_leq_dba", "noise_monitor_status")
 WHOLE = {s for s, d in DECIMALS.items() if d == 0 and s != "stack_flow_m3_h"}
 SITE_COUNTERS = ("site_energy_kwh", "site_reactive_kvarh", "fuel_gas_m3", "oxygen_m3")
 # One batch per casting line, furnace (its DN) and hour, all stamped alike; and per line and hour.
@@ -170,6 +174,7 @@ FAULT_LABELS = (
     "spike",
     "calibration",
     "outfall_calibration",  # an outfall analyser's (two hours), apart from the stacks' 15 minutes
+    "noise_calibration",  # a noise monitor's acoustic calibrator (two minutes)
     "rollover",
     "reset",
     "stack_drift",
@@ -394,7 +399,7 @@ class PlantModel:
                 sim.gen, sim.key = sig, tags.get("pollutant", "")
                 if route.device not in outfalls:
                     why = f"no outfall with id {route.device!r}"
-            elif sig == "noise_leq_dba":
+            elif sig in ("noise_leq_dba", "noise_monitor_status"):
                 sim.gen = sig
                 if cfg.boundary_noise is None:
                     why = "no boundary_noise in the config (the limits E)"
@@ -414,6 +419,8 @@ class PlantModel:
             sim.drift_abs = self._drift_scale(sim, stacks)
             self._sims.append(sim)
         self._devices = sorted({s.device for s in self._sims})
+        # The noise monitors that publish their status: only they are calibrated (faults.py).
+        self._noise_status = {s.device for s in self._sims if s.gen == "noise_monitor_status"}
         self._lines = sorted(
             {s.key for s in self._sims if s.gen in (*BATCH_SIGNALS, *LINE_SIGNALS)}
         )
@@ -609,6 +616,13 @@ class PlantModel:
                         else:  # the analyser reads its standard solution, 0.9 × D
                             values = np.where(inside, SPAN_OF_C * self._limit_d(sim), values)
                         flag[inside] = label["outfall_calibration"]
+                if device in self._noise_status and sim.gen in NOISE_SIGNALS:
+                    n_cal = noise_calibration_interval(faults, self.seed, device[1], day)
+                    if n_cal:
+                        inside = (ts_ms >= n_cal[0] * 1000) & (ts_ms < n_cal[1] * 1000)
+                        tone = 1.0 if sim.gen == "noise_monitor_status" else NOISE_CALIBRATOR_DBA
+                        values = np.where(inside, tone, values)
+                        flag[inside] = label["noise_calibration"]
                 if calib and sim.gen in ("stack_conc_mg_m3", "stack_analyser_status"):
                     inside = (ts_ms >= calib[0] * 1000) & (ts_ms < calib[1] * 1000)
                     span = self._span_mg_m3(sim) if sim.gen == "stack_conc_mg_m3" else 1.0
@@ -807,6 +821,9 @@ class PlantModel:
         if g == "noise_leq_dba":
             ts = grid_ms[:: self._step(g)]
             return ts, self._noise_leq_dba(sim, day, ts)
+        if g == "noise_monitor_status":
+            ts = grid_ms[:: self._step(g)]
+            return ts, np.zeros(ts.size)
         raise AssertionError(g)  # pragma: no cover - _build only keeps known generators
 
     def _noise(self, sim: _Sim, day: int) -> np.random.Generator:
@@ -816,7 +833,7 @@ class PlantModel:
         """Readings a topic sent on all days before `day` (its share of the device's seq)."""
         if sim.gen in GRID_SIGNALS:
             return day * (DAY_S // self.interval_s)
-        if sim.gen in ("discharge_conc_mg_l", "discharge_analyser_status", "noise_leq_dba"):
+        if sim.gen in ("discharge_conc_mg_l", "discharge_analyser_status", *NOISE_SIGNALS):
             return day * (DAY_S // self.interval_s // self._step(sim.gen))
         if sim.gen in ("tap_iron_t", "tap_temp_c"):
             return int(self._furnace_prefix(sim.furnace, day)[1])
@@ -1069,16 +1086,17 @@ class PlantModel:
     # ---------------------------------------------------------------- outfall and noise
     def _step(self, gen: str) -> int:
         """Every how many grid points a sampled signal is published: an outfall analyser once an
-        hour, a noise monitor once a minute (every grid point when the grid is coarser, or does
+        hour, a noise monitor (its Leq and its status) once a minute (every grid point when the grid is coarser, or does
         not divide the period)."""
-        period = 60 if gen == "noise_leq_dba" else 3600
+        period = 60 if gen in NOISE_SIGNALS else 3600
         if self.interval_s >= period or period % self.interval_s:
             return 1
         return period // self.interval_s
 
     def _limit_d(self, sim: _Sim) -> float:
-        o = self._outfalls.get(sim.route.device)
-        return o.limits_mg_l.get(sim.key, 100.0) if o else 100.0
+        # The plant config refuses a discharge_conc_mg_l route of a device that is not an
+        # outfall or of a pollutant without a limit D (plant._check_table6_routes).
+        return self._outfalls[sim.route.device].limits_mg_l[sim.key]
 
     def _discharge_mg_l(self, sim: _Sim, day: int, n: int) -> np.ndarray:
         """An outfall's samples of one day: a level drawn per outfall and pollutant as a share of

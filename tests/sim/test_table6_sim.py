@@ -5,6 +5,7 @@ class 3 (65 / 55 dB(A)) of the demo plant, louder by day than by night."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 
@@ -68,3 +69,36 @@ def test_boundary_noise_is_a_minute_leq_below_the_day_and_night_limits(cfg, day_
         # Levels are drawn 3-8 dB(A) under 65 by day and 2-7 under 55 at night.
         assert 57 - 1 < v[day].mean() < 62 + 1 and 48 - 1 < v[~day].mean() < 53 + 1
         assert v[day].mean() - v[~day].mean() > 3
+
+
+def test_a_noise_monitor_with_a_status_is_calibrated_two_minutes_a_day(cfg):
+    # boundary-n publishes its status (env/boundary-n/status), boundary-s does not. With the
+    # fault `calibration`, boundary-n's monitor is checked once a day for 120 s with its
+    # acoustic calibrator: the two 1-minute Leqs in those 120 s (one a minute, 60 s apart) read
+    # the tone, 94.0 dB(A), and the status readings with them read 1; boundary-s is never
+    # calibrated (without a status its tone could not be told from the plant's noise).
+    from greenfoundry.plant import SignalRoute
+    from greenfoundry.sim.faults import noise_calibration_interval
+
+    status = SignalRoute("env", "boundary-n", "status", "noise_monitor_status", "code", ())
+    with_status = dataclasses.replace(cfg, routes={**cfg.routes, status.key: status})
+    model = PlantModel(with_status, seed=3, faults=Faults(calibration=True))
+    evs = [e for e in model.events(DAY, DAY + timedelta(days=1))
+           if e.route.signal in ("noise_leq_dba", "noise_monitor_status")]  # fmt: skip
+    day = (int(DAY.timestamp() * 1000) - EPOCH_MS) // 86_400_000
+    a, b = noise_calibration_interval(model.faults, model.seed, "boundary-n", day)
+    assert b - a == 120.0
+    t0 = DAY.timestamp()
+    n_status = [e for e in evs if e.route.signal == "noise_monitor_status"]
+    n_leq = [e for e in evs if e.route.signal == "noise_leq_dba" and e.route.device == "boundary-n"]
+    s_leq = [e for e in evs if e.route.signal == "noise_leq_dba" and e.route.device == "boundary-s"]
+    assert len(n_status) == len(n_leq) == len(s_leq) == 1440
+    inside = [e for e in n_status if a <= e.ts_ms / 1000 - t0 < b]
+    assert len(inside) == 2 and all(e.value == 1 and e.fault == "noise_calibration" for e in inside)
+    assert sum(e.value == 1 for e in n_status) == 2
+    tone = [e for e in n_leq if e.fault == "noise_calibration"]
+    assert [e.value for e in tone] == [94.0, 94.0]
+    assert {e.ts_ms for e in tone} == {e.ts_ms for e in inside}
+    # Elsewhere the Leqs stay at the plant's level (at most 65 − 3 + 4σ = 68 dB(A) by day).
+    assert max(e.value for e in n_leq if e.fault != "noise_calibration") < 70
+    assert max(e.value for e in s_leq) < 70 and not any(e.fault for e in s_leq)
