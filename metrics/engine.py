@@ -233,7 +233,7 @@ class Engine:
         if self.water_items:
             ms |= {rollups.WATER_SIGNAL, rollups.WATER_STATUS_SIGNAL}
         if self.noise_points:
-            ms.add(rollups.NOISE_SIGNAL)
+            ms |= {rollups.NOISE_SIGNAL, rollups.NOISE_STATUS_SIGNAL}
         self.inputs = tuple(sorted(ms))
         self.watched = (*self.inputs, AMBIENT)
         self.before = tuple(m for m in self.inputs if m in COUNTER_SIGNALS) + (
@@ -241,6 +241,8 @@ class Engine:
         )
         if self.water_items:  # the outfall analysers' status in force at a range's start
             self.before += (rollups.WATER_STATUS_SIGNAL,)
+        if self.noise_points:  # the noise monitors' status in force at a range's start
+            self.before += (rollups.NOISE_STATUS_SIGNAL,)
         self.factors = load_factors(self.m.factors)  # GB/T 2589 and CO2, with the overrides
         self.coke = self.factors.kgce("coke").value
         self._air: dict[str, AirTemp] = {}
@@ -800,7 +802,7 @@ class Engine:
                 "coverage": min(covs),
                 "status": st,
                 "lacking": res["lacking"],
-                "decision": "D-c6-window",
+                "decision": "D-t6-window",
             }
             lines.append(schema.point(schema.AIR_PLANT, tags, w, fields))
             computed.append(

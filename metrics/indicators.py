@@ -9,7 +9,7 @@ Rows written (the standard's ids, `greenfoundry standard show`):
   only when the plant config has none: the scorer refuses a context that contradicts the
   config, so when both exist and differ the file says so in a note.
 * ``emissions.air.multiple_of_c`` (Table 6): the plant value of ``gf_air_plant`` (decision
-  D-c6-window: the highest valid hourly multiple of C over every stack and pollutant, with the
+  D-t6-window: the highest valid hourly multiple of C over every stack and pollutant, with the
   lowest coverage among them).
 * ``emissions.water.multiple_of_d`` (Table 6): the plant value of ``gf_water_plant`` (decisions
   D-t6-water-*: the highest valid daily mean as a multiple of D over every outfall and

@@ -11,7 +11,7 @@ months; months into years and trailing 12 months.
   ``table_c1.plant_energy_per_t``).
 * ``air``: Table 6 per stack and pollutant: valid hourly means (HJ 75, analyser status, O2
   correction), each as a multiple of C; a longer window's value by ``metrics.table6_rule``
-  (decision D-c6-window: strict default "max", the highest valid hourly multiple), the share of
+  (decision D-t6-window: strict default "max", the highest valid hourly multiple), the share of
   valid hours in each band; and the plant's value, the worst stack and pollutant.
 
 Exact composition: energy (counter increments belong to the window of their later reading, so

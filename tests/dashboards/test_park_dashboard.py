@@ -328,7 +328,7 @@ def test_the_park_shows_the_number_the_plants_own_dashboard_shows(park, stack):
 
 @pytest.mark.servers
 def test_the_worst_multiple_of_c_is_the_worst_valid_hour_of_the_plants_month(park, stack):
-    """Table 6 is judged hour by hour (decision D-c6-window, the default rule strict): the
+    """Table 6 is judged hour by hour (decision D-t6-window, the default rule strict): the
     park's month value of a plant is the highest hourly multiple of C of any of its stacks and
     pollutants in the month, computed here from the plant's hours."""
     shown = {}

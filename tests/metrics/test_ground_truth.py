@@ -313,7 +313,7 @@ def test_every_valid_stack_hour_agrees_with_the_true_hourly_mean(month, stack_id
     m = month["points"][(schema.AIR_STACK, stack_id, pollutant, "month", _ns(MONTH_START))]
     assert m["valid_hours"] == valid and m["hours"] == 31 * 24
     highest = max(h["multiple_of_c"] for h in hours.values() if "multiple_of_c" in h)
-    assert m["multiple_of_c"] == pytest.approx(highest)  # D-c6-window, rule max
+    assert m["multiple_of_c"] == pytest.approx(highest)  # D-t6-window, rule max
 
 
 def test_the_months_indicators_score_as_the_truth_says(month, tmp_path):
