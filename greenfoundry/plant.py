@@ -778,8 +778,10 @@ def _boundary_noise(top: inputs.Node) -> BoundaryNoise | None:
 
 def _check_table6_routes(top: inputs.Node, cfg: PlantConfig) -> None:
     """A discharge signal belongs to a configured outfall and one of its pollutants, a noise
-    signal needs `boundary_noise`: otherwise its readings would be stored and never scored."""
+    signal needs `boundary_noise`, a noise monitor's status a point that reads noise: otherwise
+    its readings would be stored and never scored."""
     outfalls = {o.id: o for o in cfg.outfalls}
+    noise_points = {r.device for r in cfg.routes.values() if r.signal == "noise_leq_dba"}
     for n, r in enumerate(cfg.routes.values()):
         at = f"signals[{n}]"
         if r.signal in ("discharge_conc_mg_l", "discharge_analyser_status"):
@@ -797,10 +799,17 @@ def _check_table6_routes(top: inputs.Node, cfg: PlantConfig) -> None:
                     f"{', '.join(sorted(o.limits_mg_l))}",
                     at=f"{at}.tags.pollutant",
                 )
-        if r.signal == "noise_leq_dba" and cfg.boundary_noise is None:
+        if r.signal in ("noise_leq_dba", "noise_monitor_status") and cfg.boundary_noise is None:
             top.fail(
-                "noise_leq_dba needs boundary_noise (the GB 12348 class and limits E)",
+                f"{r.signal} needs boundary_noise (the GB 12348 class and limits E)",
                 at=f"{at}.signal",
+            )
+        if r.signal == "noise_monitor_status" and r.device not in noise_points:
+            # A status of a monitor that reads no Leq would flag nothing: a typo in the device.
+            top.fail(
+                f"noise_monitor_status of device {r.device!r}: no noise_leq_dba of that device; "
+                f"expected one of {', '.join(sorted(noise_points)) or '(none)'}",
+                at=f"{at}.topic",
             )
 
 

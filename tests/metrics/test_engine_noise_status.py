@@ -26,13 +26,6 @@ DAY = ns("2025-03-09T16:00")  # local 2025-03-10
 H22 = ns("2025-03-10T14:00")  # local 22:00, night
 H23 = ns("2025-03-10T15:00")  # local 23:00, night
 approx = lambda x: pytest.approx(x, rel=1e-9)  # noqa: E731
-# metrics/engine.py (not this file's owner's) does not read noise_monitor_status yet: the hunk
-# that makes it read the signal (its inputs, and its `before` for the status in force at a
-# range's start) is with the lead. Until it lands these tests fail, as expected; once it has,
-# they pass and strict xfail fails the run: then delete this mark.
-pytestmark = pytest.mark.xfail(
-    strict=True, reason="metrics/engine.py does not read noise_monitor_status yet"
-)
 TONE_DBA = 94.0  # an acoustic calibrator's tone
 
 

@@ -44,6 +44,10 @@ def test_the_example_has_an_outfall_and_class_3_boundary_noise():
         (lambda r: r.pop("boundary_noise"), "signal", "needs boundary_noise"),
         (lambda r: r.update(outfalls=[]), "topic", "not an outfall of this plant"),
         (lambda r: r["outfalls"][0]["pollutants"].pop("ss"), "tags.pollutant", "no limit D"),
+        # A noise monitor's status for a device that reads no Leq would flag nothing.
+        (lambda r: r["signals"].append({"topic": "env/boundary-x/status",
+                                        "signal": "noise_monitor_status", "unit": "code"}),
+         "topic", "no noise_leq_dba of that device"),
         # Boundary noise without saying whether residents live within 1200 m: the tiers would
         # silently be the laxer variant's (0.9/0.95 E).
         (lambda r: r["plant"]["site"].pop("residential_within_1200m"),
