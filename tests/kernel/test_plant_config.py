@@ -277,17 +277,17 @@ def test_a_bad_scale_out_or_tls_setting_names_the_key(keys, key, message):
 
 
 def test_tls_files_are_read_at_start(tmp_path):
-    for name in ("ca.pem", "c.crt", "c.key"):
-        (tmp_path / name).write_text("-----BEGIN-----\n")
-    tls = {"ca_file": str(tmp_path / "ca.pem"), "cert_file": str(tmp_path / "c.crt")}
+    from greenfoundry.stack import make_certificates
+
+    make_certificates(tmp_path)  # real PEM files: their contents are checked at start too
+    ca, crt, key = tmp_path / "ca.crt", tmp_path / "client.crt", tmp_path / "client.key"
+    tls = {"ca_file": str(ca), "cert_file": str(crt)}
     with pytest.raises(ConfigError, match=r"mqtt\.tls\.cert_file: give cert_file and key_file"):
         _parse(_mqtt_with(tls=tls))
-    tls["key_file"] = str(tmp_path / "c.key")
+    tls["key_file"] = str(key)
     tls["server_name"] = "broker.plant.example"
     cfg = _parse(_mqtt_with(tls=tls))
-    assert cfg.mqtt.tls == plant.MqttTls(
-        tmp_path / "ca.pem", tmp_path / "c.crt", tmp_path / "c.key", "broker.plant.example"
-    )
+    assert cfg.mqtt.tls == plant.MqttTls(ca, crt, key, "broker.plant.example")
 
 
 # ---- metrics: (the rollup engine's section)
