@@ -186,6 +186,12 @@ class _Writes:
             self.pending = None
             self.pool.shutdown(wait=True)
             self.engine.state.rollback()
+            # The note-4 values kept in memory may have been found in the rolled-back work:
+            # the windows that used a changed value were marked dirty in it, so a value kept
+            # now would never mark them again. Forgotten, the next use compares the year's
+            # fingerprints with the state's (rolled back too) and marks them again.
+            self.engine._air.clear()
+            self.engine._ambient_ahead.clear()
             return
         assert self.pending is None, "a write left unflushed"
         self.pool.shutdown(wait=True)
