@@ -964,9 +964,15 @@ class Engine:
                     lines, computed = [], []
                     now = time.time_ns()
                     found = self.windows_at(kind, batch)
-                    for start in batch:
-                        w = found.get(start) or self.window_at(kind, start)
-                        lines += self._compose_one(w, computed, now)
+                    ws = [found.get(start) or self.window_at(kind, start) for start in batch]
+                    # The batch's month partials read and decoded once: a per-minute run
+                    # composes a year and twelve trailing 12 months, which would otherwise
+                    # decode each of the last months again for every window holding it.
+                    a = min(w.start.value for w in ws)
+                    b = max(w.end.value for w in ws)
+                    loaded = {r: self.state.partials_by_start(r, "month", a, b) for r in ROLLUPS}
+                    for w in ws:
+                        lines += self._compose_one(w, computed, now, loaded=loaded)
                         self.progress.windows_done += 1
                     points += writes.flush()
                     if self.stop.is_set():
@@ -1008,7 +1014,8 @@ class Engine:
     ) -> list[str]:
         below = "hour" if w.kind in FROM_HOURS else "month"
         a, b = w.start.value, w.end.value
-        if loaded is not None and below == "hour":
+        # ``loaded``: the partials of the kind below over a range holding the window's.
+        if loaded is not None:
             c1_parts = slice_partials(loaded["c1"], a, b)
             air_parts = slice_partials(loaded["air"], a, b)
             plant_parts = slice_partials(loaded["plant"], a, b).get("plant")
@@ -1024,7 +1031,7 @@ class Engine:
             air[(sid, pol)] = v[0] if w.kind == "hour" else rollups.air_combine(v)
         t6 = {}
         for r, combine in (("water", rollups.water_combine), ("noise", rollups.noise_combine)):
-            if loaded is not None and below == "hour":
+            if loaded is not None:
                 parts = slice_partials(loaded[r], a, b)
             else:
                 parts = self.state.partials(r, below, a, b)
