@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import threading
 import time
 
@@ -46,6 +47,7 @@ import gmqtt
 from greenfoundry import mqtt
 
 log = logging.getLogger(__name__)
+_current_task = asyncio.current_task
 # gmqtt logs every connection, subscription and close at INFO; the ingest logs its own lines for
 # those. Its warnings (a lost heartbeat, a malformed packet) still show.
 logging.getLogger("gmqtt").setLevel(logging.WARNING)
@@ -54,6 +56,25 @@ logging.getLogger("gmqtt").setLevel(logging.WARNING)
 SETTLE_TIMEOUT_S = 2.0
 # At stop, the longest wait for the acknowledging tasks to end (their PUBACKs written).
 DRAIN_TIMEOUT_S = 2.0
+# The refusal reported for a broker that answers our MQTT v5 CONNECT with the MQTT 3.1.1 return
+# code 1 ("unacceptable protocol version"): MQTT v5's own code for it, as paho reports it.
+UNSUPPORTED_PROTOCOL_VERSION = 0x84
+
+# gmqtt's protocol logger writes a five-line traceback ("[EXC: CONN LOST]") at every connection
+# that ends with an error: every ordinary loss, and every TLS connection the broker closes before
+# its CONNACK (a client certificate it does not accept). The ingest logs one line of its own for
+# each of those, so only this logger's errors show.
+logging.getLogger("gmqtt.mqtt.protocol").setLevel(logging.ERROR)
+
+
+def _not_a_connack_line(record: logging.LogRecord) -> bool:
+    """gmqtt's handler logs a refused CONNACK (and that it will not reconnect after it) on top
+    of the ingest's own line for the refusal; its other warnings (a malformed packet) stay."""
+    msg = str(record.msg)
+    return not (msg.startswith("[MqttPackageHandler] CONNACK") or "CONNACK refusal" in msg)
+
+
+logging.getLogger("gmqtt.mqtt.handler").addFilter(_not_a_connack_line)
 
 
 class Withheld(Exception):
@@ -64,10 +85,24 @@ class Withheld(Exception):
 class _Client(gmqtt.Client):
     """A gmqtt client that never reconnects by itself: this module makes a new client per
     connection, with its own backoff. gmqtt calls `reconnect()` (public) after a lost connection
-    and after a refused CONNACK; here it does nothing."""
+    and after a refused CONNACK; here it does not reconnect, it only tells `gf_on_reconnect`."""
+
+    gf_on_reconnect = None  # set by GmqttNetwork._new_client
 
     async def reconnect(self, delay=False):
+        # A coroutine: gmqtt schedules it, so this runs after the callback that asked for it
+        # (after `on_disconnect` for a lost connection).
+        if self.gf_on_reconnect is not None:
+            self.gf_on_reconnect()
         return None
+
+
+def reconnect_means_refusal(*, connack: bool, lost: bool, connected: bool) -> bool:
+    """gmqtt asked to reconnect although the connection had no CONNACK (`connack`: a good one
+    came; `connected`: gmqtt's `is_connected`, true after a refused one too) and is not lost:
+    that is gmqtt's answer to return code 1 of an MQTT 3.1.1 broker, which it handles by
+    downgrading and reconnecting, never completing `connect()`. For us it is a refusal."""
+    return not connack and not lost and not connected
 
 
 class GmqttNetwork:
@@ -79,8 +114,9 @@ class GmqttNetwork:
     The connection callbacks are called in this thread too: `on_connected(session_present)`,
     `on_subscribed(results)` with (topic filter, refused, reason text) per filter,
     `on_lost()` once per connection that had a CONNACK, and `on_refused(code)` for a refused
-    CONNACK, which returns True when the ingest gives up. `on_connect_error(exc)` and
-    `on_died(exc)` are as for NetworkThread."""
+    CONNACK, which returns True when the ingest gives up. `on_closed_early(reason)` is called
+    for a TLS connection that ended before its CONNACK and returns True when the ingest gives
+    up. `on_connect_error(exc)` and `on_died(exc)` are as for NetworkThread."""
 
     STABLE_S = 10.0
 
@@ -103,6 +139,7 @@ class GmqttNetwork:
         on_lost,
         on_refused,
         on_connect_error=lambda exc: False,
+        on_closed_early=lambda reason: False,
         on_died=lambda exc: None,
         min_delay_s: float = 1.0,
         max_delay_s: float = 30.0,
@@ -115,13 +152,14 @@ class GmqttNetwork:
         self.connect_properties = dict(connect_properties)
         # (topic filter, QoS, retain handling) in the order the SUBACK answers them.
         self.subscriptions = subscriptions
-        self.deliver = deliver
+        self._deliver = deliver
         self.may_ack = may_ack
         self.on_connected = on_connected
         self.on_subscribed = on_subscribed
         self.on_lost = on_lost
         self.on_refused = on_refused
         self.on_connect_error = on_connect_error
+        self.on_closed_early = on_closed_early
         self.on_died = on_died
         self.min_delay_s, self.max_delay_s = min_delay_s, max_delay_s
         self.acks_withheld = 0
@@ -146,6 +184,7 @@ class GmqttNetwork:
 
     def start(self) -> None:
         self._loop = asyncio.new_event_loop()
+        self._create_future = self._loop.create_future
         self._loop_open = True
         self._thread = threading.Thread(target=self._run, name="gf-mqtt", daemon=True)
         self._thread.start()
@@ -201,8 +240,15 @@ class GmqttNetwork:
 
     def _resolve(self, items) -> None:
         waiting = self._waiting
+        # The connection state changes only in this thread, so within this call a connection
+        # that may be acknowledged stays so: asked once per batch, not once per message. A
+        # refusal is asked again for every message, because `may_ack` counts each one withheld.
+        open_connection = None
+        last = None
         for connection, key, _qos in items:
-            ok = self.may_ack(connection)  # counts what it withholds
+            ok = connection == open_connection or self.may_ack(connection)
+            if ok:
+                open_connection = connection
             entry = waiting.pop(key, None)
             if entry is None:
                 continue
@@ -212,7 +258,39 @@ class GmqttNetwork:
                     fut.set_result(None)
                 else:
                     fut.set_exception(Withheld())
-                self._last_woken = task
+                last = task
+        if last is not None:
+            self._last_woken = last
+
+    def deliver(self, topic, payload, mid, qos, retain) -> bool:
+        """The ingest's `deliver`, guarded. It is designed not to raise; if it ever did, the
+        message's task would fail with no PUBACK and keep its receive-maximum slot and its
+        `_waiting` entry for as long as the connection lives, and after `receive_maximum` such
+        messages the ingest would stall. So the error is logged once per connection (the topic
+        and the exception's type, never the payload), the message is withheld and the
+        connection closed: the network loop reconnects and the broker delivers it again."""
+        try:
+            return self._deliver(topic, payload, mid, qos, retain)
+        except Withheld:
+            raise
+        except Exception as exc:
+            self._waiting.pop(mid, None)
+            client = self._client
+            if client is not None and not getattr(client, "gf_dropping", False):
+                client.gf_dropping = True
+                log.error(
+                    "the ingest failed to take a message on %s (%s); closing the MQTT connection "
+                    "so that the broker delivers it again",
+                    topic,
+                    type(exc).__name__,
+                )
+                client.gf_drop_task = asyncio.ensure_future(self._drop(client))
+            raise Withheld from None
+
+    async def _drop(self, client: _Client) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.disconnect(), SETTLE_TIMEOUT_S)
+        client.gf_lost.set()  # the loop reconnects even if no DISCONNECT could be written
 
     async def _on_message(self, client, topic, payload, qos, properties):
         if client is not self._client:  # a client already left (cannot normally happen)
@@ -223,12 +301,11 @@ class GmqttNetwork:
         if not qos:
             self.deliver(topic, payload, 0, 0, retain)
             return 0
-        self._next_key += 1
-        key = self._next_key
-        fut = self._loop.create_future()
-        self._waiting[key] = (fut, asyncio.current_task())
+        self._next_key = key = self._next_key + 1
+        fut = self._create_future()
+        self._waiting[key] = (fut, _current_task())
         if not self.deliver(topic, payload, key, qos, retain):
-            self._waiting.pop(key, None)
+            del self._waiting[key]
             raise Withheld
         await fut
         return 0
@@ -243,6 +320,17 @@ class GmqttNetwork:
         if self.username is not None:
             client.set_auth_credentials(self.username, self.password)
         state = {"connected": False, "lost": False}
+        client.gf_lost = lost
+        client.gf_refused = self._loop.create_future()
+
+        def on_reconnect():
+            if client.gf_refused.done() or not reconnect_means_refusal(
+                connack=state["connected"], lost=lost.is_set(), connected=client.is_connected
+            ):
+                return
+            client.gf_refused.set_result(UNSUPPORTED_PROTOCOL_VERSION)
+
+        client.gf_on_reconnect = on_reconnect
 
         def on_connect(c, flags, rc, properties):
             state["connected"] = True
@@ -339,9 +427,10 @@ class GmqttNetwork:
             )
         )
         lost_wait = asyncio.ensure_future(lost.wait())
+        refused = client.gf_refused
         # A broker that accepts TCP and never answers CONNACK: the keep-alive bounds the wait.
         done, _ = await asyncio.wait(
-            {attempt, lost_wait, stop_wait},
+            {attempt, lost_wait, stop_wait, refused},
             timeout=self.keepalive_s,
             return_when=asyncio.FIRST_COMPLETED,
         )
@@ -350,10 +439,18 @@ class GmqttNetwork:
             attempt.cancel()
             with contextlib.suppress(BaseException):
                 await attempt
+            if refused.done():  # an MQTT 3.1.1 broker: gmqtt's connect() would never return
+                return "give up" if self.on_refused(refused.result()) else "retry"
+            if lost.is_set() and self._closed_early("connection closed before CONNACK"):
+                return "give up"
             return "retry"
         exc = attempt.exception()
         if exc is None:
-            return "retry" if lost.is_set() else "connected"
+            if lost.is_set():
+                if self._closed_early("connection closed before CONNACK"):
+                    return "give up"
+                return "retry"
+            return "connected"
         if isinstance(exc, gmqtt.MQTTConnectError):
             code = exc.args[0] if exc.args else 0x80
             if self.on_refused(code):
@@ -362,10 +459,18 @@ class GmqttNetwork:
         if isinstance(exc, OSError):
             if self.on_connect_error(exc):
                 return "give up"
+            early = isinstance(exc, ssl.SSLError | ConnectionResetError | BrokenPipeError)
+            if early and self._closed_early(f"{type(exc).__name__}: {exc}"):
+                return "give up"
             log.debug("MQTT connect failed: %s", exc)
             return "retry"
         log.debug("MQTT connect failed: %s: %s", type(exc).__name__, exc)
         return "retry"
+
+    def _closed_early(self, reason: str) -> bool:
+        """A TLS connection that ended before its CONNACK (the broker did not accept our client
+        certificate, or wanted one): the ingest decides whether to give up."""
+        return bool(self.ssl) and self.on_closed_early(reason)
 
     async def _stop_connected(self, client: _Client, lost: asyncio.Event) -> None:
         """Stopping on a live connection: every acknowledgement handed over goes out (the
