@@ -192,6 +192,7 @@ class _Writes:
             # fingerprints with the state's (rolled back too) and marks them again.
             self.engine._air.clear()
             self.engine._ambient_ahead.clear()
+            self.engine._ambient_months.clear()
             return
         assert self.pending is None, "a write left unflushed"
         self.pool.shutdown(wait=True)
@@ -257,6 +258,12 @@ class Engine:
         # Ambient readings of a year read ahead by a thread of its own (note 4, ``_air_year``).
         self._ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gf-metrics-air")
         self._ambient_ahead: dict[str, Future] = {}
+        # The ambient readings of the years ``_ambient`` read last, by local month (start ns →
+        # (end ns, the month's readings)): a window of the running year takes note 4 from that
+        # year, whose fingerprints change with every new reading, and reading the whole year
+        # again every run cost a run as much as the year's readings. A month is read again
+        # only once fingerprint rows of its hours are set (``_forget_air``).
+        self._ambient_months: dict[str, dict[int, tuple[int, source.Readings]]] = {}
         self.li_floors = _li_floors()
         self._c1_table = _c1_table()
         self.progress = Progress()
@@ -592,6 +599,15 @@ class Engine:
         buckets = [r[2] for r in fp_rows if r[0] == AMBIENT]
         if not buckets:
             return
+        for months in self._ambient_months.values():
+            # A month holding any instant of a changed UTC hour (a local month may start
+            # within an hour) is read again.
+            for start in [
+                s
+                for s, (e, _r) in months.items()
+                if any(s < b + NS_PER_H and b < e for b in buckets)
+            ]:
+                del months[start]
         for y in list(self._air):
             w = next((w for w in self._years.values() if w.label == y), None)
             if w is None or any(w.start.value <= b < w.end.value for b in buckets):
@@ -607,13 +623,32 @@ class Engine:
             assert self._years[y].label == str(y)
         return self._years[y]
 
-    def _ambient(self, year: win.Window) -> pd.Series:
-        """The year's ``ambient_temp_c`` readings, a month per request."""
+    def _ambient(self, year: win.Window, *, keep: bool = False) -> pd.Series:
+        """The year's ``ambient_temp_c`` readings, a month per request. With ``keep`` (this
+        engine's own thread only) the months are kept and only those whose hours changed
+        since are read again (``_ambient_months``): the same readings of every month as a new
+        read gives while its fingerprints are unchanged, in the same order, so the same
+        series. The years read ahead by another thread neither use nor keep them, so no kept
+        month can be one read before its hours changed."""
         months = win.windows_covering("month", year.start, year.end, self.tz)
-        return _ambient_series(
-            source.read_range(self.store, self.plant_id, (AMBIENT,), m.start.value, m.end.value)
-            for m in months
-        )
+        kept = self._ambient_months.get(year.label, {}) if keep else {}
+        parts = []
+        for m in months:
+            got = kept.get(m.start.value)
+            if got is None:
+                r = source.read_range(
+                    self.store, self.plant_id, (AMBIENT,), m.start.value, m.end.value
+                )
+                got = kept[m.start.value] = (m.end.value, r)
+            parts.append(got[1])
+        if keep:
+            # The two years a run takes note 4 from at most (the last complete one and the
+            # running one): older ones are dropped, so memory stays at two years of readings.
+            self._ambient_months.pop(year.label, None)
+            self._ambient_months[year.label] = kept
+            while len(self._ambient_months) > 2:
+                del self._ambient_months[next(iter(self._ambient_months))]
+        return _ambient_series(parts)
 
     def _read_ambient_ahead(self, chunks: list[list[win.Window]]) -> None:
         """Start reading the ambient readings of the years the chunks' hours take note 4 from,
@@ -656,7 +691,7 @@ class Engine:
             # Read ahead (``_read_ambient_ahead``) no earlier than the fingerprints just read:
             # those of the hours being computed were read before the chunks began.
             ahead = self._ambient_ahead.pop(year.label, None)
-            ambient = ahead.result() if ahead is not None else self._ambient(year)
+            ambient = ahead.result() if ahead is not None else self._ambient(year, keep=True)
             at = annual_mean_air_temp_c(
                 ambient,
                 year,
@@ -1104,6 +1139,7 @@ class Engine:
         end = _floor_h(now_ns) + NS_PER_H
         self._air.clear()
         self._ambient_ahead.clear()
+        self._ambient_months.clear()
         dirty, rows = self.detect(self.horizon_ns(now_ns), end)
         self.progress.hours_total = len(dirty)
         n = self.compute_hours(dirty, rows, on_chunk=on_chunk)
@@ -1122,6 +1158,7 @@ class Engine:
         a, b = _floor_h(start_ns), _floor_h(end_ns - 1) + NS_PER_H
         self._air.clear()
         self._ambient_ahead.clear()
+        self._ambient_months.clear()
         spans = [
             (s, min(b, s + BACKFILL_SPAN_H * NS_PER_H))
             for s in range(a, b, BACKFILL_SPAN_H * NS_PER_H)
