@@ -160,7 +160,13 @@ def _object_without_duplicates(pairs: list[tuple[str, object]]) -> dict:
     return obj
 
 
-_decode = json.JSONDecoder(object_pairs_hook=_object_without_duplicates).decode
+_DECODER = json.JSONDecoder(object_pairs_hook=_object_without_duplicates)
+_decode = _DECODER.decode
+# The decoder's own scanner (C), called straight for the usual payload: one object from the first
+# character to the last. `decode` adds two whitespace matches and a wrapper around the same scan;
+# anything else (whitespace around, extra data, an error) goes through `decode`, whose result and
+# error messages are therefore unchanged.
+_scan_once = _DECODER.scan_once
 
 
 _JSON_WORDS = {None: "null", True: "true", False: "false"}
@@ -314,6 +320,8 @@ class PayloadParser:
     def is_system(self, topic: str) -> bool:
         """A topic of the system's namespace (`<root>/<plant>/_…`, the alerts' state): not a
         reading, not a reject; the ingest acknowledges and counts it, nothing more."""
+        if topic in self._singles:  # the usual message: its third level is an area, never `_…`
+            return False
         return mqtt.is_system_topic(topic, self._root_prefix)
 
     def parse(self, topic: str, payload: bytes, now_ns: int) -> tuple[list[Reading], list[Reject]]:
@@ -356,7 +364,15 @@ class PayloadParser:
         if len(payload) > self._max_bytes:
             raise _Invalid("oversized", self._oversized(topic, payload).detail)
         try:
-            return _decode(payload.decode("utf-8"))
+            text = payload.decode("utf-8")
+            if text[:1] == "{":
+                try:
+                    obj, end = _scan_once(text, 0)
+                except StopIteration:
+                    return _decode(text)
+                if end == len(text):
+                    return obj
+            return _decode(text)
         except UnicodeDecodeError as exc:
             raise _Invalid(
                 "malformed_json",

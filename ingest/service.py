@@ -688,14 +688,18 @@ class Ingest:
         self.dead.mark_retained(batch.retained_keys)
         self._pending = None
         c = self.counters
+        last_seq = self._last_seq
         for msg in batch.messages:
             for r in msg.readings:
-                if r.seq is not None:
-                    last = self._last_seq.get(r.device)
-                    if last is not None and r.seq > last + 1:
-                        c.seq_gaps += r.seq - last - 1
-                    if last is None or r.seq > last:
-                        self._last_seq[r.device] = r.seq
+                seq = r.seq
+                if seq is not None:
+                    last = last_seq.get(r.device)
+                    if last is None:
+                        last_seq[r.device] = seq
+                    elif seq > last:
+                        if seq > last + 1:
+                            c.seq_gaps += seq - last - 1
+                        last_seq[r.device] = seq
             for rej in msg.rejects:
                 c.rejected += 1
                 c.rejected_by_reason[rej.reason] = c.rejected_by_reason.get(rej.reason, 0) + 1
