@@ -31,6 +31,7 @@ import hashlib
 import json
 import logging
 import multiprocessing
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -498,7 +499,7 @@ class Engine:
             max_workers=1,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=source.reader_init,
-            initargs=(self.store.settings,),
+            initargs=(self.store.settings, os.getpid()),
         )
         pool.submit(int)  # starts the process while the first fingerprints are read
         self._pool = pool

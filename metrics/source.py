@@ -225,13 +225,15 @@ def _one(results: list[dict]) -> dict:
 _WORKER_STORE: InfluxStore | None = None
 
 
-def reader_init(settings) -> None:
+def reader_init(settings, parent: int | None = None) -> None:
     """A reader process's start: its own client of the same database, as the same user, and a
     watch on its parent: a parent killed outright (SIGKILL) cannot stop it, so it ends itself
-    within a second of becoming an orphan."""
+    within a second of becoming an orphan. ``parent``: the pid of the process that started
+    it, as that process gave it (``os.getpid()`` there): read here, a parent killed before
+    this ran would already be the orphan's new parent, and the watch would never end it."""
     global _WORKER_STORE
     _WORKER_STORE = InfluxStore(settings)
-    parent = os.getppid()
+    parent = os.getppid() if parent is None else parent
 
     def watch() -> None:
         while os.getppid() == parent:

@@ -182,3 +182,26 @@ def _alive(pid: int) -> bool:
             return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_the_reader_process_watches_the_parent_it_was_given():
+    """The watch takes its parent's pid from the parent (``reader_init(settings, parent)``): one
+    read in the reader itself would already be the new parent's if the backfill was killed
+    before the reader started, and the watch would never fire. A reader given a pid that is
+    not its parent's (its parent is then gone, as far as it knows) ends itself."""
+    script = (
+        "import os, time\n"
+        "from greenfoundry.metrics import source\n"
+        "from greenfoundry.store import StoreSettings\n"
+        "source.reader_init(StoreSettings(url='http://127.0.0.1:9', database='none'),\n"
+        "                   os.getppid() + 1 if os.getppid() + 1 != os.getpid() else 1)\n"
+        "time.sleep(60)\n"
+        "print('outlived', flush=True)\n"
+    )
+    reader = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        out, _ = reader.communicate(timeout=30)
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+    assert reader.returncode == 0 and "outlived" not in out
