@@ -622,7 +622,14 @@ class Ingest:
 
     def _next_deadline(self, age_s: float) -> float:
         """Seconds until the writer has something to do: the oldest queued message reaching
-        the batch age, the next self-metrics point, or the next replay attempt."""
+        the batch age, the next self-metrics point, or the next replay attempt; none when a
+        batch is full already (it filled while the writer was busy, and the wake-up that said so
+        was cleared before this look)."""
+        if (
+            self._size_in - self._size_out >= self._batch_limit
+            or len(self._queue) >= self._window_half
+        ):
+            return 0.0
         now = time.monotonic()
         waits = [self._next_metrics - now]
         if self._queue:
