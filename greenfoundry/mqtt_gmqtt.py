@@ -24,9 +24,12 @@ How a message is acknowledged only once durable, in order, on the connection tha
   withheld (counted in `acks_withheld`) even when the session was resumed, so that its
   redelivered copy is the one acknowledged, once.
 - Reconnecting is ours, not gmqtt's: the subclass below overrides `Client.reconnect`, the public
-  coroutine gmqtt calls for each automatic reconnect, with one that does nothing; this thread
-  then makes a new client after a backoff that grows until a connection has held `STABLE_S`.
-  That is the only gmqtt method we override; nothing private of gmqtt is touched.
+  coroutine gmqtt calls for each automatic reconnect, with one that does not reconnect; this
+  thread then makes a new client after a backoff that grows until a connection has held
+  `STABLE_S`. That is the only gmqtt method we override; nothing private of gmqtt is touched.
+  A `reconnect()` asked before any CONNACK and before the connection was lost is gmqtt's answer
+  to an MQTT 3.1.1 broker (return code 1: it downgrades and waits for a CONNACK that never
+  completes `connect()`); we report it as refusal 0x84, as paho does.
 
 Not covered on this path: the warning about a broker whose own Maximum Packet Size is below
 `ingest.max_payload_bytes`. gmqtt hands `on_connect` the CONNACK's properties merged with ours
