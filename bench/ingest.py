@@ -15,8 +15,8 @@ a persistent session while nobody is connected, so each consumer runs at its own
    each with `mqtt.client: paho` and with `mqtt.client: gmqtt`, one after the other.
    Readings/s from when InfluxDB holds 10 % of them until it holds all (start-up excluded), and
    the process's peak RSS.
-4. the spool path: InfluxDB stopped, the ingest drains N one-reading messages into its spool.
-   Readings/s, against the direct path's rate of step 3.
+4. the spool path: InfluxDB stopped, the ingest drains N one-reading messages into its spool,
+   with paho and with gmqtt. Readings/s, against the same client's direct rate of step 3.
 5. two processes of declared instances (each its own part of the topic tree), and the replay of
    M spooled readings.
 
@@ -442,12 +442,12 @@ def end_to_end(
     return (readings - c1) / elapsed, rss, pub_rate, cpu * 1e6 / (readings - c1)
 
 
-def spool_path(tmp: Path, stack: LocalStack, n: int) -> float:
-    """InfluxDB stopped: the ingest drains n queued one-reading messages into its spool.
-    Readings/s from 10 % to all of them spooled."""
+def spool_path(tmp: Path, stack: LocalStack, n: int, client: str = "paho") -> float:
+    """InfluxDB stopped: the ingest (`mqtt.client: client`) drains n queued one-reading
+    messages into its spool. Readings/s from 10 % to all of them spooled."""
     info = stack.info
-    plant = "bench-spool"
-    cfg = plant_config(tmp, stack, plant)
+    plant = "bench-spool" if client == "paho" else f"bench-spool-{client}"
+    cfg = plant_config(tmp, stack, plant, client=client)
     topic = cfg.topic_for(cfg.routes[("melt", "if1", "energy")])
     make_sessions(info, [(cfg.mqtt.client_id, f"gf/v1/{plant}/#")])
     publish_all(info, [(topic, b) for b in payloads(n)])
@@ -589,6 +589,13 @@ def main() -> None:
             report(
                 "spool path (InfluxDB down), 1-reading msgs, rd/s",
                 f"{sp:,.0f} = {sp / e2e:.2f} direct",
+                busy.stop(),
+            )
+            busy = Busy().start()
+            sp_g = spool_path(tmp, stack, n, client="gmqtt")
+            report(
+                "spool path (InfluxDB down), gmqtt, 1-reading, rd/s",
+                f"{sp_g:,.0f} = {sp_g / e2e_g:.2f} direct",
                 busy.stop(),
             )
             if args.processes > 1:
