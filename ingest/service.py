@@ -947,11 +947,12 @@ def forget_session(cfg: PlantConfig, client_id: str, *, force: bool = False, tim
     return client_id
 
 
-# The youngest generation's collection threshold for an ingest process (Python's default: 700).
-GC_GEN0_THRESHOLD = 100_000
+# The youngest generation's collection threshold for an ingest process, by MQTT client
+# (Python's default: 700); see `tune_gc`.
+GC_GEN0_THRESHOLD = {"paho": 10_000, "gmqtt": 100_000}
 
 
-def tune_gc() -> None:
+def tune_gc(client: str = "paho") -> None:
     """For the ingest process, once it has started up: every message makes short-lived
     containers (on gmqtt a task, a future and their callbacks), and each full collection also
     walked the whole start-up heap (pandas, the InfluxDB client), which never becomes garbage.
@@ -960,17 +961,19 @@ def tune_gc() -> None:
     out of every collection) and the youngest generation collected every 10,000 allocations
     instead of 700, 7-9 µs on gmqtt; frozen alone, 4 µs on paho. Cycles are still collected.
 
-    Why 100,000 and not 10,000 (measured 2026-12-01 16:15-16:17 UTC in process, 27,000
-    readings, load 5-17): on gmqtt nothing is cyclic garbage (every collection found 0), yet at
-    10,000 the queued messages' live objects triggered 33 young collections, 5-6 µs a reading;
-    at 100,000, 0 or 1 collection, 0-1 µs. paho leaves about six cyclic objects a message, so
-    its collection work stays (2.5-2.8 µs a reading), in rarer pauses (one of 70 ms for 95,000
-    objects), with at most about 100,000 objects of garbage waiting."""
+    Why 100,000 on gmqtt (measured 2026-12-01 16:15-16:17 UTC in process, 27,000 readings,
+    load 5-17): nothing there is cyclic garbage (every collection found 0), yet at 10,000 the
+    queued messages' live objects triggered 33 young collections, 5-6 µs a reading; at 100,000,
+    0 or 1 collection, 0-1 µs. paho leaves about six cyclic objects a message, so its
+    collection work stays (2.5-2.8 µs a reading) whatever the threshold, and at 100,000 it
+    came in pauses of 70 ms (95,000 objects) with that much garbage waiting; on a quiet machine
+    (16:31-16:33 UTC, load 0.7-1.4) paho's CPU per reading was no lower with it, its spool path
+    higher: paho keeps 10,000."""
     import gc
 
     gc.collect()
     gc.freeze()
-    gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
+    gc.set_threshold(GC_GEN0_THRESHOLD.get(client, 10_000), *gc.get_threshold()[1:])
 
 
 def run_foreground(cfg: PlantConfig, instance: str | None = None) -> int:
@@ -994,7 +997,7 @@ def run_foreground(cfg: PlantConfig, instance: str | None = None) -> int:
         os.getpid(),
     )
     service.on_fatal = done.set
-    tune_gc()
+    tune_gc(cfg.mqtt.client)
     service.start()
     done.wait()
     service.stop()
