@@ -107,6 +107,10 @@ class MqttConfig:
 # write), readers (status, dashboards, the demo) only read.
 INFLUX_ROLES = ("ingest", "metrics", "reader")
 
+# The energy carriers `metrics.made_on_site` may name: the metered utilities of Table 5's
+# carriers (metrics.rollups.CARRIERS); electricity, gas and coke are bought in.
+MADE_ON_SITE_CARRIERS = ("oxygen",)
+
 # The largest `ingest.max_payload_bytes` with `mqtt.client: gmqtt` (see `parse`): 1 MiB holds
 # a batch of about 12,000 readings.
 GMQTT_MAX_PAYLOAD_BYTES = 2**20
@@ -259,6 +263,9 @@ class MetricsConfig:
     ambient_hold_minutes: int = 0  # an ambient_temp_c reading also stands for this many minutes
     water_min_valid_samples: int = 12  # an outfall's daily mean needs this many valid samples
     noise_min_valid_minutes: int = 45  # a boundary point's hourly Leq needs this many minutes
+    # Energy carriers the plant makes itself (oxygen from its own air separation unit), whose
+    # electricity is already on the site meter: Table 5 and CO2 leave them out, saying so.
+    made_on_site: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -982,6 +989,15 @@ def _metrics(top: inputs.Node, cfg: PlantConfig, base: Path) -> MetricsConfig:
     factors = {k: float(v) for k, v in factors.items()}
     f_node.seen.update(f_node.data)
     f_node.done()
+    # GB/T 2589 counts a utility (耗能工质) made on site through the energy that made it, so
+    # counting its own factor too would count it twice; only the metered utilities qualify.
+    made_on_site = m.get("made_on_site", [])
+    if not isinstance(made_on_site, list) or not all(
+        isinstance(c, str) and c in MADE_ON_SITE_CARRIERS for c in made_on_site
+    ):
+        m.refuse("made_on_site", made_on_site, f"a list of {', '.join(MADE_ON_SITE_CARRIERS)}")
+    if len(set(made_on_site)) != len(made_on_site):
+        m.refuse("made_on_site", made_on_site, "each carrier once")
     lookback_h = m.number("lookback_h", 48, low=2, high=24 * 31, integer=True, unit="h")
     metrics = MetricsConfig(
         state_dir=(base / m.text("state_dir", "var/metrics")).resolve(),
@@ -997,6 +1013,7 @@ def _metrics(top: inputs.Node, cfg: PlantConfig, base: Path) -> MetricsConfig:
         rollover_modulus=roll,
         factors=factors,
         ambient_hold_minutes=m.number("ambient_hold_minutes", 0, low=0, high=59, integer=True),
+        made_on_site=tuple(made_on_site),
         water_min_valid_samples=m.number(
             "water_min_valid_samples", 12, low=1, high=1440, integer=True
         ),

@@ -292,6 +292,8 @@ class Engine:
             "air_c": self.cfg.plant.annual_mean_air_temp_c,
             "version": 2,  # 2: the plant rollup (Table 5, water, Table A.1, CO2)
         }
+        if m.made_on_site:  # only when set, so the states of plants without it stay valid
+            rules["made_on_site"] = list(m.made_on_site)
         if self.water_items or self.noise_points:  # Table 6 water and noise, where mapped
             bn = self.cfg.boundary_noise
             rules["table6_water_noise"] = {
@@ -865,6 +867,7 @@ class Engine:
             self.p_events,
             factors=self.factors,
             min_coverage=self.m.min_coverage,
+            made_on_site=self.m.made_on_site,
         )
         lines = []
         for r in results:

@@ -662,7 +662,7 @@ class PlantResult:
 
 def plant_finish(
     window, p: dict | None, counters: set[str], events: set[str], *, factors,
-    min_coverage: float,
+    min_coverage: float, made_on_site: Sequence[str] = (),
 ) -> list[PlantResult]:  # fmt: skip
     """Every plant indicator the inputs allow, for ``window``, from its composed partial:
     Table 5 (energy per tonne of good pipe, power factor, water-reuse rates, sand and metal
@@ -689,7 +689,9 @@ def plant_finish(
 
     carriers = {k: c[k] for k in CARRIERS if k in c}
     if carriers and "pipe_t" in e:
-        r = table5.plant_energy_per_t_pipe(carriers, e["pipe_t"], factors=factors, **kw)
+        r = table5.plant_energy_per_t_pipe(
+            carriers, e["pipe_t"], factors=factors, made_on_site=made_on_site, **kw
+        )
         add(
             "energy_per_t_pipe", r.measured(), e["pipe_t"], kgce=r.kgce, pipe_t=r.pipe_t,
             factors="; ".join(r.factors) or None,
@@ -747,7 +749,9 @@ def plant_finish(
         add("output", table_a1.annual_output_10kt(e["pipe_t"]), pipe_t=e["pipe_t"].value)
     for per, tonnes in (("pipe", "pipe_t"), ("liquid_iron", "iron_t")):
         if carriers and tonnes in e:
-            r = co2.co2_per_t(carriers, e[tonnes], per=per, factors=factors, **kw)
+            r = co2.co2_per_t(
+                carriers, e[tonnes], per=per, factors=factors, made_on_site=made_on_site, **kw
+            )
             add(
                 f"co2_per_t_{per}", r.measured(), e[tonnes], tonnes=r.tonnes,
                 kg_co2=sum(r.kg_co2_by_carrier.values()) if r.kg_co2_by_carrier else None,

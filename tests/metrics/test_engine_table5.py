@@ -349,3 +349,39 @@ def test_a_refused_pipe_series_is_bad_input_not_a_value(tmp_path, stack):
     # (the refused pipe series is said first).
     co2 = _ind(p, schema.CO2_PLANT, "co2_per_t_pipe", "hour", t0)
     assert "kg_co2_per_t" not in co2 and "no natural_gas data" in co2["lacking"]
+
+
+def test_oxygen_made_on_site_is_left_out_of_table5_and_co2_and_said(tmp_path, stack):
+    # The same day, from a plant whose oxygen comes from its own air separation unit (its
+    # electricity is on the site meter): Table 5 counts 8848.8 + 4371.48 = 13 220.28 kgce over
+    # 144 t (the 2880 kgce of oxygen left out), and says why.
+    pid = "t5-o2-on-site"
+    from greenfoundry.plant import load
+
+    cfg, path = _config_file(tmp_path, stack, pid, history_days=3, made_on_site=["oxygen"])
+    env = {"GF_MQTT_PASSWORD": "x", "GF_INFLUX_PASSWORD": "x"}
+    assert load(path, env=env).metrics.made_on_site == ("oxygen",)  # the file's key, parsed
+    st = store(stack)
+    _readings(st, pid)
+    engine = Engine(cfg, store=st)
+    engine.reconcile(now=NOW)
+    engine.close()
+    p = all_points(st, pid)
+    e = _ind(p, schema.T5_PLANT, "energy_per_t_pipe")
+    assert e["kgce_per_t"] == approx(13220.28 / 144) and "kgce_oxygen" not in e
+    assert "oxygen is made on site" in e["lacking"]
+    cp = _ind(p, schema.CO2_PLANT, "co2_per_t_pipe")
+    assert "oxygen is made on site" in cp["lacking"]
+
+
+def test_made_on_site_names_only_a_metered_utility(tmp_path, stack):
+    from greenfoundry.errors import ConfigError
+    from greenfoundry.plant import load
+
+    _cfg, path = _config_file(tmp_path, stack, "t5-o2-bad", history_days=3)
+    raw = yaml.safe_load(path.read_text())
+    for bad in (["electricity"], "oxygen", ["oxygen", "oxygen"]):
+        raw["metrics"]["made_on_site"] = bad
+        path.write_text(yaml.safe_dump(raw))
+        with pytest.raises(ConfigError, match=r"metrics\.made_on_site"):
+            load(path, env={"GF_MQTT_PASSWORD": "x", "GF_INFLUX_PASSWORD": "x"})
