@@ -573,11 +573,25 @@ def _alert_annotation() -> dict:
 # ----------------------------------------------------------------------- management
 
 
+def table9_grades() -> list:
+    """The grades of Table 9 from the standard's data file, lowest F first."""
+    return sorted(load_standard().grades, key=lambda g: g.min_f)
+
+
+def table9_lines(panel, grades) -> None:
+    """Table 9's levels on an F panel as dashed threshold lines, red below the lowest level;
+    the points shown, one a day."""
+    colors = ("orange", "yellow", "green")  # level 3, 2, 1 of Table 9
+    steps = ((float(g.min_f), c) for g, c in zip(grades, colors, strict=True))
+    panel.thresholds(_steps((None, "red"), *steps)).thresholds_style(
+        cb.GraphThresholdsStyleConfig().mode(common.GraphThresholdsStyleMode.DASHED)
+    ).show_points(common.VisibilityMode.ALWAYS)
+
+
 def management() -> gd.Dashboard:
     lay = _Layout()
     lay.row("The rolling grade")
-    grades = sorted(load_standard().grades, key=lambda g: g.min_f)
-    colors = ("orange", "yellow", "green")  # level 3, 2, 1 of Table 9
+    grades = table9_grades()
     p = (
         timeseries.Panel()
         .title("Rolling F (the grade of each day)")
@@ -593,16 +607,8 @@ def management() -> gd.Dashboard:
             InfluxQL("A", f"SELECT {Q('f')} FROM {Q(rolling.GRADE)} WHERE {PLANT} AND {TIME}")
         )
         .unit(GRAFANA_UNITS["points"])
-        .thresholds(
-            _steps(
-                (None, "red"), *((float(g.min_f), c) for g, c in zip(grades, colors, strict=True))
-            )
-        )
-        .thresholds_style(
-            cb.GraphThresholdsStyleConfig().mode(common.GraphThresholdsStyleMode.DASHED)
-        )
-        .show_points(common.VisibilityMode.ALWAYS)
     )
+    table9_lines(p, grades)
     lay.add(p, 16, 8)
     p = (
         timeseries.Panel()

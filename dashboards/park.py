@@ -55,12 +55,13 @@ from greenfoundry.dashboards.build import (
     _Layout,
     _steps,
     _window,
+    table9_grades,
+    table9_lines,
 )
 from greenfoundry.errors import ConfigError
 from greenfoundry.grade import rolling
 from greenfoundry.metrics import schema
 from greenfoundry.park.config import _letters
-from greenfoundry.scoring.standard import load_standard
 from greenfoundry.store import quote_string
 
 # Grafana's data source of a panel whose targets each name their own (Grafana's built-in
@@ -357,8 +358,7 @@ def park_dashboard(park: ParkModel) -> gd.Dashboard:
     lay.add(water.min(0).max(100), 24, 8)
 
     lay.row("The rolling grade")
-    grades = sorted(load_standard().grades, key=lambda g: g.min_f)
-    colors = ("orange", "yellow", "green")  # level 3, 2, 1 of Table 9
+    grades = table9_grades()
     f_panel = (
         timeseries.Panel()
         .title("Rolling F of each plant (the grade of each day)")
@@ -371,16 +371,8 @@ def park_dashboard(park: ParkModel) -> gd.Dashboard:
         )
         .datasource(_ds())
         .unit(GRAFANA_UNITS_PARK["points"])
-        .thresholds(
-            _steps(
-                (None, "red"), *((float(g.min_f), c) for g, c in zip(grades, colors, strict=True))
-            )
-        )
-        .thresholds_style(
-            cb.GraphThresholdsStyleConfig().mode(common.GraphThresholdsStyleMode.DASHED)
-        )
-        .show_points(common.VisibilityMode.ALWAYS)
     )
+    table9_lines(f_panel, grades)
     level = (
         timeseries.Panel()
         .title("Level of Table 9 (1 is the highest; no value: not rated)")
