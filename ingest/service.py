@@ -316,19 +316,24 @@ class Ingest:
             + [(BROKER_DROPPED_TOPIC, paho.SubscribeOptions(qos=0))]
         )
 
+    def _fail(self, fatal: str) -> None:
+        """Stop the ingest for a cause trying again cannot cure: `fatal` is the one line the
+        command prints, `failed` tells the caller, `on_fatal` wakes it."""
+        self.fatal = fatal
+        self._stop.set()
+        self.failed.set()
+        self.on_fatal()
+
     def _refused(self, cause: str | None, text: str) -> bool:
         """A refused CONNACK (either client): `cause` when trying again cannot help. True when
         the ingest stops (a permanent refusal at the first connect), False to try again."""
         self._last_refusal = cause or text
         if cause and not self._ever_connected:
             m = self.cfg.mqtt
-            self.fatal = (
+            self._fail(
                 f"the MQTT broker at {m.host}:{m.port} refused the connection of "
                 f"{m.client_id!r} as {m.username or 'anonymous'!r}: {cause}"
             )
-            self._stop.set()
-            self.failed.set()
-            self.on_fatal()
             return True
         log.error("MQTT connection refused: %s; trying again", self._last_refusal)
         return False
@@ -369,10 +374,7 @@ class Ingest:
     def _on_network_died(self, exc: Exception) -> None:
         """The network thread died of something unexpected: stop with one line (and a non-zero
         exit) rather than run on reading and acknowledging nothing."""
-        self.fatal = f"the MQTT network thread failed: {type(exc).__name__}: {exc}"
-        self._stop.set()
-        self.failed.set()
-        self.on_fatal()
+        self._fail(f"the MQTT network thread failed: {type(exc).__name__}: {exc}")
 
     def _on_connect_error(self, exc: OSError) -> bool:
         """A connect attempt that failed before any CONNACK. At the first connect, a broker
@@ -381,13 +383,10 @@ class Ingest:
         if self._ever_connected or not isinstance(exc, ssl.SSLCertVerificationError):
             return False
         m = self.cfg.mqtt
-        self.fatal = (
+        self._fail(
             f"the MQTT broker at {m.host}:{m.port}: TLS certificate verify failed: "
             f"{exc.verify_message or exc} (mqtt.tls.ca_file, mqtt.tls.server_name)"
         )
-        self._stop.set()
-        self.failed.set()
-        self.on_fatal()
         return True
 
     # TLS connections closed before CONNACK at the first connect before the ingest stops (a broker
@@ -406,14 +405,11 @@ class Ingest:
             return False
         m = self.cfg.mqtt
         given = "it" if m.tls.cert_file is not None else "none was given"
-        self.fatal = (
+        self._fail(
             f"the MQTT broker at {m.host}:{m.port} closed the TLS connection before answering, "
             f"{self._early_closes} times: it wants a client certificate it accepts, and {given} "
             f"(mqtt.tls.cert_file, mqtt.tls.key_file)"
         )
-        self._stop.set()
-        self.failed.set()
-        self.on_fatal()
         return True
 
     def _gmqtt_closed_early(self, reason: str) -> bool:
