@@ -929,21 +929,12 @@ class LocalStack:
                     ) from None
             try:
                 admin.create_database()
-                existing = {
-                    row[0]
-                    for r in admin.query_raw("SHOW USERS", database="")
-                    for s in r.get("series", [])
-                    for row in s.get("values", [])
-                }
+                existing = _influx_users(admin)
                 db = quote_ident(i["database"])
                 for role, grant in INFLUX_GRANTS.items():
                     user = i["users"][role]
+                    _create_user(admin, user["username"], user["password"], existing)
                     name = quote_ident(user["username"])
-                    if user["username"] not in existing:
-                        admin.query_raw(
-                            f"CREATE USER {name} WITH PASSWORD {quote_string(user['password'])}",
-                            database="",
-                        )
                     admin.query_raw(f"GRANT {grant} ON {db} TO {name}", database="")
             except StoreError as exc:
                 raise StackError(
@@ -963,7 +954,7 @@ class LocalStack:
         again, its grants set again. Returns the reader's account (kept in stack.json,
         `influxdb.plants`, mode 0600). InfluxDB must be running."""
         from greenfoundry.plant import ID_RE
-        from greenfoundry.store import quote_ident, quote_string
+        from greenfoundry.store import quote_ident
 
         if not isinstance(plant_id, str) or not ID_RE.match(plant_id):
             raise StackError(f"add_plant: {plant_id!r} is not a plant id")
@@ -978,18 +969,8 @@ class LocalStack:
         try:
             with closing(self._influx()) as admin:
                 admin.query_raw(f"CREATE DATABASE {db}", database="")  # a no-op when it exists
-                existing = {
-                    row[0]
-                    for r in admin.query_raw("SHOW USERS", database="")
-                    for s in r.get("series", [])
-                    for row in s.get("values", [])
-                }
+                _create_user(admin, entry["username"], entry["password"], _influx_users(admin))
                 name = quote_ident(entry["username"])
-                if entry["username"] not in existing:
-                    admin.query_raw(
-                        f"CREATE USER {name} WITH PASSWORD {quote_string(entry['password'])}",
-                        database="",
-                    )
                 admin.query_raw(f"GRANT READ ON {db} TO {name}", database="")
                 for role, grant in INFLUX_GRANTS.items():
                     if role != "reader":  # the stack's reader reads the shared database only
@@ -1035,7 +1016,7 @@ class LocalStack:
 
     def _park_reader(self, park_id: str, databases: list[str]) -> tuple[Account, tuple[str, ...]]:
         from greenfoundry.plant import ID_RE
-        from greenfoundry.store import quote_ident, quote_string
+        from greenfoundry.store import quote_ident
 
         if not isinstance(park_id, str) or not ID_RE.match(park_id):
             raise StackError(f"add_park_reader: {park_id!r} is not a park id")
@@ -1062,17 +1043,7 @@ class LocalStack:
         name = quote_ident(entry["username"])
         try:
             with closing(self._influx()) as admin:
-                users = {
-                    row[0]
-                    for r in admin.query_raw("SHOW USERS", database="")
-                    for s in r.get("series", [])
-                    for row in s.get("values", [])
-                }
-                if entry["username"] not in users:
-                    admin.query_raw(
-                        f"CREATE USER {name} WITH PASSWORD {quote_string(entry['password'])}",
-                        database="",
-                    )
+                _create_user(admin, entry["username"], entry["password"], _influx_users(admin))
                 granted = {  # a revoked grant stays listed as NO PRIVILEGES
                     row[0]
                     for r in admin.query_raw(f"SHOW GRANTS FOR {name}", database="")
@@ -1117,6 +1088,27 @@ class LocalStack:
         self.state.setdefault("pids", {})[name] = None
         if self.state_file.exists():
             self._save_state()
+
+
+def _influx_users(admin) -> set[str]:
+    """The user names InfluxDB 1.x knows (`SHOW USERS`)."""
+    return {
+        row[0]
+        for r in admin.query_raw("SHOW USERS", database="")
+        for s in r.get("series", [])
+        for row in s.get("values", [])
+    }
+
+
+def _create_user(admin, username: str, password: str, existing: set[str]) -> None:
+    """`CREATE USER` unless `existing` holds it: a stack started again keeps its accounts."""
+    from greenfoundry.store import quote_ident, quote_string
+
+    if username not in existing:
+        admin.query_raw(
+            f"CREATE USER {quote_ident(username)} WITH PASSWORD {quote_string(password)}",
+            database="",
+        )
 
 
 def _without(exc: Exception, influx_state: dict) -> str:
